@@ -1,0 +1,194 @@
+"""`c360`: the command line. Every command takes `--profile NAME`.
+
+Exit code 0 on success; on an error one clear message on stderr and exit code 2
+(1 for an unexpected failure, with its traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from jobs.common.errors import C360Error
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date: use YYYY-MM-DD") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be greater than 0")
+    return value
+
+
+def _config(args: argparse.Namespace):
+    from jobs.common.config import load_config
+
+    return load_config(args.profile)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from jobs.generate.main import generate
+
+    config = _config(args)
+    report = generate(
+        out=Path(args.out),
+        customers=args.customers,
+        days=args.days,
+        seed=args.seed,
+        start=args.start,
+        rates=config.generator.rates(args.difficulty),
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {report.files} files for {report.persons} persons to {args.out} in {report.seconds:.1f} s")
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    from jobs.common.lake import Lake
+    from jobs.common.spark import build_spark
+
+    config = _config(args)
+    spark = build_spark(config, app_name="c360 tables", register_tables=False)
+    infos = Lake(spark, config.lake).tables()
+    rows = [{"table": i.name, "layer": i.layer, "version": i.version, "rows": i.rows} for i in infos]
+    if not rows:
+        print(f"no tables yet under {config.lake.root}")
+        return 0
+    print(render(rows, ["table", "layer", "version", "rows"], args.format))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from jobs.common.spark import build_spark
+    from jobs.common.sql import run_query
+
+    config = _config(args)
+    spark = build_spark(config, app_name="c360 sql")
+    columns, rows, truncated = run_query(spark, args.query, args.limit)
+    print(render(rows, columns, args.format))
+    if truncated:
+        print(f"(showing the first {args.limit} rows; --limit 0 shows all)", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from jobs.common.bench import run_bench
+
+    figures = run_bench(args.name, args.scale, args.profile)
+    rows = [{"figure": k, "value": v} for k, v in figures.items()]
+    print(render(rows, ["figure", "value"], "table"))
+    if args.json:
+        print(json.dumps(figures, sort_keys=False))
+    return 0
+
+
+def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
+    """Rows as an aligned text table, CSV or a JSON array."""
+    if fmt == "json":
+        return json.dumps([{c: _jsonable(r[c]) for c in columns} for r in rows], indent=None)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_text(r[c]) for c in columns] for r in rows])
+        return buf.getvalue().rstrip("\n")
+    cells = [[_text(r[c]) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+    sep = "  ".join("-" * w for w in widths)
+    body = ["  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join([line, sep, *body, f"({len(rows)} row{'s' if len(rows) != 1 else ''})"])
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.0f}"
+    return str(value)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="c360", description="Retail Customer 360 lakehouse on Spark and Delta Lake.")
+    parser.add_argument(
+        "--profile", default=None,
+        help="config profile in conf/ (default: $C360_PROFILE, else local)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--profile", default=argparse.SUPPRESS, help="config profile (as above)")
+        p.set_defaults(func=func)
+        return p
+
+    gen = command("generate", cmd_generate, "write synthetic landing files and ground truth")
+    gen.add_argument("--customers", type=_positive, required=True, help="number of persons")
+    gen.add_argument("--days", type=_positive, default=30, help="days of activity (default 30)")
+    gen.add_argument("--seed", type=int, default=42, help="random seed (same seed, same files)")
+    gen.add_argument("--start", type=_date, default=dt.date(2026, 10, 1), help="first day (default 2026-10-01)")
+    gen.add_argument("--out", required=True, help="output folder: landing/ and truth/ go below it")
+    gen.add_argument("--difficulty", choices=("default", "hard"), default="default",
+                     help="variation rates from the config's generator section")
+    gen.add_argument("--overwrite", action="store_true", help="replace landing/ and truth/ if present")
+
+    tables = command("tables", cmd_tables, "list every lake table with its layer, Delta version and row count")
+    tables.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    sql = command("sql", cmd_sql, "run SQL over the lake tables (bronze.x, silver.y, ...)")
+    sql.add_argument("query", help="one SQL statement")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument("--limit", type=int, default=1000, help="rows to print at most (0: all; default 1000)")
+
+    bench = command("bench", cmd_bench, "run a benchmark under bench/ and print its figures")
+    bench.add_argument("name", help="benchmark name (a module in bench/, e.g. lake, generate)")
+    bench.add_argument("--scale", type=_positive, default=None, help="rows or persons (default: the benchmark's own)")
+    bench.add_argument("--json", action="store_true", help="also print the figures as one JSON object (last line)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except C360Error as exc:
+        print(f"c360: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

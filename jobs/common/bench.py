@@ -1,0 +1,34 @@
+"""Run a benchmark module from `bench/` and measure processes' peak memory."""
+from __future__ import annotations
+
+import importlib
+import resource
+from pathlib import Path
+from typing import Any
+
+from jobs.common.config import CHECKOUT
+from jobs.common.errors import C360Error
+
+Figures = dict[str, Any]
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in (CHECKOUT / "bench").glob("*.py") if not p.stem.startswith("_"))
+
+
+def run_bench(name: str, scale: int | None, profile: str | None) -> Figures:
+    """Import `bench/<name>.py` and call its `run(scale, profile)`; returns flat figures."""
+    if name not in available():
+        raise C360Error(f"unknown benchmark '{name}'; benchmarks: {', '.join(available())}")
+    module = importlib.import_module(f"bench.{name}")
+    return module.run(scale=scale, profile=profile)
+
+
+def peak_rss_mb(pid: int | None = None) -> float:
+    """Peak resident memory (VmHWM) of a process in MiB; this process by default."""
+    if pid is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise C360Error(f"no peak memory figure for process {pid}")

@@ -1,0 +1,257 @@
+"""Typed configuration: `conf/base.yaml` overlaid with `conf/<profile>.yaml`.
+
+The profile comes from the argument, else `C360_PROFILE`, else `local`.
+`C360_LAKE_ROOT` overrides `lake.root`. Strings may use `${lake.root}` and
+`${checkout}` (the folder holding `setup.py`). Unknown keys, wrong types and
+missing values fail at start-up with one message naming the key and the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from jobs.common.errors import ConfigError
+from jobs.generate.rates import VariationRates
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+CONF_DIR = CHECKOUT / "conf"
+DEFAULT_PROFILE = "local"
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """How the SparkSession is built (see jobs/common/spark.py)."""
+
+    master: str
+    app_name: str
+    driver_memory: str
+    shuffle_partitions: int
+    # Folder of Delta (and other) jars put on spark.jars; relative to the checkout.
+    # Empty when the platform provides Delta or `packages` fetches it.
+    jars_dir: str = ""
+    # Maven coordinates for spark.jars.packages (cluster profiles).
+    packages: tuple[str, ...] = ()
+    # Any further Spark settings, passed through verbatim.
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Where the lake lives: a local folder or an s3a:// (abfss://, gs://) URI."""
+
+    root: str
+    # Keep this many hours of removed files on VACUUM (Delta's own default is 168).
+    vacuum_retain_hours: int = 168
+
+    @property
+    def reports(self) -> str:
+        return f"{self.root.rstrip('/')}/_reports"
+
+
+@dataclass(frozen=True)
+class LandingConfig:
+    """Where raw files arrive: a local folder or s3://bucket/prefix."""
+
+    uri: str
+    # S3 endpoint (MinIO, moto, a VPC endpoint); empty means AWS's own.
+    s3_endpoint_url: str = ""
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    tracking_uri: str
+    registry_uri: str = ""
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Variation rates of `c360 generate`, per named difficulty."""
+
+    default: VariationRates = field(default_factory=VariationRates)
+    hard: VariationRates = field(default_factory=VariationRates)
+
+    def rates(self, difficulty: str) -> VariationRates:
+        if difficulty not in ("default", "hard"):
+            raise ConfigError(f"unknown generator difficulty '{difficulty}': use default or hard")
+        return getattr(self, difficulty)
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str
+    spark: SparkConfig
+    lake: LakeConfig
+    landing: LandingConfig
+    mlflow: MlflowConfig
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+
+
+def load_config(
+    profile: str | None = None,
+    conf_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Load and validate the config of a profile.
+
+    Args:
+        profile: profile name (`conf/<profile>.yaml`); default `C360_PROFILE` or `local`.
+        conf_dir: folder holding base.yaml and the profiles; default `<checkout>/conf`.
+        env: environment to read `C360_PROFILE` / `C360_LAKE_ROOT` from; default `os.environ`.
+
+    Raises:
+        ConfigError: naming the file and the key that is unknown, mistyped or missing.
+    """
+    env = os.environ if env is None else env
+    conf_dir = conf_dir or CONF_DIR
+    profile = profile or env.get("C360_PROFILE") or DEFAULT_PROFILE
+    base_file = conf_dir / "base.yaml"
+    profile_file = conf_dir / f"{profile}.yaml"
+    if not profile_file.is_file():
+        known = sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(
+            f"unknown profile '{profile}': {profile_file} does not exist; profiles: {', '.join(known)}"
+        )
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for path in (base_file, profile_file):
+        _merge(merged, _read_yaml(path), str(path), origins, "")
+    if env.get("C360_LAKE_ROOT"):
+        merged.setdefault("lake", {})["root"] = env["C360_LAKE_ROOT"]
+        origins["lake.root"] = "environment variable C360_LAKE_ROOT"
+    merged["profile"] = profile
+    origins["profile"] = "the profile name"
+    files = f"{base_file.name} or {profile_file.name}"
+    config = _build(Config, merged, "", origins, files)
+    return _resolve_placeholders(config)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} is missing")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _merge(into: dict, data: dict, origin: str, origins: dict[str, str], prefix: str) -> None:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value, origin, origins, f"{dotted}.")
+        else:
+            into[key] = value
+            _mark(origins, dotted, value, origin)
+
+
+def _mark(origins: dict[str, str], dotted: str, value: Any, origin: str) -> None:
+    origins[dotted] = origin
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _mark(origins, f"{dotted}.{key}", sub, origin)
+
+
+def _build(cls: type, data: Any, path: str, origins: dict[str, str], files: str) -> Any:
+    where = origins.get(path, files) if path else files
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: key '{path}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            dotted = f"{path}.{key}" if path else key
+            raise ConfigError(
+                f"{origins.get(dotted, files)}: unknown key '{dotted}'; "
+                f"known keys here: {', '.join(sorted(names - {'profile'}))}"
+            )
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        dotted = f"{path}.{f.name}" if path else f.name
+        if f.name not in data:
+            has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            if not has_default:
+                raise ConfigError(f"missing required key '{dotted}': set it in {files}")
+            continue
+        kwargs[f.name] = _coerce(hints[f.name], data[f.name], dotted, origins, files)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, dotted: str, origins: dict[str, str], files: str) -> Any:
+    where = origins.get(dotted, files)
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, dotted, origins, files)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _coerce(args[0], value, dotted, origins, files)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: key '{dotted}' must be a list, got {_shown(value)}")
+        (item,) = typing.get_args(hint)[:1]
+        return tuple(_coerce(item, v, f"{dotted}[]", origins, files) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: key '{dotted}' must be a mapping, got {_shown(value)}")
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) or v is None:
+                raise ConfigError(f"{where}: key '{dotted}.{k}' must be a single value, got {_shown(v)}")
+            out[str(k)] = str(v).lower() if isinstance(v, bool) else str(v)
+        return out
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: key '{dotted}' must be true or false, got {_shown(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: key '{dotted}' must be a whole number, got {_shown(value)}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: key '{dotted}' must be a number, got {_shown(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: key '{dotted}' must be text, got {_shown(value)}")
+        return value
+    raise TypeError(f"config type {hint!r} of '{dotted}' is not supported")
+
+
+def _shown(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _resolve_placeholders(config: Config) -> Config:
+    root = config.lake.root
+    if "://" not in root:
+        root = str(Path(root).expanduser().resolve())
+    lake = dataclasses.replace(config.lake, root=root.rstrip("/") or "/")
+
+    def sub(text: str) -> str:
+        return text.replace("${lake.root}", lake.root).replace("${checkout}", str(CHECKOUT))
+
+    spark = dataclasses.replace(
+        config.spark,
+        jars_dir=sub(config.spark.jars_dir),
+        conf={k: sub(v) for k, v in config.spark.conf.items()},
+    )
+    landing_uri = sub(config.landing.uri)
+    if "://" not in landing_uri:
+        landing_uri = str(Path(landing_uri).expanduser().resolve())
+    landing = dataclasses.replace(config.landing, uri=landing_uri)
+    mlflow = dataclasses.replace(
+        config.mlflow,
+        tracking_uri=sub(config.mlflow.tracking_uri),
+        registry_uri=sub(config.mlflow.registry_uri),
+    )
+    return dataclasses.replace(config, lake=lake, spark=spark, landing=landing, mlflow=mlflow)

@@ -1,0 +1,292 @@
+"""Lake tables: naming, the catalog, and the write patterns every stage uses.
+
+A table is `<layer>.<name>` and lives at `<lake root>/<layer>/<name>` as a Delta
+table. Nothing else in c360 builds table paths. Every write goes through a schema
+check: adding columns is allowed and recorded in `ops.schema_changes`; dropping or
+retyping a column is refused with a `TableError` naming the table and column.
+Delta commits atomically, so a write that fails leaves the table at its last version.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+from pyspark.sql.utils import AnalysisException
+
+from jobs.common.config import LakeConfig
+from jobs.common.errors import TableError
+
+LAYERS = ("bronze", "silver", "gold", "serving", "ops")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+SCHEMA_CHANGES = "ops.schema_changes"
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A validated `<layer>.<name>`."""
+
+    layer: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> "TableName":
+        parts = text.split(".")
+        if len(parts) != 2 or not all(_NAME.match(p) for p in parts):
+            raise TableError(
+                f"bad table name '{text}': use <layer>.<name> in lower snake case, e.g. silver.customers"
+            )
+        layer, name = parts
+        if layer not in LAYERS:
+            raise TableError(f"bad table name '{text}': layer '{layer}' is not one of {', '.join(LAYERS)}")
+        return cls(layer, name)
+
+    def __str__(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One line of `c360 tables`."""
+
+    name: str
+    layer: str
+    version: int
+    rows: int
+    path: str
+
+
+@dataclass(frozen=True)
+class SchemaDiff:
+    added: tuple[tuple[str, str], ...]
+    dropped: tuple[str, ...]
+    retyped: tuple[tuple[str, str, str], ...]
+
+
+def schema_diff(current: StructType, incoming: StructType) -> SchemaDiff:
+    """Columns added, dropped and retyped going from `current` to `incoming`."""
+    now = {f.name: f.dataType.simpleString() for f in current.fields}
+    new = {f.name: f.dataType.simpleString() for f in incoming.fields}
+    return SchemaDiff(
+        added=tuple((c, t) for c, t in new.items() if c not in now),
+        dropped=tuple(c for c in now if c not in new),
+        retyped=tuple((c, now[c], new[c]) for c in now if c in new and now[c] != new[c]),
+    )
+
+
+class Lake:
+    """The lake of one profile, bound to a SparkSession."""
+
+    def __init__(self, spark: SparkSession, config: LakeConfig):
+        self.spark = spark
+        self.root = config.root.rstrip("/")
+        self.vacuum_retain_hours = config.vacuum_retain_hours
+
+    # -- naming and catalog -------------------------------------------------
+
+    def path(self, table: str) -> str:
+        t = TableName.parse(table)
+        return f"{self.root}/{t.layer}/{t.name}"
+
+    def exists(self, table: str) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(table))
+
+    def register(self, table: str) -> None:
+        """Make `<layer>.<name>` resolvable in this session's catalog."""
+        t = TableName.parse(table)
+        self._ensure_database(t.layer)
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {t} USING delta LOCATION '{self.path(table)}'")
+
+    def _ensure_database(self, layer: str) -> None:
+        self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer} LOCATION '{self.root}/{layer}'")
+
+    def table_names(self) -> list[str]:
+        """Every Delta table under the lake root, as `<layer>.<name>`, sorted."""
+        jvm = self.spark.sparkContext._jvm
+        hadoop_conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        found = []
+        for layer in LAYERS:
+            layer_path = jvm.org.apache.hadoop.fs.Path(f"{self.root}/{layer}")
+            fs = layer_path.getFileSystem(hadoop_conf)
+            if not fs.exists(layer_path):
+                continue
+            for status in fs.listStatus(layer_path):
+                name = status.getPath().getName()
+                log = jvm.org.apache.hadoop.fs.Path(status.getPath(), "_delta_log")
+                if status.isDirectory() and _NAME.match(name) and fs.exists(log):
+                    found.append(f"{layer}.{name}")
+        return sorted(found)
+
+    def register_all(self) -> list[str]:
+        """Register every table found in the lake folder; returns their names."""
+        names = self.table_names()
+        for layer in LAYERS:
+            self._ensure_database(layer)
+        for name in names:
+            self.spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING delta LOCATION '{self.path(name)}'")
+        return names
+
+    def tables(self) -> list[TableInfo]:
+        """Layer, current Delta version and row count of every table."""
+        out = []
+        for name in self.table_names():
+            t = TableName.parse(name)
+            out.append(TableInfo(name, t.layer, self.version(name), self.read(name).count(), self.path(name)))
+        return out
+
+    # -- reading ------------------------------------------------------------
+
+    def _require(self, table: str) -> None:
+        if not self.exists(table):
+            known = ", ".join(self.table_names()) or "none yet"
+            raise TableError(f"table {table} does not exist (no Delta table at {self.path(table)}); known tables: {known}")
+
+    def read(self, table: str, version: int | None = None, timestamp: str | None = None) -> DataFrame:
+        """The table now, or as of a version or timestamp (time travel)."""
+        self._require(table)
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        if timestamp is not None:
+            reader = reader.option("timestampAsOf", timestamp)
+        return reader.load(self.path(table))
+
+    def version(self, table: str) -> int:
+        self._require(table)
+        row = DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()
+        return int(row["version"])
+
+    def history(self, table: str, limit: int | None = None) -> DataFrame:
+        self._require(table)
+        dt = DeltaTable.forPath(self.spark, self.path(table))
+        return dt.history(limit) if limit else dt.history()
+
+    # -- writing ------------------------------------------------------------
+
+    def append(self, df: DataFrame, table: str, partition_by: Sequence[str] = (), metadata: str | None = None) -> int:
+        """Append rows. Returns the new Delta version."""
+        return self._write(df, table, "append", partition_by, metadata)
+
+    def overwrite(self, df: DataFrame, table: str, partition_by: Sequence[str] = (), metadata: str | None = None) -> int:
+        """Replace all rows (the schema rules still apply). Returns the new version."""
+        return self._write(df, table, "overwrite", partition_by, metadata)
+
+    def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: Sequence[str] = (),
+                      metadata: str | None = None) -> int:
+        """Replace the rows matching `predicate` (e.g. one day's partition) with `df`.
+
+        Every row of `df` must match the predicate; Delta refuses the write otherwise.
+        Rerunning with the same `df` gives the same table: the idempotent daily write.
+        """
+        return self._write(df, table, "overwrite", partition_by, metadata, replace_where=predicate)
+
+    def merge(self, df: DataFrame, table: str, keys: Sequence[str], partition_by: Sequence[str] = (),
+              condition_extra: str | None = None, metadata: str | None = None) -> int:
+        """Upsert `df` on `keys`: update matched rows, insert the others.
+
+        Creates the table from `df` when it does not exist yet.
+        """
+        if not keys:
+            raise TableError(f"merge into {table} needs at least one key column")
+        missing = [k for k in keys if k not in df.columns]
+        if missing:
+            raise TableError(f"merge into {table}: key column(s) {', '.join(missing)} not in the incoming data")
+        if not self.exists(table):
+            return self._write(df, table, "append", partition_by, metadata)
+        diff = self._check_schema(table, df.schema, allow_missing=False)
+        on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        if condition_extra:
+            on = f"({on}) AND ({condition_extra})"
+        builder = (
+            DeltaTable.forPath(self.spark, self.path(table)).alias("t")
+            .merge(df.alias("s"), on)
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+        )
+        if diff.added:
+            builder = builder.withSchemaEvolution()
+        if metadata:
+            self.spark.conf.set("spark.databricks.delta.commitInfo.userMetadata", metadata)
+        try:
+            builder.execute()
+        finally:
+            if metadata:
+                self.spark.conf.unset("spark.databricks.delta.commitInfo.userMetadata")
+        version = self.version(table)
+        self._record_added(table, diff, version)
+        return version
+
+    def delete(self, table: str, predicate: str | Column) -> int:
+        """Delete the rows matching `predicate`. Returns the new version."""
+        self._require(table)
+        DeltaTable.forPath(self.spark, self.path(table)).delete(predicate)
+        return self.version(table)
+
+    def vacuum(self, table: str, retain_hours: int | None = None) -> None:
+        """Remove files no longer referenced and older than the retention (erasure)."""
+        self._require(table)
+        hours = self.vacuum_retain_hours if retain_hours is None else retain_hours
+        DeltaTable.forPath(self.spark, self.path(table)).vacuum(float(hours))
+
+    def optimize(self, table: str, zorder_by: Iterable[str] = ()) -> int:
+        """Compact small files, optionally Z-ordering by columns. Returns the new version."""
+        self._require(table)
+        opt = DeltaTable.forPath(self.spark, self.path(table)).optimize()
+        cols = list(zorder_by)
+        opt.executeZOrderBy(*cols) if cols else opt.executeCompaction()
+        return self.version(table)
+
+    def _write(self, df: DataFrame, table: str, mode: str, partition_by: Sequence[str], metadata: str | None,
+               replace_where: str | None = None) -> int:
+        TableName.parse(table)
+        diff = SchemaDiff((), (), ())
+        if self.exists(table):
+            diff = self._check_schema(table, df.schema, allow_missing=False)
+        writer = df.write.format("delta").mode(mode)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if diff.added:
+            writer = writer.option("mergeSchema", "true")
+        if replace_where:
+            writer = writer.option("replaceWhere", replace_where)
+        if metadata:
+            writer = writer.option("userMetadata", metadata)
+        writer.save(self.path(table))
+        self.register(table)
+        version = self.version(table)
+        self._record_added(table, diff, version)
+        return version
+
+    def _check_schema(self, table: str, incoming: StructType, allow_missing: bool) -> SchemaDiff:
+        current = self.read(table).schema
+        diff = schema_diff(current, incoming)
+        if diff.retyped:
+            col, old, new = diff.retyped[0]
+            raise TableError(
+                f"refusing to change the type of column '{col}' of {table} from {old} to {new}: "
+                "cast it in the job, or migrate the table (new column, backfill, then drop the old one)"
+            )
+        if diff.dropped and not allow_missing:
+            raise TableError(
+                f"refusing to drop column(s) {', '.join(repr(c) for c in diff.dropped)} of {table}: "
+                "the incoming data lacks them; select them (null if unknown) or migrate the table"
+            )
+        return diff
+
+    def _record_added(self, table: str, diff: SchemaDiff, version: int) -> None:
+        if not diff.added or table == SCHEMA_CHANGES:
+            return
+        rows = [(table, col, dtype, version) for col, dtype in diff.added]
+        changes = self.spark.createDataFrame(
+            rows, "table_name string, column_name string, data_type string, table_version long"
+        ).withColumn("change", F.lit("add_column")).withColumn("recorded_at", F.current_timestamp())
+        self._write(changes, SCHEMA_CHANGES, "append", (), None)
+
+
+def is_missing_table_error(exc: Exception) -> bool:
+    """True when Spark failed because a table or view is unknown."""
+    return isinstance(exc, AnalysisException) and "TABLE_OR_VIEW_NOT_FOUND" in str(exc)

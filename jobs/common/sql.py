@@ -1,0 +1,45 @@
+"""SQL over the lake tables, with errors a user can act on."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pyspark.errors import AnalysisException, ParseException
+from pyspark.sql import SparkSession
+
+from jobs.common.errors import C360Error
+
+_UNRESOLVED = re.compile(r"\[TABLE_OR_VIEW_NOT_FOUND\][^`]*`?([^`\s]+(?:`\.`[^`\s]+)*)`?")
+
+
+def run_query(spark: SparkSession, query: str, limit: int = 1000) -> tuple[list[str], list[dict[str, Any]], bool]:
+    """Run one statement; returns (columns, rows as dicts, whether rows were cut at `limit`).
+
+    Raises:
+        C360Error: for a syntax error or an unknown table, column or function,
+            with the message Spark gives and, for a table, the known ones.
+    """
+    try:
+        df = spark.sql(query)
+        rows = df.limit(limit + 1).collect() if limit > 0 else df.collect()
+    except ParseException as exc:
+        raise C360Error(f"SQL syntax error: {_first_line(exc)}") from None
+    except AnalysisException as exc:
+        text = str(exc)
+        if "TABLE_OR_VIEW_NOT_FOUND" in text:
+            match = _UNRESOLVED.search(text)
+            name = match.group(1).replace("`", "") if match else "?"
+            known = [f"{r.namespace}.{r.tableName}" for db in ("bronze", "silver", "gold", "serving", "ops")
+                     if spark.catalog.databaseExists(db)
+                     for r in spark.sql(f"SHOW TABLES IN {db}").collect()]
+            raise C360Error(
+                f"unknown table '{name}'; known tables: {', '.join(sorted(known)) or 'none yet (run the pipeline first)'}"
+            ) from None
+        raise C360Error(f"SQL error: {_first_line(exc)}") from None
+    truncated = limit > 0 and len(rows) > limit
+    rows = rows[:limit] if truncated else rows
+    return df.columns, [r.asDict() for r in rows], truncated
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]

@@ -1,0 +1,36 @@
+"""c360: a batch lakehouse for retail Customer 360 and personalization."""
+from setuptools import find_packages, setup
+
+# One environment holds the whole stack; these pins co-install (pip check clean).
+# delta-spark's Python package and its JVM jars (jvm/pom.xml) carry the same version.
+INSTALL_REQUIRES = [
+    "pyspark==4.2.0",
+    "delta-spark==4.4.0",
+    "deltalake==1.6.6",
+    "pyarrow>=21,<26",
+    "pandas>=2.2,<3",
+    "numpy>=2.0,<3",
+    "pyyaml>=6.0",
+    "boto3>=1.35",
+    "apache-airflow==3.3.2",
+    "great-expectations==1.24.1",
+    "dbt-core>=1.11,<1.12",
+    "dbt-spark[session]==1.11.0",
+    "mlflow==3.17.2",
+    "phonenumbers>=8.13",
+    "faker>=30",
+]
+
+setup(
+    name="c360",
+    version="0.1.0",
+    description="Batch lakehouse for retail Customer 360 and personalization",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["jobs", "jobs.*"]),
+    package_data={"jobs": ["py.typed"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "chispa>=0.10", "ruff>=0.6", "moto[server]>=5"],
+    },
+    entry_points={"console_scripts": ["c360=jobs.cli:main"]},
+)

@@ -1,0 +1,82 @@
+"""Typed config: profiles, overrides and start-up errors naming key and file."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from jobs.common.config import CONF_DIR, load_config
+from jobs.common.errors import ConfigError
+
+
+@pytest.fixture
+def conf_dir(tmp_path) -> Path:
+    folder = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, folder)
+    return folder
+
+
+def test_local_profile_is_the_default_and_frozen():
+    config = load_config(env={})
+    assert config.profile == "local"
+    assert config.spark.master == "local[*]"
+    assert config.lake.root.endswith("/lake")
+    assert config.mlflow.tracking_uri == f"sqlite:///{config.lake.root}/_mlflow/mlflow.db"
+    assert config.spark.jars_dir.endswith("/jars")
+    with pytest.raises(Exception):
+        config.spark.master = "yarn"
+
+
+def test_profile_from_environment_and_lake_root_override():
+    config = load_config(env={"C360_PROFILE": "cluster", "C360_LAKE_ROOT": "s3a://other-bucket/lake/"})
+    assert config.profile == "cluster"
+    assert config.spark.master.startswith("spark://")
+    assert config.lake.root == "s3a://other-bucket/lake"
+    assert config.spark.packages[0].startswith("io.delta:delta-spark_4.2_2.13:")
+    assert config.landing.uri.startswith("s3://")
+
+
+def test_generator_presets_come_from_config():
+    config = load_config(env={})
+    assert config.generator.rates("hard").typo > config.generator.rates("default").typo
+    with pytest.raises(ConfigError, match="unknown generator difficulty 'extreme'"):
+        config.generator.rates("extreme")
+
+
+def test_unknown_key_names_the_key_and_the_file(conf_dir):
+    (conf_dir / "local.yaml").write_text("spark:\n  drvier_memory: 2g\n")
+    with pytest.raises(ConfigError, match=r"local\.yaml: unknown key 'spark\.drvier_memory'"):
+        load_config("local", conf_dir=conf_dir, env={})
+
+
+def test_wrong_type_names_the_key_the_file_and_the_value(conf_dir):
+    (conf_dir / "local.yaml").write_text("spark:\n  shuffle_partitions: eight\n")
+    with pytest.raises(ConfigError, match=r"local\.yaml: key 'spark\.shuffle_partitions' must be a whole number, got str 'eight'"):
+        load_config("local", conf_dir=conf_dir, env={})
+
+
+def test_wrong_type_in_a_nested_preset(conf_dir):
+    text = (conf_dir / "base.yaml").read_text().replace("typo: 0.08", "typo: lots")
+    (conf_dir / "base.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"base\.yaml: key 'generator\.hard\.typo' must be a number"):
+        load_config("local", conf_dir=conf_dir, env={})
+
+
+def test_missing_value_names_the_key_and_where_to_set_it(conf_dir):
+    text = (conf_dir / "base.yaml").read_text().replace("  driver_memory: 4g\n", "")
+    (conf_dir / "base.yaml").write_text(text)
+    (conf_dir / "local.yaml").write_text("lake:\n  root: ./lake\n")
+    with pytest.raises(ConfigError, match=r"missing required key 'spark\.driver_memory': set it in base\.yaml or local\.yaml"):
+        load_config("local", conf_dir=conf_dir, env={})
+
+
+def test_unknown_profile_lists_the_known_ones(conf_dir):
+    with pytest.raises(ConfigError, match=r"unknown profile 'prod'.*profiles: cluster, local"):
+        load_config("prod", conf_dir=conf_dir, env={})
+
+
+def test_invalid_yaml_names_the_file(conf_dir):
+    (conf_dir / "local.yaml").write_text("spark: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"local\.yaml: not valid YAML"):
+        load_config("local", conf_dir=conf_dir, env={})
