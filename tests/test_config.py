@@ -52,7 +52,8 @@ def test_unknown_key_names_the_key_and_the_file(conf_dir):
 
 def test_wrong_type_names_the_key_the_file_and_the_value(conf_dir):
     (conf_dir / "local.yaml").write_text("spark:\n  shuffle_partitions: eight\n")
-    with pytest.raises(ConfigError, match=r"local\.yaml: key 'spark\.shuffle_partitions' must be a whole number, got str 'eight'"):
+    expected = r"local\.yaml: key 'spark\.shuffle_partitions' must be a whole number, got str 'eight'"
+    with pytest.raises(ConfigError, match=expected):
         load_config("local", conf_dir=conf_dir, env={})
 
 

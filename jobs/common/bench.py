@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import resource
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ def run_bench(name: str, scale: int | None, profile: str | None) -> Figures:
     """Import `bench/<name>.py` and call its `run(scale, profile)`; returns flat figures."""
     if name not in available():
         raise C360Error(f"unknown benchmark '{name}'; benchmarks: {', '.join(available())}")
+    # bench/ sits beside the package in the checkout, not inside it.
+    if str(CHECKOUT) not in sys.path:
+        sys.path.insert(0, str(CHECKOUT))
     module = importlib.import_module(f"bench.{name}")
     return module.run(scale=scale, profile=profile)
 

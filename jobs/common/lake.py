@@ -9,14 +9,13 @@ Delta commits atomically, so a write that fails leaves the table at its last ver
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
-from pyspark.sql.utils import AnalysisException
 
 from jobs.common.config import LakeConfig
 from jobs.common.errors import TableError
@@ -34,7 +33,7 @@ class TableName:
     name: str
 
     @classmethod
-    def parse(cls, text: str) -> "TableName":
+    def parse(cls, text: str) -> TableName:
         parts = text.split(".")
         if len(parts) != 2 or not all(_NAME.match(p) for p in parts):
             raise TableError(
@@ -197,7 +196,7 @@ class Lake:
             raise TableError(f"merge into {table}: key column(s) {', '.join(missing)} not in the incoming data")
         if not self.exists(table):
             return self._write(df, table, "append", partition_by, metadata)
-        diff = self._check_schema(table, df.schema, allow_missing=False)
+        diff = self._check_schema(table, df.schema)
         on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         if condition_extra:
             on = f"({on}) AND ({condition_extra})"
@@ -245,7 +244,7 @@ class Lake:
         TableName.parse(table)
         diff = SchemaDiff((), (), ())
         if self.exists(table):
-            diff = self._check_schema(table, df.schema, allow_missing=False)
+            diff = self._check_schema(table, df.schema)
         writer = df.write.format("delta").mode(mode)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
@@ -261,7 +260,7 @@ class Lake:
         self._record_added(table, diff, version)
         return version
 
-    def _check_schema(self, table: str, incoming: StructType, allow_missing: bool) -> SchemaDiff:
+    def _check_schema(self, table: str, incoming: StructType) -> SchemaDiff:
         current = self.read(table).schema
         diff = schema_diff(current, incoming)
         if diff.retyped:
@@ -270,7 +269,7 @@ class Lake:
                 f"refusing to change the type of column '{col}' of {table} from {old} to {new}: "
                 "cast it in the job, or migrate the table (new column, backfill, then drop the old one)"
             )
-        if diff.dropped and not allow_missing:
+        if diff.dropped:
             raise TableError(
                 f"refusing to drop column(s) {', '.join(repr(c) for c in diff.dropped)} of {table}: "
                 "the incoming data lacks them; select them (null if unknown) or migrate the table"
@@ -286,7 +285,3 @@ class Lake:
         ).withColumn("change", F.lit("add_column")).withColumn("recorded_at", F.current_timestamp())
         self._write(changes, SCHEMA_CHANGES, "append", (), None)
 
-
-def is_missing_table_error(exc: Exception) -> bool:
-    """True when Spark failed because a table or view is unknown."""
-    return isinstance(exc, AnalysisException) and "TABLE_OR_VIEW_NOT_FOUND" in str(exc)

@@ -1,0 +1,322 @@
+"""The synthetic data generator: contract, determinism, dirty rows, truth and signal (no Spark)."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.json as pj
+import pytest
+
+from jobs.common.landing_contract import SOURCES, SOURCES_BY_NAME, Source
+from jobs.generate.main import OutputExistsError, generate
+from jobs.generate.pools import NICKNAMES
+from jobs.generate.rates import HARD, VariationRates
+
+START = dt.date(2026, 10, 1)
+PERSONS, DAYS, SEED = 3000, 7, 11
+# Several chunks, so chunk boundaries (ids, households, line numbers) are exercised too.
+CHUNK = 1100
+
+ARROW_TYPES = {
+    "string": pa.string(),
+    "int": pa.int32(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("s", tz="UTC"),
+    "boolean": pa.bool_(),
+    "decimal(12,2)": pa.decimal128(12, 2),
+}
+ACCEPTED = {
+    "web_events.event_type": {"view", "search", "add_to_cart", "purchase"},
+    "email_events.event_type": {"send", "open", "click"},
+    "consent_events.action": {"opt_in", "opt_out", "erasure_request"},
+    "consent_events.subject_type": {"crm_id", "account_id", "loyalty_id", "email"},
+    "loyalty_members.tier": {"bronze", "silver", "gold"},
+    "orders.channel": {"web", "app"},
+}
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("generate") / "run"
+    generate(out, PERSONS, DAYS, SEED, START, VariationRates(), chunk_size=CHUNK, log=_quiet)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dirty(run) -> pd.DataFrame:
+    return pd.read_parquet(run / "truth" / "dirty_rows")
+
+
+@pytest.fixture(scope="module")
+def records(run) -> pd.DataFrame:
+    return pd.read_parquet(run / "truth" / "records")
+
+
+@pytest.fixture(scope="module")
+def persons(run) -> pd.DataFrame:
+    return pd.read_parquet(run / "truth" / "persons")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _day_files(run: Path, source: Source) -> list[Path]:
+    return sorted(p for p in (run / "landing" / source.name).rglob(f"*.{source.extension}")
+                  if not p.stem.endswith("_copy"))
+
+
+def _parse(source: Source, data: bytes) -> pa.Table:
+    """Parse a file body with the contract's types; raises on any malformed line or value."""
+    types = {c.name: ARROW_TYPES[c.type] for c in source.columns}
+    if source.format == "csv":
+        return pcsv.read_csv(
+            io.BytesIO(data),
+            parse_options=pcsv.ParseOptions(newlines_in_values=False),
+            convert_options=pcsv.ConvertOptions(column_types=types, include_columns=list(types)),
+        )
+    if not data.strip():
+        return pa.table({n: pa.array([], t) for n, t in types.items()})
+    for line in data.decode("utf-8").splitlines():
+        if set(json.loads(line)) != set(types):
+            raise ValueError(f"keys differ from the contract: {line}")
+    return pj.read_json(io.BytesIO(data), parse_options=pj.ParseOptions(
+        explicit_schema=pa.schema(list(types.items())), unexpected_field_behavior="error"))
+
+
+def _violations(source: Source, table: pa.Table, skus: set[str]) -> np.ndarray:
+    """Rows breaking a range rule: empty required value, quantity <= 0, unknown SKU, bad code."""
+    df = table.to_pandas()
+    bad = np.zeros(len(df), dtype=bool)
+    for c in source.columns:
+        col = df[c.name]
+        if c.required:
+            bad |= col.isna().to_numpy() | (col.astype(str) == "").to_numpy()
+        key = f"{source.name}.{c.name}"
+        if key in ACCEPTED:
+            bad |= ~col.isin(ACCEPTED[key]).to_numpy()
+    if "quantity" in df:
+        bad |= (df["quantity"].fillna(0) <= 0).to_numpy()
+    for money in ("discount", "unit_price", "price", "order_total"):
+        if money in df:
+            bad |= (df[money].astype(float) < 0).to_numpy()
+    if "sku" in df and source.name != "products":
+        bad |= (df["sku"].notna() & ~df["sku"].isin(skus)).to_numpy()
+    return bad
+
+
+def _split(data: bytes, source: Source) -> tuple[bytes, list[bytes]]:
+    lines = data.split(b"\n")[:-1]
+    return (lines[0] + b"\n", lines[1:]) if source.format == "csv" else (b"", lines)
+
+
+@pytest.fixture(scope="module")
+def catalog_skus(run, dirty) -> set[str]:
+    source = SOURCES_BY_NAME["products"]
+    skus: set[str] = set()
+    for path in _day_files(run, source):
+        rel = str(path.relative_to(run / "landing"))
+        skip = set(dirty.loc[dirty["file"] == rel, "line_no"])
+        header, lines = _split(path.read_bytes(), source)
+        body = header + b"".join(line + b"\n" for i, line in enumerate(lines, 1) if i not in skip)
+        skus |= set(_parse(source, body).column("sku").to_pylist())
+    return skus
+
+
+def _clean_table(run: Path, dirty: pd.DataFrame, name: str) -> pd.DataFrame:
+    source = SOURCES_BY_NAME[name]
+    parts = []
+    for path in _day_files(run, source):
+        rel = str(path.relative_to(run / "landing"))
+        skip = set(dirty.loc[dirty["file"] == rel, "line_no"])
+        header, lines = _split(path.read_bytes(), source)
+        body = header + b"".join(line + b"\n" for i, line in enumerate(lines, 1) if i not in skip)
+        parts.append(_parse(source, body).to_pandas())
+    df = pd.concat(parts, ignore_index=True)
+    # CSV has no null string: an empty field reads as "".
+    return df.replace({"": None}) if source.format == "csv" else df
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
+    args = dict(customers=600, days=3, start=START, rates=HARD, chunk_size=250, log=_quiet)
+    generate(tmp_path / "a", seed=5, **args)
+    generate(tmp_path / "b", seed=5, **args)
+    generate(tmp_path / "c", seed=6, **args)
+    a, b, c = (_files(tmp_path / x) for x in "abc")
+    assert len(a) > 30
+    assert a == b
+    landing = [k for k in a if k.startswith("landing/") and "_copy." not in k]
+    assert set(landing) <= set(c)
+    assert sum(a[k] != c[k] for k in landing) > len(landing) // 2
+
+
+def test_every_source_and_day_has_a_file_with_the_contract_columns(run):
+    for source in SOURCES:
+        files = _day_files(run, source)
+        assert [p.parent.name for p in files] == [f"ds={START + dt.timedelta(days=d)}" for d in range(DAYS)]
+        for path in files:
+            assert path.name == source.file_name(path.parent.name[3:])
+            data = path.read_bytes()
+            data.decode("utf-8")
+            if source.format == "csv":
+                assert data.split(b"\n", 1)[0].decode() == ",".join(source.column_names)
+            else:
+                for line in data.decode().splitlines()[:50]:
+                    try:
+                        keys = list(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue  # a planted truncated line, checked below
+                    assert keys == list(source.column_names)
+
+
+def test_clean_rows_parse_with_contract_types_and_pass_range_rules(run, dirty, catalog_skus):
+    checked = 0
+    for source in SOURCES:
+        for path in _day_files(run, source):
+            rel = str(path.relative_to(run / "landing"))
+            skip = set(dirty.loc[dirty["file"] == rel, "line_no"])
+            header, lines = _split(path.read_bytes(), source)
+            body = header + b"".join(line + b"\n" for i, line in enumerate(lines, 1) if i not in skip)
+            table = _parse(source, body)
+            assert table.num_rows == len(lines) - len(skip)
+            bad = _violations(source, table, catalog_skus)
+            assert not bad.any(), f"{rel}: clean rows break a rule: {table.to_pandas()[bad].head(3)}"
+            checked += table.num_rows
+    assert checked > 10_000
+
+
+def test_each_listed_dirty_row_fails_on_its_own_and_every_kind_occurs(run, dirty, catalog_skus):
+    assert {"bad_date", "negative_quantity", "unknown_sku", "truncated_line", "duplicate_file"} <= set(
+        dirty["kind"])
+    rows = dirty[dirty["kind"] != "duplicate_file"]
+    total = sum(sum(1 for _ in open(p, "rb")) for s in SOURCES for p in _day_files(run, s))
+    assert len(rows) < total * 0.01
+    for rec in rows.itertuples():
+        source = SOURCES_BY_NAME[rec.source]
+        header, lines = _split((run / "landing" / rec.file).read_bytes(), source)
+        line = lines[rec.line_no - 1]
+        try:
+            table = _parse(source, header + line + b"\n")
+        except (pa.ArrowInvalid, ValueError):
+            continue
+        assert _violations(source, table, catalog_skus).all(), f"{rec.file}:{rec.line_no} ({rec.kind}) is valid"
+
+
+def test_the_duplicated_file_is_an_exact_copy_listed_line_by_line(run, dirty):
+    copies = dirty[dirty["kind"] == "duplicate_file"]
+    (name,) = copies["file"].unique()
+    copy = run / "landing" / name
+    original = copy.with_name(copy.name.replace("_copy", ""))
+    assert copy.read_bytes() == original.read_bytes()
+    source = SOURCES_BY_NAME[copies["source"].iloc[0]]
+    assert sorted(copies["line_no"]) == list(range(1, len(_split(copy.read_bytes(), source)[1]) + 1))
+
+
+def test_truth_maps_every_identity_record_to_one_person(run, dirty, records, persons):
+    for name, key in (("crm_customers", "crm_id"), ("web_accounts", "account_id"),
+                      ("loyalty_members", "loyalty_id")):
+        ids = set(_clean_table(run, dirty, name)[key])
+        truth = records[records["source"] == name]
+        assert truth["record_id"].is_unique
+        assert ids <= set(truth["record_id"])
+        assert set(truth["person_id"]) <= set(persons["person_id"])
+    assert persons["person_id"].is_unique and len(persons) == PERSONS
+    orders = _clean_table(run, dirty, "orders")
+    assert set(orders["order_id"]) <= set(records.loc[records["source"] == "orders", "record_id"])
+
+
+def test_measured_duplicate_rates_are_close_to_the_configured_ones(run, records):
+    summary = json.loads((run / "truth" / "summary.json").read_text())
+    rates = VariationRates()
+    for name, configured in (("crm_customers", rates.duplicate_crm), ("web_accounts", rates.duplicate_web_accounts),
+                             ("loyalty_members", rates.duplicate_loyalty)):
+        truth = records[records["source"] == name]
+        measured = 1 - truth["person_id"].nunique() / len(truth)
+        assert abs(measured - configured) < 0.25 * configured + 0.003, (name, measured)
+        assert summary["duplicate_rate_measured"][name] == pytest.approx(measured, abs=1e-4)
+        assert summary["duplicate_rate_configured"][name] == configured
+
+
+def test_names_vary_between_records_of_one_person(run, dirty, records, persons):
+    crm = _clean_table(run, dirty, "crm_customers").merge(
+        records[["record_id", "person_id"]], left_on="crm_id", right_on="record_id")
+    crm = crm.merge(persons[["person_id", "first_name"]], on="person_id", suffixes=("", "_true"))
+    nicknamed = crm.apply(lambda r: r["first_name"] in NICKNAMES.get(r["first_name_true"], ()), axis=1)
+    assert nicknamed.sum() > 0
+    differs = crm["first_name"].fillna("").str.lower() != crm["first_name_true"].str.lower()
+    assert 0.03 < differs.mean() < 0.3
+    per_person = crm.groupby("person_id")["first_name"].nunique()
+    assert (per_person > 1).any()
+
+
+def test_email_variants_and_phones_are_realistic(run, dirty):
+    crm = _clean_table(run, dirty, "crm_customers")
+    emails = crm["email"].dropna()
+    assert (emails != emails.str.lower()).mean() > 0.03
+    assert emails.str.contains(r"\+").any()
+    phones = crm["phone"].dropna()
+    assert phones.str.startswith("+44").any() and phones.str.startswith("07").any()
+    for text in phones.head(200):
+        number = phonenumbers.parse(text, "GB")
+        assert phonenumbers.is_valid_number(number), text
+        assert phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE
+
+
+def test_purchase_events_point_at_orders_and_their_lines(run, dirty, records):
+    web = _clean_table(run, dirty, "web_events")
+    lines = _clean_table(run, dirty, "order_lines")
+    orders = _clean_table(run, dirty, "orders")
+    buys = web[web["event_type"] == "purchase"]
+    assert len(buys) > 50
+    assert set(buys["order_id"]) <= set(records.loc[records["source"] == "orders", "record_id"])
+    assert buys["order_id"].isin(orders["order_id"]).mean() > 0.97
+    pairs = set(zip(lines["order_id"], lines["sku"], strict=True))
+    assert np.mean([p in pairs for p in zip(buys["order_id"], buys["sku"], strict=True)]) > 0.97
+    assert web.loc[web["event_type"] != "purchase", "order_id"].isna().all()
+    assert orders["account_id"].isna().any() and orders["account_id"].notna().any()
+
+
+def test_purchases_follow_the_persons_top_category(run, dirty, records, persons):
+    products = _clean_table(run, dirty, "products").drop_duplicates("sku")[["sku", "category"]]
+    owner = records[records["source"].isin(["orders", "pos_transactions"])][["record_id", "person_id"]]
+    online = _clean_table(run, dirty, "order_lines").rename(columns={"order_id": "record_id"})
+    store = _clean_table(run, dirty, "pos_transactions").rename(columns={"transaction_id": "record_id"})
+    bought = pd.concat([online[["record_id", "sku"]], store[["record_id", "sku"]]]).merge(owner, on="record_id")
+    bought = bought.merge(products, on="sku").merge(persons[["person_id", "top_category"]], on="person_id")
+    assert len(bought) > 800
+    hit = (bought["category"] == bought["top_category"]).mean()
+    shuffled = np.random.default_rng(0).permutation(bought["top_category"].to_numpy())
+    chance = (bought["category"].to_numpy() == shuffled).mean()
+    assert hit > 2.5 * chance, (hit, chance)
+
+
+def test_an_existing_output_is_refused_unless_overwrite(tmp_path):
+    out = tmp_path / "out"
+    generate(out, 50, 1, 1, START, VariationRates(), log=_quiet)
+    with pytest.raises(ValueError, match=str(out / "landing")):
+        generate(out, 50, 1, 1, START, VariationRates(), log=_quiet)
+    with pytest.raises(OutputExistsError):
+        generate(out, 50, 1, 1, START, VariationRates(), log=_quiet)
+    report = generate(out, 60, 2, 1, START, VariationRates(), log=_quiet, overwrite=True)
+    assert report.persons == 60 and report.files == 2 * len(SOURCES) + 1
+    assert len(pd.read_parquet(out / "truth" / "persons")) == 60
+
+
+def test_rates_are_validated_by_name():
+    assert VariationRates.from_dict({"typo": 0.2}).typo == 0.2
+    with pytest.raises(ValueError, match="unknown generator rate"):
+        VariationRates.from_dict({"typos": 0.2})
+    with pytest.raises(ValueError, match="duplicate_crm"):
+        VariationRates(duplicate_crm=0.6)
+    assert HARD.duplicate_crm > 2 * VariationRates().duplicate_crm
