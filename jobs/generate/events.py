@@ -132,18 +132,7 @@ def web_and_orders(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
     """web_events, orders and order_lines rows of a chunk, and each order's person."""
     rate = _WEB_SESSION_RATE * persons.web_rate * (0.4 + 1.2 * persons.online_pref) * persons.visitor
-    s_person, s_day = _daily_counts(rng, persons, rate, window)
-    r_person, r_day = _replenishments(persons, window, True, rng)
-    browses = persons.visitor[r_person]
-    r_person, r_day = r_person[browses], r_day[browses]
-    replenish = np.concatenate([np.zeros(len(s_person), dtype=bool), np.ones(len(r_person), dtype=bool)])
-    s_person = np.concatenate([s_person, r_person])
-    s_day = np.concatenate([s_day, r_day])
-    start = _times(rng, s_day, _WEB_HOURS, window)
-    ok = _in_life(persons, s_person, start, window)
-    s_person, s_day, start, replenish = s_person[ok], s_day[ok], start[ok], replenish[ok]
-    order = np.lexsort((s_person, start))
-    s_person, s_day, start, replenish = s_person[order], s_day[order], start[order], replenish[order]
+    s_person, s_day, start, replenish = _occasions(rng, persons, window, rate, True, _WEB_HOURS, persons.visitor)
     n_s = len(s_person)
 
     cookie = persons.cookie_start[s_person] + (rng.random(n_s) * persons.n_cookies[s_person]).astype(np.int64)
@@ -321,16 +310,7 @@ def store_baskets(
     """pos_transactions rows (one per line) of a chunk, each transaction's id and person."""
     member = persons.in_source[:, 2]
     rate = _STORE_VISIT_RATE * persons.store_rate * (1.6 - 1.2 * persons.online_pref) * np.where(member, 1.6, 1.0)
-    t_person, t_day = _daily_counts(rng, persons, rate, window)
-    r_person, r_day = _replenishments(persons, window, False, rng)
-    replenish = np.concatenate([np.zeros(len(t_person), dtype=bool), np.ones(len(r_person), dtype=bool)])
-    t_person = np.concatenate([t_person, r_person])
-    t_day = np.concatenate([t_day, r_day])
-    ts = _times(rng, t_day, _STORE_HOURS, window)
-    ok = _in_life(persons, t_person, ts, window)
-    t_person, t_day, ts, replenish = t_person[ok], t_day[ok], ts[ok], replenish[ok]
-    order = np.lexsort((t_person, ts))
-    t_person, t_day, ts, replenish = t_person[order], t_day[order], ts[order], replenish[order]
+    t_person, t_day, ts, replenish = _occasions(rng, persons, window, rate, False, _STORE_HOURS)
     n_t = len(t_person)
 
     n_lines = 1 + rng.poisson(1.5, size=n_t)
@@ -450,3 +430,32 @@ def email_engagement(
     rows["_day"] = window.file_day(rows["event_ts"])
     rows["_sort"] = rows["event_ts"]
     return rows, sub
+
+
+def _occasions(
+    rng: np.random.Generator,
+    persons,
+    window,
+    rate: np.ndarray,
+    online: bool,
+    hours,
+    replenishers: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Shopping occasions (visits or sessions): daily draws plus replenishment trips.
+
+    Keeps those inside each person's life and returns (person, day, time, is_replenishment)
+    in time order per person. `replenishers` masks who may make replenishment trips.
+    """
+    o_person, o_day = _daily_counts(rng, persons, rate, window)
+    r_person, r_day = _replenishments(persons, window, online, rng)
+    if replenishers is not None:
+        keep = replenishers[r_person]
+        r_person, r_day = r_person[keep], r_day[keep]
+    replenish = np.concatenate([np.zeros(len(o_person), dtype=bool), np.ones(len(r_person), dtype=bool)])
+    person = np.concatenate([o_person, r_person])
+    day = np.concatenate([o_day, r_day])
+    ts = _times(rng, day, hours, window)
+    ok = _in_life(persons, person, ts, window)
+    person, day, ts, replenish = person[ok], day[ok], ts[ok], replenish[ok]
+    order = np.lexsort((person, ts))
+    return person[order], day[order], ts[order], replenish[order]
