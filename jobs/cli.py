@@ -58,6 +58,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from jobs.common import runtime
+    from jobs.ingest.main import ingest
+
+    rt = runtime.start(args.profile, app_name="c360 ingest")
+    report = ingest(rt.spark, rt.lake, rt.config, args.date, args.until, landing=args.landing)
+    rows = [
+        {"source": s.source, "files": s.files_seen, "skipped": s.files_skipped, "loaded": s.files_loaded,
+         "changed": s.files_changed, "rows": s.rows_loaded, "quarantined": s.rows_quarantined,
+         "status": "FAILED" if s.error else "ok"}
+        for s in report.sources
+    ]
+    print(f"batch {report.batch_id}: {report.start} .. {report.end}")
+    print(render(rows, list(rows[0]), "table"))
+    report.raise_for_failures()
+    return 0
+
+
 def cmd_tables(args: argparse.Namespace) -> int:
     from jobs.common.lake import Lake
     from jobs.common.spark import build_spark
@@ -166,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--difficulty", choices=("default", "hard"), default="default",
                      help="variation rates from the config's generator section")
     gen.add_argument("--overwrite", action="store_true", help="replace landing/ and truth/ if present")
+
+    ing = command("ingest", cmd_ingest, "landing files of a day (or days) -> bronze, bad rows -> ops.quarantine")
+    ing.add_argument("--date", type=_date, required=True, help="landing day YYYY-MM-DD")
+    ing.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
+    ing.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
 
     tables = command("tables", cmd_tables, "list every lake table with its layer, Delta version and row count")
     tables.add_argument("--format", choices=("table", "csv", "json"), default="table")

@@ -23,6 +23,7 @@ from jobs.common.errors import TableError
 LAYERS = ("bronze", "silver", "gold", "serving", "ops")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SCHEMA_CHANGES = "ops.schema_changes"
+_COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 
 
 @dataclass(frozen=True)
@@ -155,9 +156,16 @@ class Lake:
         return reader.load(self.path(table))
 
     def version(self, table: str) -> int:
+        """The table's current Delta version: its newest commit file in `_delta_log`.
+
+        Listing the log answers without a Spark job (a `DESCRIBE HISTORY` costs one).
+        """
         self._require(table)
-        row = DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()
-        return int(row["version"])
+        jvm = self.spark.sparkContext._jvm
+        log = jvm.org.apache.hadoop.fs.Path(f"{self.path(table)}/_delta_log")
+        fs = log.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
+        commits = [s.getPath().getName() for s in fs.listStatus(log)]
+        return max(int(name[:20]) for name in commits if _COMMIT_FILE.match(name))
 
     def history(self, table: str, limit: int | None = None) -> DataFrame:
         self._require(table)
@@ -255,7 +263,8 @@ class Lake:
         if metadata:
             writer = writer.option("userMetadata", metadata)
         writer.save(self.path(table))
-        self.register(table)
+        if not self.spark.catalog.tableExists(table):
+            self.register(table)
         version = self.version(table)
         self._record_added(table, diff, version)
         return version

@@ -29,6 +29,9 @@ class Column:
     type: str
     required: bool
     description: str
+    # A SQL condition every non-empty value must meet (e.g. `quantity > 0`); rows
+    # that fail it are quarantined at ingest with the rule as the reason.
+    check: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,8 @@ class Source:
         return f"{self.name}/ds={day}"
 
 
-def _c(name: str, type_: str, required: bool, description: str) -> Column:
-    return Column(name, type_, required, description)
+def _c(name: str, type_: str, required: bool, description: str, check: str = "") -> Column:
+    return Column(name, type_, required, description, check)
 
 
 _PERSON_COLUMNS = (
@@ -127,7 +130,7 @@ SOURCES: tuple[Source, ...] = (
             _c("date_of_birth", "date", False, "Date of birth"),
             _c("postcode", "string", False, "Home postcode"),
             _c("tier", "string", True, "bronze, silver or gold"),
-            _c("points_balance", "int", True, "Points balance at updated_at"),
+            _c("points_balance", "int", True, "Points balance at updated_at", "points_balance >= 0"),
             _c("joined_at", "timestamp", True, "When the member joined"),
             _c("updated_at", "timestamp", True, "When this version of the record was written"),
         ),
@@ -143,7 +146,7 @@ SOURCES: tuple[Source, ...] = (
             _c("category", "string", True, "Top-level category"),
             _c("subcategory", "string", False, "Subcategory"),
             _c("brand", "string", True, "Brand"),
-            _c("price", "decimal(12,2)", True, "Current list price"),
+            _c("price", "decimal(12,2)", True, "Current list price", "price >= 0"),
             _c("currency", "string", True, "ISO 4217 currency code"),
             _c("in_stock", "boolean", True, "Whether the SKU can be sold today"),
             _c("active", "boolean", True, "Whether the SKU is listed"),
@@ -162,7 +165,7 @@ SOURCES: tuple[Source, ...] = (
             _c("order_ts", "timestamp", True, "When the order was placed"),
             _c("channel", "string", True, "web or app"),
             _c("currency", "string", True, "ISO 4217 currency code"),
-            _c("order_total", "decimal(12,2)", True, "Total charged, after discounts"),
+            _c("order_total", "decimal(12,2)", True, "Total charged, after discounts", "order_total >= 0"),
             _c("ship_street", "string", False, "Delivery street"),
             _c("ship_city", "string", False, "Delivery town"),
             _c("ship_postcode", "string", False, "Delivery postcode"),
@@ -178,9 +181,9 @@ SOURCES: tuple[Source, ...] = (
             _c("order_id", "string", True, "Order id"),
             _c("line_no", "int", True, "Line number within the order, from 1"),
             _c("sku", "string", True, "SKU ordered"),
-            _c("quantity", "int", True, "Units ordered (> 0)"),
-            _c("unit_price", "decimal(12,2)", True, "Price per unit before discount"),
-            _c("discount", "decimal(12,2)", True, "Discount on the line (>= 0)"),
+            _c("quantity", "int", True, "Units ordered", "quantity > 0"),
+            _c("unit_price", "decimal(12,2)", True, "Price per unit before discount", "unit_price >= 0"),
+            _c("discount", "decimal(12,2)", True, "Discount on the line", "discount >= 0"),
         ),
     ),
     Source(
@@ -196,9 +199,9 @@ SOURCES: tuple[Source, ...] = (
             _c("loyalty_id", "string", False, "Loyalty card scanned, if any"),
             _c("receipt_email", "string", False, "Email given for an e-receipt, if any"),
             _c("sku", "string", True, "SKU sold"),
-            _c("quantity", "int", True, "Units sold (> 0; returns are not in this export)"),
-            _c("unit_price", "decimal(12,2)", True, "Price per unit before discount"),
-            _c("discount", "decimal(12,2)", True, "Discount on the line (>= 0)"),
+            _c("quantity", "int", True, "Units sold (returns are not in this export)", "quantity > 0"),
+            _c("unit_price", "decimal(12,2)", True, "Price per unit before discount", "unit_price >= 0"),
+            _c("discount", "decimal(12,2)", True, "Discount on the line", "discount >= 0"),
         ),
     ),
     Source(
@@ -274,8 +277,10 @@ def render_markdown() -> str:
         "where `<landing>` is a local folder or `s3://bucket/prefix`. CSV: UTF-8, comma",
         "separated, header row, `\"` quoting. JSON lines: UTF-8, one object per line.",
         "Timestamps are ISO-8601 UTC (`2026-10-01T13:45:00Z`), dates `YYYY-MM-DD`,",
-        "decimals with a dot. A required column must be present in the file and non-empty",
-        "in every row; optional columns must be present (CSV) but may be empty.",
+        "decimals with a dot. A required column must be in the file (CSV header or JSON key)",
+        "and non-empty in every row; an optional column may be absent or empty; columns the",
+        "contract does not name are ignored. A value that breaks its type or rule sends its",
+        "row to quarantine (`ops.quarantine`) with the reason; the rest of the file loads.",
         "",
     ]
     for s in SOURCES:
@@ -288,11 +293,12 @@ def render_markdown() -> str:
             f"- format: {s.format}",
             f"- grain: {s.grain}",
             "",
-            "| column | type | required | description |",
-            "|---|---|---|---|",
+            "| column | type | required | rule | description |",
+            "|---|---|---|---|---|",
         ]
         lines += [
-            f"| `{c.name}` | {c.type} | {'yes' if c.required else 'no'} | {c.description} |"
+            f"| `{c.name}` | {c.type} | {'yes' if c.required else 'no'} | {f'`{c.check}`' if c.check else ''} "
+            f"| {c.description} |"
             for c in s.columns
         ]
         lines.append("")

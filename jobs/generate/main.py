@@ -190,6 +190,7 @@ def generate(
     copied = _duplicate_a_file(writer, np.random.default_rng([seed, 4])) if rates.dirty_rows > 0 else []
     dirty += copied
     files += 1 if copied else 0
+    files -= writer.remove_empty_files()
     dirty_table = pa.table({
         "source": pa.array([d.source for d in dirty], pa.string()),
         "file": pa.array([d.file for d in dirty], pa.string()),

@@ -143,6 +143,25 @@ class LandingWriter:
                 self.lines[(source.name, day)] = 0
         return len(SOURCES) * self.window.days
 
+    def remove_empty_files(self) -> int:
+        """Delete JSON lines files that got no rows (a system exports no file for a quiet day).
+
+        CSV files keep their header: a header-only CSV is a valid export of zero rows.
+        Returns the number of files removed.
+        """
+        removed = 0
+        for source in SOURCES:
+            if source.format != "jsonl":
+                continue
+            for day in range(self.window.days):
+                path = self.path(source, day)
+                if path.is_file() and path.stat().st_size == 0:
+                    path.unlink()
+                    if not any(path.parent.iterdir()):
+                        path.parent.rmdir()
+                    removed += 1
+        return removed
+
     def append(
         self,
         source: Source,

@@ -1,0 +1,1 @@
+"""Landing -> bronze: schema-enforced, exactly-once per file, bad rows to quarantine."""

@@ -1,0 +1,101 @@
+"""Landing areas: list a source's files for a day and bring them where Spark reads them.
+
+A landing area is a local folder or `s3://bucket/prefix`, laid out as
+`<landing>/<source>/ds=YYYY-MM-DD/<file>` (docs/landing.md). S3 is read with boto3
+against the configured endpoint (AWS, MinIO, moto: `landing.s3_endpoint_url`, or
+`AWS_ENDPOINT_URL`), each object downloaded once into a staging folder.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from jobs.common.errors import C360Error
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One landing file: where it is and what it is."""
+
+    uri: str
+    source: str
+    day: dt.date
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+class LandingError(C360Error):
+    """The landing area itself cannot be listed or read."""
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://") or uri.startswith("s3a://")
+
+
+def list_files(landing: str, source: str, day: dt.date, s3_endpoint_url: str = "") -> list[LandingFile]:
+    """The files of one source and day, sorted by name (hidden and `_`-prefixed files skipped)."""
+    folder = f"{source}/ds={day.isoformat()}"
+    if is_s3(landing):
+        return _list_s3(landing, folder, source, day, s3_endpoint_url)
+    root = Path(landing)
+    if not root.is_dir():
+        raise LandingError(f"landing folder {root} does not exist: set landing.uri in the profile or pass --landing")
+    day_dir = root / folder
+    if not day_dir.is_dir():
+        return []
+    return [
+        LandingFile(str(p), source, day, p.stat().st_size)
+        for p in sorted(day_dir.iterdir())
+        if p.is_file() and not p.name.startswith((".", "_"))
+    ]
+
+
+def fetch(file: LandingFile, staging: Path, s3_endpoint_url: str = "") -> Path:
+    """A local path holding the file's bytes: the file itself, or a downloaded copy for S3."""
+    if not is_s3(file.uri):
+        return Path(file.uri)
+    bucket, key = _bucket_key(file.uri)
+    target = staging / file.source / f"ds={file.day.isoformat()}" / file.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _s3_client(s3_endpoint_url).download_file(bucket, key, str(target))
+    except Exception as exc:  # boto3 raises several families of errors
+        raise LandingError(f"{file.uri}: download failed: {exc}") from None
+    return target
+
+
+def clear_staging(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _bucket_key(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def _s3_client(endpoint_url: str):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint_url or None)
+
+
+def _list_s3(landing: str, folder: str, source: str, day: dt.date, endpoint_url: str) -> list[LandingFile]:
+    bucket, prefix = _bucket_key(landing.rstrip("/"))
+    full = f"{prefix}/{folder}/" if prefix else f"{folder}/"
+    client = _s3_client(endpoint_url)
+    files = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=full):
+            for obj in page.get("Contents", []):
+                name = obj["Key"].rsplit("/", 1)[-1]
+                if name and not name.startswith((".", "_")):
+                    files.append(LandingFile(f"s3://{bucket}/{obj['Key']}", source, day, int(obj["Size"])))
+    except Exception as exc:
+        raise LandingError(f"cannot list s3://{bucket}/{full}: {exc}") from None
+    return sorted(files, key=lambda f: f.uri)

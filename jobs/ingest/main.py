@@ -1,0 +1,321 @@
+"""Ingest: landing files of a day (or a range of days) -> `bronze.<source>`.
+
+Reads `<landing>/<source>/ds=YYYY-MM-DD/*`, writes
+- `bronze.<source>`: good rows, typed, one row per landing data line
+  (partitioned by `_ds`; layout in `jobs.ingest.bronze`);
+- `ops.quarantine`: one row per rejected line (source, file, line_no, raw, reason);
+- `ops.ingest_log`: one row per file and ingest (path, size, sha256, version, rows, outcome).
+
+Exactly once per file: a file whose path and checksum are already in the log is
+skipped, so rerunning a day writes nothing. A file that changed under the same
+name is ingested again as the next `_file_version` and logged `reloaded_changed`.
+The ingest log brackets the data: a `loading` entry before the bronze and
+quarantine appends, the final outcome after. A file version whose last entry is
+`loading` was cut short; its rerun deletes what that run wrote before appending,
+so a retry repairs rather than duplicates. A file that cannot be read stops its
+source before anything of that source is written; other sources go on, and the
+run ends with one message per failed source.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.config import Config
+from jobs.common.errors import C360Error
+from jobs.common.lake import Lake
+from jobs.common.landing_contract import SOURCES, Source
+from jobs.common.landing_contract import source as source_named
+from jobs.ingest.bronze import INGEST_LOG_TABLE, QUARANTINE_TABLE, bronze_table
+from jobs.ingest.inspect import FileFacts, UnreadableFileError, inspect_file
+from jobs.ingest.landing import LandingFile, clear_staging, fetch, list_files
+from jobs.ingest.parse import numbered_lines, split_csv, split_json, typed
+
+LOADED_OUTCOMES = ("loaded", "reloaded_changed")
+LOADING = "loading"  # written before the data: a file version whose last entry is this was cut short
+
+INGEST_LOG_DDL = (
+    "batch_id STRING, source STRING, ds DATE, path STRING, size_bytes BIGINT, sha256 STRING, "
+    "file_version INT, rows_in_file BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, "
+    "outcome STRING, duplicate_of STRING, message STRING, ingested_at TIMESTAMP"
+)
+
+
+class IngestError(C360Error):
+    """One or more sources could not be ingested; the message names each file and problem."""
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    source: str
+    files_seen: int = 0
+    files_skipped: int = 0
+    files_loaded: int = 0
+    files_changed: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    batch_id: str
+    start: dt.date
+    end: dt.date
+    sources: tuple[SourceResult, ...] = field(default_factory=tuple)
+
+    @property
+    def failed(self) -> tuple[SourceResult, ...]:
+        return tuple(s for s in self.sources if s.error)
+
+    def raise_for_failures(self) -> None:
+        if self.failed:
+            lines = [f"{s.source}: {s.error}" for s in self.failed]
+            raise IngestError(f"ingest of {len(self.failed)} source(s) stopped, nothing of them was written:\n  "
+                              + "\n  ".join(lines))
+
+
+@dataclass(frozen=True)
+class _PlannedFile:
+    file: LandingFile
+    local: Path
+    facts: FileFacts
+    version: int
+    changed: bool
+    duplicate_of: str | None
+    cut_short: bool  # an earlier run logged `loading` for this version and never finished
+
+
+def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    if end < start:
+        raise C360Error(f"--until {end} is before --date {start}")
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def ingest(
+    spark: SparkSession,
+    lake: Lake,
+    config: Config,
+    start: dt.date,
+    end: dt.date | None = None,
+    landing: str | None = None,
+    sources: list[str] | None = None,
+) -> IngestReport:
+    """Ingest every source's files for the days `start`..`end` (inclusive).
+
+    Returns the report; call `raise_for_failures()` to turn failed sources into an error.
+    """
+    end = end or start
+    landing = landing or config.landing.uri
+    chosen = [source_named(s) for s in sources] if sources else list(SOURCES)
+    batch_id = f"{start:%Y%m%d}-{uuid.uuid4().hex[:12]}"
+    ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # lineage: when the batch ran
+    staging = Path(tempfile.mkdtemp(prefix="c360-landing-"))
+    days = days_between(start, end)
+    try:
+        known = _logged_files(lake, [s.name for s in chosen])
+        results = tuple(
+            _ingest_source(spark, lake, config, src, days, landing, known, batch_id, ingested_at, staging)
+            for src in chosen
+        )
+    finally:
+        clear_staging(staging)
+    return IngestReport(batch_id, start, end, results)
+
+
+def _logged_files(lake: Lake, sources: list[str]) -> dict[str, list[dict]]:
+    """Loaded entries of the ingest log per path, newest version last."""
+    if not lake.exists(INGEST_LOG_TABLE):
+        return {}
+    rows = (
+        lake.read(INGEST_LOG_TABLE)
+        .where(F.col("source").isin(sources) & F.col("outcome").isin(*LOADED_OUTCOMES, LOADING))
+        .select("path", "sha256", "file_version", "outcome")
+        .collect()
+    )
+    by_path: dict[str, list[dict]] = defaultdict(list)
+    for r in sorted(rows, key=lambda r: (r["file_version"], r["outcome"] != LOADING)):
+        by_path[r["path"]].append(r.asDict())
+    return by_path
+
+
+def _ingest_source(spark, lake, config, src: Source, days, landing, known, batch_id, ingested_at, staging) -> SourceResult:
+    endpoint = config.landing.s3_endpoint_url
+    files = [f for day in days for f in list_files(landing, src.name, day, endpoint)]
+    if not files:
+        return SourceResult(src.name)
+    checksums = {e["sha256"]: path for path, entries in known.items() for e in entries if e["outcome"] != LOADING}
+    planned: list[_PlannedFile] = []
+    skipped = 0
+    for file in files:
+        try:
+            local = fetch(file, staging, endpoint)
+            facts = inspect_file(local, file.uri, src)
+        except UnreadableFileError as exc:
+            _log_failure(lake, src, file, batch_id, ingested_at, str(exc))
+            return SourceResult(src.name, files_seen=len(files), error=str(exc))
+        entries = known.get(file.uri, [])
+        history = [e for e in entries if e["outcome"] != LOADING]
+        if history and history[-1]["sha256"] == facts.sha256:
+            skipped += 1
+            continue
+        version = history[-1]["file_version"] + 1 if history else 1
+        twin = checksums.get(facts.sha256)
+        planned.append(_PlannedFile(
+            file, local, facts, version,
+            changed=bool(history),
+            duplicate_of=twin if twin and twin != file.uri else None,
+            cut_short=bool(entries) and entries[-1]["outcome"] == LOADING and entries[-1]["file_version"] == version,
+        ))
+        checksums.setdefault(facts.sha256, file.uri)
+    if not planned:
+        return SourceResult(src.name, files_seen=len(files), files_skipped=skipped)
+    loaded, quarantined = _load(spark, lake, src, planned, batch_id, ingested_at)
+    return SourceResult(
+        src.name,
+        files_seen=len(files),
+        files_skipped=skipped,
+        files_loaded=len(planned),
+        files_changed=sum(p.changed for p in planned),
+        rows_loaded=sum(loaded.values()),
+        rows_quarantined=sum(quarantined.values()),
+    )
+
+
+def _load(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFile], batch_id: str,
+          ingested_at: dt.datetime) -> tuple[dict[int, int], dict[int, int]]:
+    paths = [_spark_path(spark, lake, p.local, batch_id) for p in planned]
+    rows = _typed_rows(spark, src, planned, paths)
+    meta = spark.createDataFrame(
+        [(i, p.file.uri, p.version, p.file.day) for i, p in enumerate(planned)],
+        "_file_idx INT, _source_file STRING, _file_version INT, _ds DATE",
+    )
+    rows = (
+        rows.join(F.broadcast(meta), "_file_idx")
+        .withColumn("_ingested_at", F.lit(ingested_at).cast("timestamp"))
+        .withColumn("_batch_id", F.lit(batch_id))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        counts = rows.groupBy("_file_idx").agg(
+            F.count("*").alias("rows"), F.count("_reason").alias("bad")
+        ).collect()
+        loaded = {i: 0 for i in range(len(planned))}
+        quarantined = dict(loaded)
+        for r in counts:
+            quarantined[r["_file_idx"]] = r["bad"]
+            loaded[r["_file_idx"]] = r["rows"] - r["bad"]
+        for i, p in enumerate(planned):
+            if loaded[i] + quarantined[i] != p.facts.data_lines:
+                raise C360Error(
+                    f"{p.file.uri}: {p.facts.data_lines} data lines in the file but {loaded[i]} loaded and "
+                    f"{quarantined[i]} quarantined; nothing was written"
+                )
+        log = _log_rows(src, planned, loaded, quarantined, batch_id, ingested_at)
+        lake.append(spark.createDataFrame([(*r[:10], LOADING, *r[11:]) for r in log], INGEST_LOG_DDL), INGEST_LOG_TABLE)
+        good = rows.where(F.col("_reason").isNull()).select(
+            *src.column_names, "_ds", "_source_file", "_file_version",
+            F.col("_line").cast("bigint").alias("_line_no"), "_ingested_at", "_batch_id",
+        )
+        if len({p.file.day for p in planned}) > 1:
+            good = good.repartition("_ds")  # a backfill writes one file per day, not one per task and day
+        repair = _file_scope([p for p in planned if p.cut_short])
+        if repair:
+            _drop_rows_of(lake, bronze_table(src), repair)
+        lake.append(good, bronze_table(src), partition_by=["_ds"], metadata=batch_id)
+        if sum(quarantined.values()):
+            bad = rows.where(F.col("_reason").isNotNull()).select(
+                F.lit(src.name).alias("source"), F.col("_source_file").alias("file"),
+                F.col("_line").cast("bigint").alias("line_no"), F.col("value").alias("raw"),
+                F.col("_reason").alias("reason"), "_ds", "_source_file", "_file_version", "_ingested_at", "_batch_id",
+            )
+            if repair:
+                _drop_rows_of(lake, QUARANTINE_TABLE, f"source = '{src.name}' AND {repair}")
+            lake.append(bad, QUARANTINE_TABLE, partition_by=["_ds"], metadata=batch_id)
+    finally:
+        rows.unpersist()
+    lake.append(spark.createDataFrame(log, INGEST_LOG_DDL), INGEST_LOG_TABLE)
+    return loaded, quarantined
+
+
+def _log_rows(src: Source, planned: list[_PlannedFile], loaded: dict[int, int], quarantined: dict[int, int],
+              batch_id: str, ingested_at: dt.datetime) -> list[tuple]:
+    return [
+        (batch_id, src.name, p.file.day, p.file.uri, p.facts.size, p.facts.sha256, p.version,
+         p.facts.data_lines, loaded[i], quarantined[i], "reloaded_changed" if p.changed else "loaded",
+         p.duplicate_of, _note(p), ingested_at)
+        for i, p in enumerate(planned)
+    ]
+
+
+def _typed_rows(spark: SparkSession, src: Source, planned: list[_PlannedFile], paths: list[str]) -> DataFrame:
+    lines = numbered_lines(spark, paths)
+    if src.format == "jsonl":
+        return typed(split_json(lines, src), src)
+    by_header: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for i, p in enumerate(planned):
+        by_header[p.facts.header].append(i)
+    parts = [
+        typed(split_csv(lines.where(F.col("_file_idx").isin(idx)), header, src), src)
+        for header, idx in by_header.items()
+    ]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def _drop_rows_of(lake: Lake, table: str, scope: str) -> None:
+    """Delete rows a run that was cut short wrote for these file versions, before loading them again."""
+    if lake.exists(table):
+        lake.delete(table, scope)
+
+
+def _file_scope(planned: list[_PlannedFile]) -> str:
+    """SQL predicate matching exactly the rows of these file versions ("" for none)."""
+    if not planned:
+        return ""
+    days = sorted({p.file.day for p in planned})
+    files = " OR ".join(
+        f"(_source_file = '{_sql_text(p.file.uri)}' AND _file_version = {p.version})" for p in planned
+    )
+    return f"_ds >= '{days[0]}' AND _ds <= '{days[-1]}' AND ({files})"
+
+
+def _sql_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _note(p: _PlannedFile) -> str | None:
+    notes = []
+    if p.changed:
+        notes.append(f"file changed since version {p.version - 1}: ingested again as version {p.version}")
+    if p.duplicate_of:
+        notes.append(f"same content as {p.duplicate_of}")
+    return "; ".join(notes) or None
+
+
+def _spark_path(spark: SparkSession, lake: Lake, local: Path, batch_id: str) -> str:
+    """Where Spark reads a fetched file: in place on a local master, else copied under the lake."""
+    if spark.sparkContext.master.startswith("local"):
+        return str(local.resolve())
+    jvm = spark.sparkContext._jvm
+    target = jvm.org.apache.hadoop.fs.Path(f"{lake.root}/_staging/{batch_id}/{uuid.uuid4().hex}_{local.name}")
+    fs = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(str(local.resolve())), target)
+    return str(target.toString())
+
+
+def _log_failure(lake: Lake, src: Source, file: LandingFile, batch_id: str, ingested_at: dt.datetime,
+                 message: str) -> None:
+    row = [(batch_id, src.name, file.day, file.uri, file.size, None, None, None, 0, 0, "failed", None, message,
+            ingested_at)]
+    lake.append(lake.spark.createDataFrame(row, INGEST_LOG_DDL), INGEST_LOG_TABLE)

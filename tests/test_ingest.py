@@ -1,0 +1,221 @@
+"""Ingest: exactly once per file, quarantine with reasons, unreadable files stop their source."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.common.landing_contract import SOURCES, source
+from jobs.generate.main import generate
+from jobs.generate.rates import VariationRates
+from jobs.ingest.bronze import INGEST_LOG_TABLE, QUARANTINE_TABLE, latest_file_versions
+from jobs.ingest.inspect import UnreadableFileError, inspect_file
+from jobs.ingest.landing import LandingError
+from jobs.ingest.main import IngestError, ingest
+
+DAY1 = dt.date(2026, 10, 1)
+DAY2 = dt.date(2026, 10, 2)
+CRM_HEADER = ",".join(source("crm_customers").column_names)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    """Two days of generated landing files (with dirty rows and a duplicated file) and their truth."""
+    out = tmp_path_factory.mktemp("sample")
+    generate(out, customers=400, days=2, seed=11, start=DAY1, rates=VariationRates(dirty_rows=0.01), log=lambda *_: None)
+    return out
+
+
+def _landing_copy(sample: Path, tmp_path: Path) -> Path:
+    landing = tmp_path / "landing"
+    shutil.copytree(sample / "landing", landing)
+    return landing
+
+
+def _write(landing: Path, src: str, day: dt.date, text: str | bytes, suffix: str = "") -> Path:
+    s = source(src)
+    path = landing / s.day_folder(day.isoformat()) / s.file_name(day.isoformat(), suffix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+def _lines(path: Path) -> int:
+    lines = path.read_bytes().count(b"\n")
+    return lines - 1 if path.suffix == ".csv" else lines
+
+
+def test_every_row_of_every_file_is_loaded_or_quarantined(lake, spark, config, sample, tmp_path):
+    landing = _landing_copy(sample, tmp_path)
+    report = ingest(spark, lake, config, DAY1, DAY2, landing=str(landing))
+    report.raise_for_failures()
+    log = lake.read(INGEST_LOG_TABLE).where("outcome = 'loaded'").toPandas()
+    files = sorted(p for p in landing.rglob("*") if p.is_file())
+    assert sorted(log["path"]) == [str(p) for p in files]
+    for row in log.itertuples():
+        assert row.rows_loaded + row.rows_quarantined == row.rows_in_file == _lines(Path(row.path)), row.path
+    bronze_rows = sum(lake.read(f"bronze.{s.name}").count() for s in SOURCES)
+    assert bronze_rows == log["rows_loaded"].sum()
+    # the quarantine holds exactly the generator's unparseable rows (unknown SKUs are well-typed: for the gate)
+    truth = pd.read_parquet(sample / "truth" / "dirty_rows")
+    truth = truth[truth["kind"].isin(["bad_date", "negative_quantity", "truncated_line"])]
+    expected = {(str(landing / f), int(n)) for f, n in zip(truth["file"], truth["line_no"], strict=True)}
+    quarantined = {(r["file"], r["line_no"]) for r in lake.read(QUARANTINE_TABLE).collect()}
+    assert quarantined == expected
+    # the duplicated file is flagged in the log
+    copies = log[log["path"].str.contains("_copy.")]
+    assert len(copies) == 1 and copies["duplicate_of"].iloc[0] == copies["path"].iloc[0].replace("_copy", "")
+
+
+def test_a_rerun_is_a_no_op_and_a_changed_file_is_loaded_again_as_a_new_version(lake, spark, config, sample, tmp_path):
+    landing = _landing_copy(sample, tmp_path)
+    sources = ["crm_customers", "web_events"]
+    ingest(spark, lake, config, DAY1, DAY2, landing=str(landing), sources=sources).raise_for_failures()
+    tables = ["bronze.crm_customers", "bronze.web_events", INGEST_LOG_TABLE]
+    versions = {t: lake.version(t) for t in tables}
+    counts = {t: lake.read(t).count() for t in tables}
+
+    again = ingest(spark, lake, config, DAY1, DAY2, landing=str(landing), sources=sources)
+    assert [(s.files_loaded, s.rows_loaded) for s in again.sources] == [(0, 0), (0, 0)]
+    assert all(s.files_skipped == s.files_seen > 0 for s in again.sources)
+    assert {t: lake.version(t) for t in tables} == versions
+    assert {t: lake.read(t).count() for t in tables} == counts
+
+    crm_day2 = landing / "crm_customers" / "ds=2026-10-02" / "crm_customers_20261002.csv"
+    ts = "2026-10-02T09:00:00Z"
+    crm_day2.write_text(f"{CRM_HEADER}\nC9000001,Ann,Lee,,,,,,,,GB,{ts},{ts}\nC9000002,Bo,Li,,,,,,,,GB,{ts},{ts}\n")
+    changed = ingest(spark, lake, config, DAY2, landing=str(landing), sources=["crm_customers"])
+    assert (changed.sources[0].files_changed, changed.sources[0].rows_loaded) == (1, 2)
+    entry = lake.read(INGEST_LOG_TABLE).where(F.col("path") == str(crm_day2)).orderBy("file_version").collect()
+    assert [(e["file_version"], e["outcome"]) for e in entry if e["outcome"] != "loading"] == [
+        (1, "loaded"), (2, "reloaded_changed")
+    ]
+    assert "ingested again as version 2" in entry[-1]["message"]
+    day2 = lake.read("bronze.crm_customers").where(F.col("_source_file") == str(crm_day2))
+    assert latest_file_versions(day2).count() == 2
+    assert day2.where("_file_version = 1").count() > 0  # bronze keeps the first version
+    assert sorted(r["crm_id"] for r in latest_file_versions(day2).collect()) == ["C9000001", "C9000002"]
+
+
+def test_bad_rows_go_to_quarantine_with_line_number_raw_text_and_reason(lake, spark, config, tmp_path):
+    landing = tmp_path / "landing"
+    ts = "2026-10-01T10:00:00Z"
+    rows = [
+        f"C1,Ann,Lee,ann@x.com,07700 900123,1990-01-02,F,1 High St,Leeds,LS1 1AA,GB,{ts},{ts}",
+        f"C2,Bob,Ray,bob@x.com,,1990-13-40,M,,,,GB,{ts},{ts}",  # bad date
+        f",Cy,Day,cy@x.com,,,,,,,GB,{ts},{ts}",  # required id empty
+        "C4,Di,Fox,di@x.com",  # wrong column count (truncated)
+        f'C5,"Eve, Jr",Gray,eve@x.com,,,,"2, The Mews",York,YO1 7HH,GB,{ts},{ts}',  # quoted commas: good
+        f"C6,Fay,Hill,fay@x.com,,,,,,,GB,yesterday,{ts}",  # wrong type
+    ]
+    _write(landing, "crm_customers", DAY1, CRM_HEADER + "\n" + "\n".join(rows) + "\n")
+    pos = ",".join(source("pos_transactions").column_names) + "\n"
+    pos += f"T1,1,S1,{ts},,,SKU-000001,2,1.50,0.00\nT1,2,S1,{ts},,,SKU-000002,-3,1.50,0.00\nT1,3,S1,{ts},,,SKU-000003,x,1.50,0.00\n"
+    _write(landing, "pos_transactions", DAY1, pos)
+    email = '{"event_id":"E1","event_ts":"' + ts + '","event_type":"open","email":"a@b.com","campaign_id":"K1"}\n'
+    email += '{"event_id":"E2","event_ts":"' + ts + '","event_ty\n\n'
+    _write(landing, "email_events", DAY1, email)
+    report = ingest(spark, lake, config, DAY1, landing=str(landing),
+                    sources=["crm_customers", "pos_transactions", "email_events"])
+    report.raise_for_failures()
+    assert sorted(r["crm_id"] for r in lake.read("bronze.crm_customers").collect()) == ["C1", "C5"]
+    assert lake.read("bronze.crm_customers").where("crm_id = 'C5'").first()["street"] == "2, The Mews"
+    got = {(r["source"], r["line_no"]): (r["reason"], r["raw"]) for r in lake.read(QUARANTINE_TABLE).collect()}
+    assert got[("crm_customers", 2)][0] == "column date_of_birth: '1990-13-40' is not a valid date"
+    assert got[("crm_customers", 2)][1] == rows[1]
+    assert got[("crm_customers", 3)][0] == "required column crm_id is empty"
+    assert got[("crm_customers", 4)][0] == "expected 13 fields, found 4"
+    assert got[("crm_customers", 6)][0] == "column created_at: 'yesterday' is not a valid timestamp"
+    assert got[("pos_transactions", 2)][0] == "column quantity: '-3' breaks the rule quantity > 0"
+    assert got[("pos_transactions", 3)][0] == "column quantity: 'x' is not a valid int"
+    assert got[("email_events", 2)][0] == "not a valid JSON object (truncated or malformed line)"
+    assert got[("email_events", 3)][0] == "empty line"
+    assert len(got) == 8
+    log = {r["source"]: r for r in lake.read(INGEST_LOG_TABLE).where("outcome = 'loaded'").collect()}
+    assert (log["crm_customers"]["rows_loaded"], log["crm_customers"]["rows_quarantined"]) == (2, 4)
+    assert (log["email_events"]["rows_in_file"], log["email_events"]["rows_loaded"]) == (3, 1)
+
+
+UNREADABLE = [
+    ("empty", b"", "file is empty (0 bytes)"),
+    ("semicolons", CRM_HEADER.replace(",", ";").encode() + b"\nC1;Ann\n", "columns are separated by ';', not by commas"),
+    ("no id column", CRM_HEADER.replace("crm_id,", "").encode() + b"\n", "missing required column(s) crm_id in the header"),
+    ("latin-1", (CRM_HEADER + "\nC1,Zoë\n").encode("latin-1"), "not UTF-8 text (invalid byte at offset"),
+]
+
+
+@pytest.mark.parametrize("case, content, message", UNREADABLE, ids=[c[0] for c in UNREADABLE])
+def test_an_unreadable_file_stops_its_source_with_one_clear_message(lake, spark, config, tmp_path, case, content, message):
+    landing = tmp_path / "landing"
+    ts = "2026-10-01T10:00:00Z"
+    good = f"C0,Al,Bo,al@x.com,,,,,,,GB,{ts},{ts}\n"
+    _write(landing, "crm_customers", DAY1, CRM_HEADER + "\n" + good)
+    bad = _write(landing, "crm_customers", DAY1, content, suffix="late")
+    _write(landing, "consent_events", DAY1,
+           f'{{"event_id":"X1","event_ts":"{ts}","subject_type":"crm_id","subject_id":"C0",'
+           '"purpose":"all","action":"opt_in","source_system":"crm"}\n')
+    report = ingest(spark, lake, config, DAY1, landing=str(landing), sources=["crm_customers", "consent_events"])
+    with pytest.raises(IngestError) as err:
+        report.raise_for_failures()
+    text = str(err.value)
+    assert f"crm_customers: {bad}: " in text and message in text, text
+    assert "consent_events" not in text
+    assert not lake.exists("bronze.crm_customers")  # nothing of the stopped source, not even its good file
+    assert lake.read("bronze.consent_events").count() == 1
+    failed = lake.read(INGEST_LOG_TABLE).where("outcome = 'failed'").collect()
+    assert [(f["path"], message in f["message"]) for f in failed] == [(str(bad), True)]
+
+
+def test_a_json_file_without_objects_or_required_keys_is_refused(tmp_path):
+    src = source("web_events")
+    path = tmp_path / "web_events_20261001.jsonl"
+    path.write_text("event_id,event_ts\nE1,2026-10-01\n")
+    with pytest.raises(UnreadableFileError, match="none of the first 2 lines is a JSON object"):
+        inspect_file(path, str(path), src)
+    path.write_text('{"event_ts": "2026-10-01T00:00:00Z"}\n')
+    with pytest.raises(UnreadableFileError, match="missing required column.s. event_id, event_type, cookie_id"):
+        inspect_file(path, str(path), src)
+    with pytest.raises(UnreadableFileError, match="file is missing"):
+        inspect_file(tmp_path / "gone.jsonl", "s3://b/gone.jsonl", src)
+
+
+def test_a_missing_landing_folder_is_named(lake, spark, config, tmp_path):
+    with pytest.raises(LandingError, match=f"landing folder {tmp_path / 'nowhere'} does not exist"):
+        ingest(spark, lake, config, DAY1, landing=str(tmp_path / "nowhere"))
+
+
+def test_a_run_cut_short_before_its_log_entry_is_repaired_not_doubled(lake, spark, config, sample, tmp_path, monkeypatch):
+    landing = _landing_copy(sample, tmp_path)
+    original = type(lake).append
+
+    def dies_before_the_final_log_entry(self, df, table, *args, **kwargs):
+        if table == INGEST_LOG_TABLE and df.where("outcome != 'loading'").count():
+            raise RuntimeError("driver lost")
+        return original(self, df, table, *args, **kwargs)
+
+    monkeypatch.setattr(type(lake), "append", dies_before_the_final_log_entry)
+    with pytest.raises(RuntimeError, match="driver lost"):
+        ingest(spark, lake, config, DAY1, landing=str(landing), sources=["orders"])
+    written = lake.read("bronze.orders").count()
+    assert written > 0
+    monkeypatch.setattr(type(lake), "append", original)
+    ingest(spark, lake, config, DAY1, landing=str(landing), sources=["orders"]).raise_for_failures()
+    assert lake.read("bronze.orders").count() == written
+    outcomes = [r["outcome"] for r in lake.read(INGEST_LOG_TABLE).orderBy("ingested_at", "outcome").collect()]
+    assert sorted(outcomes) == ["loaded", "loading", "loading"]
+
+
+def test_bronze_carries_lineage_columns(lake, spark, config, sample, tmp_path):
+    landing = _landing_copy(sample, tmp_path)
+    report = ingest(spark, lake, config, DAY1, landing=str(landing), sources=["products"])
+    bronze = lake.read("bronze.products")
+    assert bronze.columns[-6:] == ["_ds", "_source_file", "_file_version", "_line_no", "_ingested_at", "_batch_id"]
+    row = bronze.orderBy("_line_no").first()
+    assert (row["_ds"], row["_file_version"], row["_line_no"], row["_batch_id"]) == (DAY1, 1, 1, report.batch_id)
+    assert row["_source_file"].endswith("products/ds=2026-10-01/products_20261001.csv")
+    assert dataclasses.asdict(report.sources[0])["files_loaded"] == 1
