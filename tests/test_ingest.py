@@ -115,7 +115,8 @@ def test_bad_rows_go_to_quarantine_with_line_number_raw_text_and_reason(lake, sp
     ]
     _write(landing, "crm_customers", DAY1, CRM_HEADER + "\n" + "\n".join(rows) + "\n")
     pos = ",".join(source("pos_transactions").column_names) + "\n"
-    pos += f"T1,1,S1,{ts},,,SKU-000001,2,1.50,0.00\nT1,2,S1,{ts},,,SKU-000002,-3,1.50,0.00\nT1,3,S1,{ts},,,SKU-000003,x,1.50,0.00\n"
+    pos += f"T1,1,S1,{ts},,,SKU-000001,2,1.50,0.00\nT1,2,S1,{ts},,,SKU-000002,-3,1.50,0.00\n"
+    pos += f"T1,3,S1,{ts},,,SKU-000003,x,1.50,0.00\n"
     _write(landing, "pos_transactions", DAY1, pos)
     email = '{"event_id":"E1","event_ts":"' + ts + '","event_type":"open","email":"a@b.com","campaign_id":"K1"}\n'
     email += '{"event_id":"E2","event_ts":"' + ts + '","event_ty\n\n'
