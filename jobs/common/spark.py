@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -78,6 +79,9 @@ def build_spark(config: Config, app_name: str | None = None, register_tables: bo
         .config("spark.sql.catalogImplementation", "in-memory")
         .config("spark.sql.warehouse.dir", f"{config.lake.root}/_warehouse")
         .config("spark.sql.session.timeZone", "UTC")
+        # Python workers (pandas UDFs) run this interpreter, not whatever python3 is on PATH.
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.pyspark.driver.python", sys.executable)
     )
     if sc.jars_dir:
         builder = builder.config("spark.jars", ",".join(delta_jars(sc.jars_dir)))
