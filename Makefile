@@ -11,8 +11,15 @@ JARS_DIR := jars
 JARS_STAMP := $(JARS_DIR)/.fetched
 DEMO_DIR := data
 DEMO_LAKE := lake
+DEMO_FIRST := 2026-10-01
+DEMO_HISTORY_END := 2026-10-29
+DEMO_LAST := 2026-10-30
+AIRFLOW_DIR := $(CURDIR)/.airflow
+AIRFLOW_DB := $(AIRFLOW_DIR)/airflow.db
+AIRFLOW_ENV := AIRFLOW_HOME=$(AIRFLOW_DIR) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False GX_ANALYTICS_ENABLED=false PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
-.PHONY: help install prereqs demo test test-fast lint bench clean
+.PHONY: help install prereqs demo airflow test test-fast lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,12 +48,25 @@ $(JARS_STAMP): jvm/pom.xml
 	@ls $(JARS_DIR)/delta-spark_*.jar >/dev/null
 	@touch $@
 
-demo: install ## generate a sample (5k persons, 30 days) and show the lake
-	@$(C360) generate --customers 5000 --days 30 --seed 42 --out $(DEMO_DIR) --overwrite
-	@echo "== landing files per source"
-	@for d in $(DEMO_DIR)/landing/*/; do printf "  %-18s %3s files\n" "$$(basename $$d)" "$$(find $$d -type f | wc -l)"; done
-	@echo "== lake tables under $(DEMO_LAKE)/"
-	@C360_LAKE_ROOT=$(DEMO_LAKE) $(C360) tables
+demo: install $(AIRFLOW_DB) ## sample data, 29 days of history, then c360_daily for the last day through Airflow
+	@echo "== 1/4 generating 5 000 persons x 30 days of landing files into $(DEMO_DIR)/landing"
+	@$(C360) generate --customers 5000 --days 30 --seed 42 --start $(DEMO_FIRST) --out $(DEMO_DIR) --overwrite
+	@echo "== 2/4 loading the history $(DEMO_FIRST) .. $(DEMO_HISTORY_END) (c360 run: ingest -> quality gate -> silver)"
+	@GX_ANALYTICS_ENABLED=false $(C360) run --date $(DEMO_FIRST) --until $(DEMO_HISTORY_END)
+	@echo "== 3/4 c360_daily for $(DEMO_LAST) through Airflow (airflow dags test)"
+	@$(AIRFLOW_ENV) airflow dags test c360_daily $(DEMO_LAST) > $(AIRFLOW_DIR)/demo-run.log 2>&1 \
+	  || { tail -50 $(AIRFLOW_DIR)/demo-run.log; exit 1; }
+	@grep -E "Marking task as|state=success|task_id=" $(AIRFLOW_DIR)/demo-run.log | tail -6 || true
+	@echo "== 4/4 the lake"
+	@$(C360) tables
+	@$(C360) sql --file docs/demo.sql
+
+airflow: install $(AIRFLOW_DB) ## start Airflow (UI on http://localhost:8080) with the c360 DAGs
+	@$(AIRFLOW_ENV) airflow standalone
+
+$(AIRFLOW_DB): $(PIP_STAMP)
+	@mkdir -p $(AIRFLOW_DIR)
+	@$(AIRFLOW_ENV) airflow db migrate > $(AIRFLOW_DIR)/migrate.log 2>&1 || { tail -20 $(AIRFLOW_DIR)/migrate.log; exit 1; }
 
 test: install ## run the whole test suite
 	@$(PY) -m pytest
@@ -62,4 +82,4 @@ bench: install ## the benchmarks: lake and generator
 	@$(C360) bench generate
 
 clean: ## remove the virtualenv, jars, demo data and local lake
-	rm -rf $(VENV) $(JARS_DIR) $(DEMO_DIR) $(DEMO_LAKE) spark-warehouse metastore_db derby.log
+	rm -rf $(VENV) $(JARS_DIR) $(DEMO_DIR) $(DEMO_LAKE) $(AIRFLOW_DIR) spark-warehouse metastore_db derby.log

@@ -76,6 +76,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from jobs import pipeline
+
+    steps = tuple(args.steps.split(",")) if args.steps else pipeline.STEPS
+    unknown = [s for s in steps if s not in pipeline.STEPS]
+    if unknown:
+        raise C360Error(f"unknown step(s) {', '.join(unknown)}; steps: {', '.join(pipeline.STEPS)}")
+    print(f"c360 run {args.date}{f' .. {args.until}' if args.until else ''}: {' -> '.join(steps)}")
+    pipeline.run(args.date, args.until, landing=args.landing, profile=args.profile, steps=steps)
+    return 0
+
+
 def cmd_tables(args: argparse.Namespace) -> int:
     from jobs.common.lake import Lake
     from jobs.common.spark import build_spark
@@ -95,13 +107,38 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from jobs.common.spark import build_spark
     from jobs.common.sql import run_query
 
+    if bool(args.query) == bool(args.file):
+        raise C360Error("give one SQL statement, or --file with statements separated by ';'")
+    statements = [(None, args.query)] if args.query else split_statements(_read_sql_file(args.file))
     config = _config(args)
     spark = build_spark(config, app_name="c360 sql")
-    columns, rows, truncated = run_query(spark, args.query, args.limit)
-    print(render(rows, columns, args.format))
-    if truncated:
-        print(f"(showing the first {args.limit} rows; --limit 0 shows all)", file=sys.stderr)
+    for title, statement in statements:
+        columns, rows, truncated = run_query(spark, statement, args.limit)
+        if title:
+            print(f"\n-- {title}")
+        print(render(rows, columns, args.format))
+        if truncated:
+            print(f"(showing the first {args.limit} rows; --limit 0 shows all)", file=sys.stderr)
     return 0
+
+
+def _read_sql_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise C360Error(f"cannot read SQL file {path}: {exc.strerror}") from None
+
+
+def split_statements(text: str) -> list[tuple[str | None, str]]:
+    """Statements separated by ';' at a line end; a leading `-- comment` becomes the title."""
+    out = []
+    for chunk in text.split(";\n"):
+        lines = [line for line in chunk.strip().splitlines() if line.strip()]
+        comments = [line.strip()[2:].strip() for line in lines if line.strip().startswith("--")]
+        body = "\n".join(line for line in lines if not line.strip().startswith("--")).strip().rstrip(";")
+        if body:
+            out.append((comments[0] if comments else None, body))
+    return out
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -190,11 +227,18 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
     ing.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
 
+    run = command("run", cmd_run, "the daily pipeline (ingest -> quality gate -> silver) for a day or a range")
+    run.add_argument("--date", type=_date, required=True, help="first day YYYY-MM-DD")
+    run.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
+    run.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
+    run.add_argument("--steps", default=None, help="comma-separated subset of: ingest,quality_gate,silver")
+
     tables = command("tables", cmd_tables, "list every lake table with its layer, Delta version and row count")
     tables.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     sql = command("sql", cmd_sql, "run SQL over the lake tables (bronze.x, silver.y, ...)")
-    sql.add_argument("query", help="one SQL statement")
+    sql.add_argument("query", nargs="?", help="one SQL statement")
+    sql.add_argument("--file", help="a .sql file of statements separated by ';' (a leading -- comment titles each)")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("--limit", type=int, default=1000, help="rows to print at most (0: all; default 1000)")
 

@@ -68,6 +68,8 @@ def build_spark(config: Config, app_name: str | None = None, register_tables: bo
         register_tables: register every lake table in the session catalog.
     """
     _check_java()
+    # Python workers (pandas UDFs) must run this interpreter, not whatever python3 is first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     sc = config.spark
     builder = (
         SparkSession.builder.master(sc.master)
@@ -79,9 +81,6 @@ def build_spark(config: Config, app_name: str | None = None, register_tables: bo
         .config("spark.sql.catalogImplementation", "in-memory")
         .config("spark.sql.warehouse.dir", f"{config.lake.root}/_warehouse")
         .config("spark.sql.session.timeZone", "UTC")
-        # Python workers (pandas UDFs) run this interpreter, not whatever python3 is on PATH.
-        .config("spark.pyspark.python", sys.executable)
-        .config("spark.pyspark.driver.python", sys.executable)
     )
     if sc.jars_dir:
         builder = builder.config("spark.jars", ",".join(delta_jars(sc.jars_dir)))

@@ -1,6 +1,7 @@
 """SQL over the lake tables, with errors a user can act on."""
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -19,6 +20,8 @@ def run_query(spark: SparkSession, query: str, limit: int = 1000) -> tuple[list[
         C360Error: for a syntax error or an unknown table, column or function,
             with the message Spark gives and, for a table, the known ones.
     """
+    # pyspark logs every failed query with its JVM stack; the error below says it in one line.
+    logging.getLogger("SQLQueryContextLogger").disabled = True
     try:
         df = spark.sql(query)
         rows = df.limit(limit + 1).collect() if limit > 0 else df.collect()

@@ -1,0 +1,34 @@
+-- What the last day's files delivered (ops.ingest_log): every row loaded or quarantined
+SELECT source, count(*) AS files, sum(rows_in_file) AS rows_in_files, sum(rows_loaded) AS loaded,
+       sum(rows_quarantined) AS quarantined, max(outcome) AS outcome
+FROM ops.ingest_log
+WHERE ds = DATE'2026-10-30' AND outcome IN ('loaded', 'reloaded_changed')
+GROUP BY source ORDER BY source;
+
+-- Why rows were quarantined over the 30 days (ops.quarantine)
+SELECT source, regexp_replace(reason, "'[^']*'", "'…'") AS reason, count(*) AS rows
+FROM ops.quarantine GROUP BY 1, 2 ORDER BY rows DESC LIMIT 10;
+
+-- Files that arrived twice under another name (flagged at ingest, deduplicated in silver)
+SELECT source, ds, regexp_extract(path, '[^/]+$', 0) AS file,
+       regexp_extract(duplicate_of, '[^/]+$', 0) AS same_content_as
+FROM ops.ingest_log WHERE duplicate_of IS NOT NULL AND outcome <> 'loading';
+
+-- Quality gate on the last day: expectations that did not pass (ops.dq_results)
+SELECT source, expectation_type, `column`, severity, unexpected_count
+FROM ops.dq_results WHERE run_date = DATE'2026-10-30' AND NOT success
+ORDER BY severity, source LIMIT 15;
+
+-- Silver CRM: SCD2 history and what normalisation did to emails and phones
+SELECT count(DISTINCT record_key) AS crm_records,
+       sum(CASE WHEN NOT is_current THEN 1 ELSE 0 END) AS closed_versions,
+       sum(CASE WHEN email_raw <> email THEN 1 ELSE 0 END) AS emails_normalised,
+       sum(CASE WHEN email_match_key <> email THEN 1 ELSE 0 END) AS emails_with_match_key,
+       sum(CASE WHEN phone_raw IS NOT NULL AND phone IS NULL THEN 1 ELSE 0 END) AS phones_unparseable,
+       count(DISTINCT email_match_key) AS distinct_match_keys
+FROM silver.crm_customers;
+
+-- Web activity per day in silver (the last day came through Airflow)
+SELECT _ds AS day, count(*) AS events, count(DISTINCT cookie_id) AS cookies,
+       round(avg(CASE WHEN account_id IS NULL THEN 1.0 ELSE 0.0 END), 3) AS anonymous_share
+FROM silver.web_events WHERE _ds >= DATE'2026-10-26' GROUP BY _ds ORDER BY _ds;
