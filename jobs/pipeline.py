@@ -69,7 +69,9 @@ def run_step(step: str, start: dt.date, end: dt.date | None = None, landing: str
     """Run one step for `start`..`end` (inclusive) in this process's runtime."""
     if step not in _STEP_FUNCTIONS:
         raise C360Error(f"unknown step '{step}'; steps: {', '.join(STEPS)}")
-    end = end or start
+    # Airflow hands over pendulum dates; Spark wants plain ones.
+    start = dt.date(start.year, start.month, start.day)
+    end = dt.date(end.year, end.month, end.day) if end else start
     if end < start:
         raise C360Error(f"the last day {end} is before the first day {start}")
     return _STEP_FUNCTIONS[step](_runtime(profile), start, end, landing)

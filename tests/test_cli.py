@@ -91,7 +91,9 @@ def test_the_installed_command_in_a_fresh_process(filled_lake, tmp_path):
 
 def test_sql_file_runs_each_statement_under_its_title(filled_lake, tmp_path, capsys):
     queries = tmp_path / "q.sql"
-    queries.write_text("-- people\nSELECT count(*) AS n FROM silver.people;\n\n-- scores\nSELECT max(id) AS top\nFROM gold.scores;\n")
+    queries.write_text(
+        "-- people\nSELECT count(*) AS n FROM silver.people;\n\n-- scores\nSELECT max(id) AS top\nFROM gold.scores;\n"
+    )
     assert main(["sql", "--format", "csv", "--file", str(queries)]) == 0
     assert capsys.readouterr().out == "\n-- people\nn\n3\n\n-- scores\ntop\n2\n"
     assert main(["sql", "--file", str(tmp_path / "missing.sql")]) == 2

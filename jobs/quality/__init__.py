@@ -1,0 +1,1 @@
+"""Data quality gates: Great Expectations suites run between the lake's layers."""

@@ -1,0 +1,176 @@
+"""Data Docs of the quality gate, under `<reports_dir>/data_docs/`.
+
+- `validations/<day>/<source>/bronze/results.html`: GX's page of one validation
+  (one page per day and source; a rerun replaces it);
+- `expectations/<source>.html`: GX's page of a suite;
+- `index.html`: every day and source in `ops.dq_results`, newest day first, with
+  its status, counts and failing expectations, linking to the pages above.
+
+GX's site builder renders its index from the validation results its context
+holds; an ephemeral context holds only the current process's, so each run would
+forget the earlier days. The pages are therefore rendered with GX's renderers and
+the index from `ops.dq_results`. GX pages load their stylesheets from public CDNs;
+offline they show unstyled but complete. The index is self-contained.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+# Value sets longer than this (a whole catalog) are cut on the pages.
+_MAX_VALUES_SHOWN = 20
+
+
+def docs_dir(reports_dir: str | Path) -> str:
+    return f"{str(reports_dir).rstrip('/')}/data_docs"
+
+
+def validation_page(day: dt.date, source: str) -> str:
+    """Path of a validation page relative to the Data Docs folder."""
+    # Four folders deep, as GX's page template expects for its links to index.html and the suite page.
+    return f"validations/{day.isoformat()}/{source}/bronze/results.html"
+
+
+def write_validation_page(spark: SparkSession, folder: str, day: dt.date, source: str, result: Any) -> str:
+    """Render GX's page for one validation result; returns its path."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    for r in result.results:
+        kwargs = r.expectation_config.kwargs
+        values = kwargs.get("value_set")
+        if isinstance(values, list) and len(values) > _MAX_VALUES_SHOWN:
+            kwargs["value_set"] = [*values[:_MAX_VALUES_SHOWN], f"... and {len(values) - _MAX_VALUES_SHOWN} more"]
+    page = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+    path = f"{folder}/{validation_page(day, source)}"
+    write_text(spark, path, page)
+    return path
+
+
+def write_suite_page(spark: SparkSession, folder: str, suite: Any) -> str:
+    """Render GX's page for an expectation suite; returns its path."""
+    from great_expectations.render.renderer import ExpectationSuitePageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    page = DefaultJinjaPageView().render(ExpectationSuitePageRenderer().render(suite))
+    path = f"{folder}/expectations/{suite.name}.html"
+    write_text(spark, path, page)
+    return path
+
+
+def write_index(spark: SparkSession, dq_results: DataFrame, folder: str) -> str:
+    """Render index.html over every day and source of `ops.dq_results`; returns its path."""
+    failed = F.col("success") == F.lit(False)
+    per_source = (
+        dq_results.groupBy("run_date", "source")
+        .agg(
+            F.count(F.lit(1)).alias("expectations"),
+            F.sum(F.when(failed & (F.col("severity") == "error"), 1).otherwise(0)).alias("errors"),
+            F.sum(F.when(failed & (F.col("severity") == "warn"), 1).otherwise(0)).alias("warnings"),
+            F.sum(F.when(F.col("success").isNull(), 1).otherwise(0)).alias("skipped"),
+            F.max("rows_validated").alias("rows"),
+            F.max("batch_id").alias("batch_id"),
+            F.max("validated_at").alias("validated_at"),
+        )
+        .orderBy(F.col("run_date").desc(), "source")
+        .collect()
+    )
+    failures: dict[tuple[dt.date, str], list[Any]] = {}
+    for r in (
+        dq_results.where(failed)
+        .select("run_date", "source", "severity", "expectation_type", "column", "mostly", "observed_value")
+        .orderBy("run_date", "source", "severity", "expectation_type")
+        .collect()
+    ):
+        failures.setdefault((r.run_date, r.source), []).append(r)
+    path = f"{folder}/index.html"
+    write_text(spark, path, _index_html(per_source, failures))
+    return path
+
+
+def write_text(spark: SparkSession, target: str, text: str) -> None:
+    """Write a UTF-8 file to a local path, or through Hadoop's file systems to a URI (s3a://, abfss://)."""
+    if "://" not in target or target.startswith("file://"):
+        path = Path(target.removeprefix("file://"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(target)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    out = fs.create(hadoop_path, True)
+    try:
+        out.write(bytearray(text.encode("utf-8")))
+    finally:
+        out.close()
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
+table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.35rem 0.5rem; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+td.num { text-align: right; }
+.passed { color: #1a7f37; font-weight: 600; } .failed { color: #c62828; font-weight: 600; }
+.error { color: #c62828; } .warn { color: #9a6700; }
+ul { margin: 0; padding-left: 1.1rem; }
+.muted { color: #777; font-size: 0.85rem; }
+"""
+
+
+def _index_html(per_source: list[Any], failures: dict[tuple[dt.date, str], list[Any]]) -> str:
+    esc = html.escape
+    days: dict[dt.date, list[Any]] = {}
+    for r in per_source:
+        days.setdefault(r.run_date, []).append(r)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><title>c360 data quality: bronze to silver</title>',
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>c360 data quality: bronze &rarr; silver gate</h1>",
+        '<p class="muted">One row per landing day and source, from ops.dq_results. '
+        "Failed <span class='error'>error</span> expectations stop the run; "
+        "<span class='warn'>warn</span> expectations are recorded only. "
+        "Suites: expectations/&lt;source&gt;.json.</p>",
+    ]
+    if not days:
+        parts.append("<p>No validations recorded yet.</p>")
+    for day, rows in days.items():
+        status = "failed" if any(r.errors for r in rows) else "passed"
+        parts += [
+            f"<h2 id='{day.isoformat()}'>{day.isoformat()} <span class='{status}'>{status}</span></h2>",
+            "<table><tr><th>source</th><th>status</th><th>rows</th><th>expectations</th>"
+            "<th>errors failed</th><th>warnings failed</th><th>skipped</th><th>failing expectations</th>"
+            "<th>pages</th><th>batch</th></tr>",
+        ]
+        for r in rows:
+            state = "failed" if r.errors else "passed"
+            items = "".join(
+                f"<li class='{esc(f.severity)}'>{esc(f.severity)}: {esc(_label(f))}: {esc(f.observed_value or '')}</li>"
+                for f in failures.get((day, r.source), [])
+            )
+            page = validation_page(day, r.source)
+            parts.append(
+                f"<tr><td>{esc(r.source)}</td><td class='{state}'>{state}</td>"
+                f"<td class='num'>{r.rows if r.rows is not None else ''}</td>"
+                f"<td class='num'>{r.expectations}</td><td class='num'>{r.errors}</td>"
+                f"<td class='num'>{r.warnings}</td><td class='num'>{r.skipped}</td>"
+                f"<td>{f'<ul>{items}</ul>' if items else ''}</td>"
+                f"<td><a href='{esc(page)}'>results</a> &middot; "
+                f"<a href='expectations/{esc(r.source)}.html'>suite</a></td>"
+                f"<td class='muted'>{esc(r.batch_id or '')}</td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _label(row: Any) -> str:
+    text = f"{row.expectation_type}({row.column or ''})"
+    return f"{text} mostly={row.mostly:.3g}" if row.mostly is not None else text

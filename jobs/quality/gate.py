@@ -1,0 +1,527 @@
+"""The bronze -> silver quality gate: Great Expectations suites over each landing day of a run.
+
+Input: `bronze.<source>` rows with `_ds = day` (newest version of each landing file),
+the suites in `expectations/<source>.json` (see `jobs.quality.suites`), and, for
+cross-table checks, `bronze.products` (latest snapshot on or before the day) and
+`bronze.orders` (the same day).
+
+Output:
+- `ops.dq_results`: one row per expectation per (run_date, source); a rerun of a
+  day replaces that day's rows of the sources it validates.
+- Data Docs under `<reports_dir>/data_docs/`: GX's validation page per day and
+  source, GX's page per suite, and an index over every day in `ops.dq_results`.
+- a `GateResult`; `enforce(result)` raises `QualityGateError` when an
+  error-severity expectation failed. Warn-severity failures never raise.
+
+Every validation in a process shares one ephemeral Great Expectations context: the
+first one pays GX's start-up, later ones take a few seconds per source.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.errors import C360Error
+from jobs.common.lake import Lake
+from jobs.common.landing_contract import SOURCES_BY_NAME
+from jobs.ingest.bronze import bronze_table, latest_file_versions
+from jobs.quality.suites import REFERENCES, Suite, columns_of, load_suite, parameters_of, references_of
+
+DQ_RESULTS = "ops.dq_results"
+DQ_RESULTS_DDL = (
+    "run_date DATE, source STRING, suite STRING, expectation_type STRING, `column` STRING, severity STRING, "
+    "success BOOLEAN, observed_value STRING, element_count BIGINT, unexpected_count BIGINT, "
+    "unexpected_percent DOUBLE, mostly DOUBLE, details STRING, batch_id STRING, rows_validated BIGINT, "
+    "validated_at TIMESTAMP"
+)
+# How much of a failing expectation's evidence is kept in `details` and shown in messages.
+_SAMPLE = 20
+
+
+class QualityGateError(C360Error):
+    """Error-severity expectations failed: the day's bronze rows must not reach silver."""
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation of one source on one day, as recorded in `ops.dq_results`."""
+
+    run_date: dt.date
+    source: str
+    expectation_type: str
+    columns: tuple[str, ...]
+    severity: str
+    success: bool | None  # None: skipped (a run-time parameter or reference was unknown)
+    observed_value: str
+    element_count: int | None = None
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    mostly: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """`expect_x(col, col2)` with its `mostly` if set: how messages and pages name it."""
+        text = f"{self.expectation_type}({', '.join(self.columns)})"
+        return f"{text} mostly={self.mostly:.3g}" if self.mostly is not None else text
+
+    def describe(self) -> str:
+        return f"{self.label}: {self.observed_value}"
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """How one source fared on one day."""
+
+    run_date: dt.date
+    source: str
+    rows: int
+    evaluated: int = 0
+    errors_failed: int = 0
+    warnings_failed: int = 0
+    skipped: int = 0
+    batch_ids: tuple[str, ...] = ()
+    page: str | None = None  # its Data Docs page
+
+    @property
+    def status(self) -> str:
+        if self.rows == 0:
+            return "no data"
+        return "failed" if self.errors_failed else "passed"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The gate's verdict on a day (or a range of days)."""
+
+    first_day: dt.date
+    last_day: dt.date
+    summaries: tuple[SourceSummary, ...]
+    outcomes: tuple[ExpectationOutcome, ...]
+    docs_index: str | None = None
+
+    @property
+    def failures(self) -> tuple[ExpectationOutcome, ...]:
+        """Failed expectations of severity error: these stop the run."""
+        return tuple(o for o in self.outcomes if o.severity == "error" and o.success is False)
+
+    @property
+    def warnings(self) -> tuple[ExpectationOutcome, ...]:
+        """Failed expectations of severity warn: recorded, never blocking."""
+        return tuple(o for o in self.outcomes if o.severity == "warn" and o.success is False)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def sources(self) -> dict[str, SourceSummary]:
+        """Summary per source of the last day."""
+        return {s.source: s for s in self.summaries if s.run_date == self.last_day}
+
+    def summary(self, source: str, day: str | dt.date | None = None) -> SourceSummary:
+        """The summary of `source` on `day` (default: the last day)."""
+        wanted = self.last_day if day is None else _as_date(day)
+        for s in self.summaries:
+            if s.source == source and s.run_date == wanted:
+                return s
+        raise KeyError(f"no summary for {source} on {wanted.isoformat()}")
+
+
+def run_gate(
+    spark: SparkSession,
+    lake: Lake,
+    day: str | dt.date,
+    reports_dir: str | Path,
+    sources: Sequence[str] | None = None,
+    until: str | dt.date | None = None,
+    suites_dir: Path | None = None,
+) -> GateResult:
+    """Validate the bronze rows of a landing day (or each day up to `until`), record and render the results.
+
+    Args:
+        spark: the job's session.
+        lake: the lake holding `bronze.*`; `ops.dq_results` is written to it.
+        day: the landing day (`_ds`), `YYYY-MM-DD` or a date.
+        reports_dir: the reports folder (`config.lake.reports`); Data Docs go to `data_docs/` in it.
+        sources: landing sources to validate; default all. A source without bronze rows on a day is
+            summarised with status "no data".
+        until: the last day of a range (inclusive); default `day`. Each day is validated on its own.
+        suites_dir: folder of the suites; default `expectations/` of the checkout.
+
+    Returns:
+        The verdict; pass it to `enforce` to stop on error-severity failures.
+
+    Raises:
+        ConfigError: a suite file is missing or malformed.
+        C360Error: an unknown source name or a bad day.
+    """
+    from jobs.quality import docs
+
+    first = _as_date(day)
+    last = _as_date(until) if until is not None else first
+    if last < first:
+        raise C360Error(f"the last day {last} is before the first day {first}")
+    names = _source_names(sources)
+    suites = {name: load_suite(name, suites_dir) for name in names}
+    validated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    folder = docs.docs_dir(reports_dir)
+
+    summaries: list[SourceSummary] = []
+    outcomes: list[ExpectationOutcome] = []
+    rows: list[tuple] = []
+    run_date = first
+    while run_date <= last:
+        inputs = _RunInputs(lake, run_date)
+        for name in names:
+            summary, found, gx_result = _gate_source(suites[name], inputs, validated_at)
+            if gx_result is not None:
+                page = docs.write_validation_page(spark, folder, run_date, name, gx_result)
+                summary = dataclasses.replace(summary, page=page)
+                rows += [_dq_row(o, ",".join(summary.batch_ids), summary.rows, validated_at) for o in found]
+            summaries.append(summary)
+            outcomes += found
+        inputs.close()
+        run_date += dt.timedelta(days=1)
+    for name in names:
+        docs.write_suite_page(spark, folder, _gx().suite(suites[name]))
+
+    _record(spark, lake, first, last, names, rows)
+    index = docs.write_index(spark, lake.read(DQ_RESULTS), folder)
+    return GateResult(first, last, tuple(summaries), tuple(outcomes), index)
+
+
+def enforce(result: GateResult) -> None:
+    """Stop the run when error-severity expectations failed; warnings never raise.
+
+    Raises:
+        QualityGateError: one message naming every failing source and its failing expectations.
+    """
+    if result.passed:
+        return
+    grouped: dict[tuple[dt.date, str], list[ExpectationOutcome]] = {}
+    for outcome in result.failures:
+        grouped.setdefault((outcome.run_date, outcome.source), []).append(outcome)
+    several_days = result.first_day != result.last_day
+    parts = [
+        (f"{day.isoformat()} " if several_days else "") + f"{source}: " + "; ".join(o.describe() for o in found)
+        for (day, source), found in grouped.items()
+    ]
+    days = result.first_day.isoformat() + (f"..{result.last_day.isoformat()}" if several_days else "")
+    failing = ", ".join(dict.fromkeys(source for _, source in grouped))
+    where = f"; details in {DQ_RESULTS}" + (f" and {result.docs_index}" if result.docs_index else "")
+    raise QualityGateError(
+        f"quality gate failed for {days} in {failing}: "
+        + " | ".join(parts)
+        + where
+        + "; fix the landing files and re-ingest the day, or change the rule in expectations/<source>.json if it is wrong"
+    )
+
+
+# -- one source ----------------------------------------------------------------
+
+
+def _gate_source(
+    suite: Suite, inputs: _RunInputs, validated_at: dt.datetime
+) -> tuple[SourceSummary, list[ExpectationOutcome], Any]:
+    """Validate one source on one day; the GX result is None when the day has no bronze rows."""
+    day, previous = inputs.run_date, inputs.run_date - dt.timedelta(days=1)
+    table = bronze_table(suite.name)
+    if not inputs.lake.exists(table):
+        return SourceSummary(day, suite.name, 0), [], None
+    # The day and the day before in one read: the day is validated, the day before sizes the volume check.
+    both = latest_file_versions(inputs.lake.read(table).where(F.col("_ds").isin(day, previous))).persist()
+    try:
+        per_day = both.groupBy("_ds").agg(F.count(F.lit(1)).alias("rows"), F.collect_set("_batch_id").alias("batches"))
+        stats = {r["_ds"]: (r["rows"], sorted(b for b in r["batches"] if b)) for r in per_day.collect()}
+        count, batches = stats.get(day, (0, []))
+        if count == 0:
+            return SourceSummary(day, suite.name, 0), [], None
+        batch_ids = tuple(batches)
+        parameters = {
+            "run_date": dt.datetime.combine(day, dt.time()),
+            "rows": count,
+            # Unknown (and the volume check skipped) when the day before has no rows, e.g. the first day.
+            "previous_day_rows": stats.get(previous, (0, []))[0] or None,
+        }
+        values = {p: parameters[p] for p in suite.parameters()}
+        references = {r: inputs.reference(r) for r in suite.references()}
+        unknown = {k for k, v in [*values.items(), *references.items()] if v is None}
+        runnable = tuple(e for e in suite.expectations if not _needs(e) & unknown)
+        data = both.where(F.col("_ds") == F.lit(day))
+        for column, keys in references.items():
+            if keys is not None:
+                # Left join on distinct keys: one row out per row in, null where the key has no match.
+                key = REFERENCES[column][0]
+                matches = F.broadcast(keys.select(F.col(key).alias(column)).distinct())
+                data = data.join(matches, F.col(key) == F.col(column), "left")
+        # GX runs dozens of queries over the batch: join the references once.
+        data = data.persist() if references else data
+        try:
+            known = {p: v for p, v in values.items() if v is not None}
+            gx_suite, gx_result = _gx().validate(suite, runnable, data, known, day, validated_at)
+        finally:
+            if references:
+                data.unpersist()
+    finally:
+        both.unpersist()
+    order = {e.id: i for i, e in enumerate(gx_suite.expectations)}
+    results = sorted(gx_result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
+    found = [_outcome(inputs.run_date, suite.name, r) for r in results]
+    found += [_skipped(inputs.run_date, suite.name, e, _needs(e) & unknown) for e in suite.expectations if e not in runnable]
+    summary = SourceSummary(
+        run_date=inputs.run_date,
+        source=suite.name,
+        rows=count,
+        evaluated=len(results),
+        errors_failed=sum(1 for o in found if o.severity == "error" and o.success is False),
+        warnings_failed=sum(1 for o in found if o.severity == "warn" and o.success is False),
+        skipped=len(found) - len(results),
+        batch_ids=batch_ids,
+    )
+    return summary, found, gx_result
+
+
+def _needs(expectation: dict[str, Any]) -> set[str]:
+    return parameters_of(expectation) | references_of(expectation)
+
+
+def _outcome(run_date: dt.date, source: str, result: Any) -> ExpectationOutcome:
+    config = result.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+    res = dict(result.result or {})
+    info = result.exception_info or {}
+    raised = bool(info.get("raised_exception"))
+    details: dict[str, Any] = {"kwargs": _shortened(kwargs)}
+    if config.notes:
+        details["notes"] = config.notes
+    for key in ("partial_unexpected_list", "partial_unexpected_counts", "missing_count", "details"):
+        if res.get(key):
+            details[key] = res[key][:_SAMPLE] if isinstance(res[key], list) else res[key]
+    if raised:
+        details["exception"] = info.get("exception_message")
+    unexpected = res.get("unexpected_count")
+    if raised:
+        observed = f"could not be evaluated: {info.get('exception_message')}"
+    elif "observed_value" in res:
+        value = res["observed_value"]
+        observed = value if isinstance(value, str) else json.dumps(value, default=str)
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        if low is not None or high is not None:
+            observed += f" (expected {'-inf' if low is None else low} to {'inf' if high is None else high})"
+    elif unexpected is not None:
+        observed = f"{unexpected} of {res.get('element_count')} rows unexpected ({res.get('unexpected_percent') or 0:.2f}%)"
+        sample = res.get("partial_unexpected_list") or []
+        if unexpected and sample:
+            values = [v if isinstance(v, str) else json.dumps(v, default=str) for v in sample]
+            shown = ", ".join(list(dict.fromkeys(values))[:5])
+            observed += f", e.g. {shown}"
+    else:
+        observed = "success" if result.success else "failed"
+    return ExpectationOutcome(
+        run_date=run_date,
+        source=source,
+        expectation_type=config.type,
+        columns=columns_of({"kwargs": kwargs}),
+        severity=(config.meta or {}).get("severity", "error"),
+        success=bool(result.success),
+        observed_value=observed,
+        element_count=res.get("element_count"),
+        unexpected_count=unexpected,
+        unexpected_percent=res.get("unexpected_percent"),
+        mostly=kwargs.get("mostly"),
+        details=details,
+    )
+
+
+def _skipped(run_date: dt.date, source: str, expectation: dict[str, Any], missing: set[str]) -> ExpectationOutcome:
+    reason = "skipped: no value for " + ", ".join(sorted(missing))
+    if "previous_day_rows" in missing:
+        reason += " (no bronze rows on the previous day)"
+    elif "_ref_catalog_sku" in missing:
+        reason += " (no products snapshot in bronze on or before the day)"
+    kwargs = expectation["kwargs"]
+    mostly = kwargs.get("mostly")
+    return ExpectationOutcome(
+        run_date=run_date,
+        source=source,
+        expectation_type=expectation["type"],
+        columns=columns_of(expectation),
+        severity=expectation["meta"]["severity"],
+        success=None,
+        observed_value=reason,
+        mostly=mostly if isinstance(mostly, int | float) else None,
+        details={"kwargs": kwargs, "skipped": reason, **({"notes": expectation["notes"]} if expectation.get("notes") else {})},
+    )
+
+
+def _shortened(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Kwargs for the record: long value sets (a whole catalog) cut to a sample and a count."""
+    out = dict(kwargs)
+    values = out.get("value_set")
+    if isinstance(values, list) and len(values) > _SAMPLE:
+        out["value_set"] = {"size": len(values), "sample": values[:_SAMPLE]}
+    return out
+
+
+def _dq_row(o: ExpectationOutcome, batch_id: str, rows: int, validated_at: dt.datetime) -> tuple:
+    return (
+        o.run_date, o.source, o.source, o.expectation_type, ", ".join(o.columns) or None, o.severity, o.success,
+        o.observed_value, o.element_count, o.unexpected_count,
+        None if o.unexpected_percent is None else float(o.unexpected_percent),
+        None if o.mostly is None else float(o.mostly),
+        json.dumps(o.details, default=str, sort_keys=True), batch_id, rows, validated_at,
+    )
+
+
+def _record(spark: SparkSession, lake: Lake, first: dt.date, last: dt.date, names: Sequence[str], rows: list[tuple]) -> None:
+    """Replace the days' rows of the validated sources in ops.dq_results, in one commit (a rerun never duplicates)."""
+    df = spark.createDataFrame(rows, DQ_RESULTS_DDL)
+    in_list = ", ".join(f"'{n}'" for n in names)
+    predicate = f"run_date BETWEEN DATE'{first.isoformat()}' AND DATE'{last.isoformat()}' AND source IN ({in_list})"
+    lake.replace_where(df, DQ_RESULTS, predicate, metadata=f"quality gate {first.isoformat()}..{last.isoformat()}")
+
+
+# -- run-time inputs -------------------------------------------------------------
+
+
+class _RunInputs:
+    """The lake and the reference keys of one day, each computed once for all sources."""
+
+    def __init__(self, lake: Lake, run_date: dt.date):
+        self.lake = lake
+        self.run_date = run_date
+        self._references: dict[str, DataFrame | None] = {}
+
+    def day_rows(self, source: str, day: dt.date) -> DataFrame | None:
+        """Newest-file-version rows of `bronze.<source>` on `day`; None when the table does not exist."""
+        table = bronze_table(source)
+        if not self.lake.exists(table):
+            return None
+        return latest_file_versions(self.lake.read(table).where(F.col("_ds") == F.lit(day)))
+
+    def reference(self, column: str) -> DataFrame | None:
+        """The keys a reference column is matched against (one column named like the key); None if unknown."""
+        if column not in self._references:
+            self._references[column] = self._reference(column)
+        return self._references[column]
+
+    def _reference(self, column: str) -> DataFrame | None:
+        key, source = REFERENCES[column]
+        if source == "products":
+            table = bronze_table(source)
+            if not self.lake.exists(table):
+                return None
+            # The catalog is a full daily snapshot: the latest one on or before the day is the truth.
+            latest = self.lake.read(table).where(F.col("_ds") <= F.lit(self.run_date)).agg(F.max("_ds")).first()[0]
+            if latest is None:
+                return None
+            rows = self.day_rows(source, latest)
+        else:
+            rows = self.day_rows(source, self.run_date)
+            if rows is None:
+                return self.lake.spark.createDataFrame([], f"`{key}` STRING")
+        # Several sources join the same keys: read them once.
+        return rows.select(key).distinct().persist()
+
+    def close(self) -> None:
+        """Release the cached reference keys."""
+        for keys in self._references.values():
+            if keys is not None:
+                keys.unpersist()
+        self._references.clear()
+
+
+# -- Great Expectations ------------------------------------------------------------
+
+
+class _GxRunner:
+    """The process's one ephemeral GX context, a Spark data source and one asset per source."""
+
+    def __init__(self) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self._gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        # Progress bars would interleave with job logs.
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.datasource = self.context.data_sources.add_spark("bronze")
+        self._batches: dict[str, Any] = {}
+
+    def suite(self, suite: Suite) -> Any:
+        """The whole suite as a GX object, for its Data Docs page."""
+        return self._gx.ExpectationSuite(**suite.gx_docs_dict())
+
+    def validate(
+        self,
+        suite: Suite,
+        expectations: tuple[dict[str, Any], ...],
+        df: DataFrame,
+        parameters: dict[str, Any],
+        run_date: dt.date,
+        run_time: dt.datetime,
+    ) -> tuple[Any, Any]:
+        """Run `expectations` of `suite` on `df` (one whole-dataframe batch); returns (GX suite, result)."""
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        gx = self._gx
+        if suite.name not in self._batches:
+            asset = self.datasource.add_dataframe_asset(suite.name)
+            self._batches[suite.name] = asset.add_batch_definition_whole_dataframe("landing_day")
+        definition = self.context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(
+                name=suite.name,
+                data=self._batches[suite.name],
+                suite=gx.ExpectationSuite(**suite.gx_dict(expectations)),
+            )
+        )
+        result = definition.run(
+            batch_parameters={"dataframe": df},
+            expectation_parameters=parameters,
+            result_format="SUMMARY",
+            run_id=RunIdentifier(run_name=run_date.isoformat(), run_time=run_time.replace(tzinfo=dt.UTC)),
+        )
+        return definition.suite, result
+
+
+@functools.cache
+def _gx() -> _GxRunner:
+    return _GxRunner()
+
+
+# -- small helpers ---------------------------------------------------------------------
+
+
+def _as_date(day: str | dt.date) -> dt.date:
+    if isinstance(day, dt.datetime):
+        return day.date()
+    if isinstance(day, dt.date):
+        return day
+    try:
+        return dt.date.fromisoformat(day)
+    except ValueError:
+        raise C360Error(f"bad day '{day}': use YYYY-MM-DD") from None
+
+
+def _source_names(sources: Iterable[str] | None) -> list[str]:
+    if sources is None:
+        return list(SOURCES_BY_NAME)
+    names = list(dict.fromkeys(sources))
+    unknown = [n for n in names if n not in SOURCES_BY_NAME]
+    if unknown:
+        raise C360Error(
+            f"unknown source(s) {', '.join(unknown)} for the quality gate; known sources: {', '.join(SOURCES_BY_NAME)}"
+        )
+    return names

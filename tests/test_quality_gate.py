@@ -1,0 +1,258 @@
+"""The bronze -> silver quality gate: suites, verdicts, ops.dq_results and Data Docs (GX on Spark).
+
+Great Expectations' first validation in a process takes tens of seconds, so the
+Spark tests share one module-scoped lake (bronze built once from a generated
+sample) and one clean gate run; the error tests inject rows into a later day.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs.common.errors import C360Error, ConfigError
+from jobs.common.lake import LAYERS, Lake
+from jobs.common.landing_contract import SOURCES, SOURCES_BY_NAME
+from jobs.generate.main import generate
+from jobs.ingest.bronze import META_NAMES, latest_file_versions
+from jobs.quality.gate import (
+    DQ_RESULTS,
+    ExpectationOutcome,
+    GateResult,
+    QualityGateError,
+    SourceSummary,
+    enforce,
+    run_gate,
+)
+from jobs.quality.suites import REFERENCES, SEVERITIES, columns_of, load_suite
+
+DAY1, DAY2, DAY3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 3)
+
+
+# -- the suites (no Spark) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", [s.name for s in SOURCES])
+def test_every_source_has_a_suite_on_known_columns_with_a_severity(source):
+    suite = load_suite(source)
+    known = set(SOURCES_BY_NAME[source].column_names) | set(META_NAMES) | set(REFERENCES)
+    assert suite.expectations
+    for exp in suite.expectations:
+        assert exp["meta"]["severity"] in SEVERITIES
+        assert set(columns_of(exp)) <= known, f"{source}: {exp['type']} names a column outside bronze.{source}"
+    required = set(SOURCES_BY_NAME[source].required_columns)
+    not_null = {e["kwargs"]["column"] for e in suite.expectations if e["type"] == "expect_column_values_to_not_be_null"}
+    assert not_null == required
+    severities = {e["meta"]["severity"] for e in suite.expectations}
+    assert severities == {"error", "warn"}
+
+
+def test_a_suite_file_without_severity_is_refused_naming_file_and_expectation(tmp_path):
+    bad = {"name": "orders", "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "order_id"}, "meta": {}},
+    ]}
+    (tmp_path / "orders.json").write_text(json.dumps(bad), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"orders\.json: expectation 1 \(expect_column_values_to_not_be_null\).*severity"):
+        load_suite("orders", tmp_path)
+
+
+def test_a_suite_with_an_unknown_parameter_is_refused(tmp_path):
+    bad = {"name": "orders", "expectations": [
+        {"type": "expect_table_row_count_to_be_between", "meta": {"severity": "warn"},
+         "kwargs": {"min_value": {"$PARAMETER": "yesterday_rows * 0.5"}}},
+    ]}
+    (tmp_path / "orders.json").write_text(json.dumps(bad), encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown parameter.*yesterday_rows"):
+        load_suite("orders", tmp_path)
+
+
+def _outcome(source: str, severity: str, success: bool, column: str = "event_id") -> ExpectationOutcome:
+    return ExpectationOutcome(DAY2, source, "expect_column_values_to_not_be_null", (column,), severity, success,
+                              "2 of 10 rows unexpected (20.00%)")
+
+
+def test_enforce_raises_one_message_naming_sources_and_expectations():
+    result = GateResult(DAY2, DAY2, (), (
+        _outcome("web_events", "error", False),
+        _outcome("orders", "error", False, "order_id"),
+        _outcome("orders", "warn", False, "email"),
+        _outcome("crm_customers", "error", True, "crm_id"),
+    ))
+    with pytest.raises(QualityGateError) as err:
+        enforce(result)
+    message = str(err.value)
+    assert "2026-10-02" in message
+    assert "web_events: expect_column_values_to_not_be_null(event_id)" in message
+    assert "orders: expect_column_values_to_not_be_null(order_id)" in message
+    assert "email" not in message.split("details in")[0]  # the warning is not a reason to stop
+    assert "crm_customers" not in message
+
+
+def test_enforce_lets_warnings_pass():
+    result = GateResult(DAY2, DAY2, (), (_outcome("orders", "warn", False, "email"),))
+    enforce(result)
+    assert result.passed and len(result.warnings) == 1
+
+
+# -- the gate on generated data (Spark + GX) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gate_lake(spark, config, tmp_path_factory) -> Lake:
+    """Bronze for three generated days, built like ingest does (typed, lineage, required columns present)."""
+    sample = tmp_path_factory.mktemp("gate_sample")
+    generate(sample, customers=2000, days=3, seed=5, start=DAY1, log=lambda *_: None)
+    for db in LAYERS:
+        spark.sql(f"DROP DATABASE IF EXISTS {db} CASCADE")
+    lake = Lake(spark, dataclasses.replace(config.lake, root=str(tmp_path_factory.mktemp("gate_lake"))))
+    for src in SOURCES:
+        reader = spark.read.schema(src.ddl())
+        folder = str(sample / "landing" / src.name)
+        raw = reader.option("header", True).csv(folder) if src.format == "csv" else reader.json(folder)
+        bronze = (
+            raw.dropna(subset=list(src.required_columns))
+            .withColumn("_ds", F.col("ds").cast("date"))
+            .drop("ds")
+            .withColumn("_source_file", F.input_file_name())
+            .withColumn("_file_version", F.lit(1))
+            .withColumn("_line_no", F.monotonically_increasing_id() + 1)
+            .withColumn("_ingested_at", F.lit(dt.datetime(2026, 10, 4, 6, 0)))
+            .withColumn("_batch_id", F.concat(F.lit("batch-"), F.col("_ds").cast("string")))
+        )
+        lake.append(bronze, f"bronze.{src.name}", partition_by=["_ds"])
+    return lake
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("reports")
+
+
+@pytest.fixture(scope="module")
+def clean_run(spark, gate_lake, reports) -> GateResult:
+    """The generator's default data of the second day, every source."""
+    return run_gate(spark, gate_lake, DAY2, reports)
+
+
+def _dq(lake: Lake, day: dt.date) -> DataFrame:
+    return lake.read(DQ_RESULTS).where(F.col("run_date") == F.lit(day))
+
+
+def test_default_data_passes_every_error_expectation(clean_run):
+    assert clean_run.passed, [o.describe() for o in clean_run.failures]
+    enforce(clean_run)
+    assert set(clean_run.sources) == {s.name for s in SOURCES}
+    for name, summary in clean_run.sources.items():
+        if name == "email_events" and summary.rows == 0:
+            continue  # campaigns do not go out every day
+        assert summary.status == "passed", name
+        assert summary.rows > 0 and summary.evaluated > 0
+        assert summary.batch_ids == ("batch-2026-10-02",)
+
+
+def test_warn_failures_are_recorded_but_do_not_block(clean_run, gate_lake):
+    # The first landing day carries the CRM backlog, so the second day's volume is far below it.
+    row_count = clean_run.summary("crm_customers")
+    assert row_count.warnings_failed >= 1 and row_count.errors_failed == 0
+    warn = (
+        _dq(gate_lake, DAY2)
+        .where("source = 'crm_customers' AND expectation_type = 'expect_table_row_count_to_be_between'")
+        .collect()
+    )
+    assert [(r.severity, r.success) for r in warn] == [("warn", False)]
+    assert "expected" in warn[0].observed_value
+    assert clean_run.passed
+
+
+def test_dq_results_hold_one_row_per_expectation(clean_run, gate_lake):
+    rows = _dq(gate_lake, DAY2)
+    assert rows.count() == len(clean_run.outcomes)
+    for name, summary in clean_run.sources.items():
+        if summary.rows:
+            assert rows.where(F.col("source") == name).count() == len(load_suite(name).expectations)
+    sample = rows.where("source = 'order_lines' AND expectation_type = 'expect_compound_columns_to_be_unique'").first()
+    assert sample.batch_id == "batch-2026-10-02"
+    assert sample.severity in SEVERITIES and sample.unexpected_count == 0
+    assert json.loads(sample.details)["kwargs"]["column_list"]
+    # Only the volume check is ever skipped: when the previous day had no rows (campaign emails).
+    skipped = rows.where("success IS NULL").collect()
+    assert all(r.expectation_type == "expect_table_row_count_to_be_between" for r in skipped)
+    assert all("previous day" in r.observed_value for r in skipped)
+
+
+def test_data_docs_have_an_index_and_a_page_per_day_and_source(clean_run, reports):
+    index = Path(clean_run.docs_index)
+    assert index == reports / "data_docs" / "index.html"
+    text = index.read_text(encoding="utf-8")
+    assert "2026-10-02" in text
+    for name, summary in clean_run.sources.items():
+        if summary.rows:
+            assert name in text
+            assert Path(summary.page).is_file()
+            assert Path(summary.page).parent.parts[-3:] == ("2026-10-02", name, "bronze")
+            assert (reports / "data_docs" / "expectations" / f"{name}.html").is_file()
+    suite_page = (reports / "data_docs" / "expectations" / "order_lines.html").read_text(encoding="utf-8")
+    assert "with mostly = (0.9 - 5 / rows" in suite_page
+
+
+def _inject(lake: Lake, source: str, rows: DataFrame) -> None:
+    lake.append(rows.select(*lake.read(f"bronze.{source}").columns), f"bronze.{source}", partition_by=["_ds"])
+
+
+def test_injected_errors_fail_naming_source_and_expectation_and_a_rerun_replaces_results(spark, clean_run, gate_lake, reports):
+    events = latest_file_versions(gate_lake.read("bronze.web_events").where(F.col("_ds") == F.lit(DAY3)))
+    # The same event twice in one file, and an event without its id.
+    _inject(gate_lake, "web_events", events.limit(2).withColumn("_line_no", F.col("_line_no") + 100_000))
+    _inject(gate_lake, "web_events", events.limit(1).withColumn("event_id", F.lit(None).cast("string")))
+    # Lines of orders that are not in the day's orders: far more than a header lost to quarantine.
+    lines = latest_file_versions(gate_lake.read("bronze.order_lines").where(F.col("_ds") == F.lit(DAY3)))
+    orphans = lines.withColumn("order_id", F.concat(F.lit("MISSING-"), F.col("order_id")))
+    _inject(gate_lake, "order_lines", orphans)
+
+    result = run_gate(spark, gate_lake, DAY3, reports, sources=["web_events", "order_lines"])
+    assert not result.passed
+    assert result.summary("web_events").status == "failed"
+    assert result.summary("order_lines").status == "failed"
+    failed = {(o.source, o.label) for o in result.failures}
+    assert ("web_events", "expect_compound_columns_to_be_unique(event_id, _source_file)") in failed
+    assert ("web_events", "expect_column_values_to_not_be_null(event_id)") in failed
+    # Half the lines are orphans: past the error tier's 20% plus 10 rows.
+    orphaned = [o for o in result.failures if o.columns == ("order_id", "_ref_day_order_id")]
+    assert [o.source for o in orphaned] == ["order_lines"]
+    assert 0 < orphaned[0].mostly < 0.8 and orphaned[0].unexpected_percent == pytest.approx(50.0)
+    with pytest.raises(QualityGateError) as err:
+        enforce(result)
+    message = str(err.value)
+    assert message.startswith("quality gate failed for 2026-10-03 in web_events, order_lines:")
+    assert "web_events: expect_column_values_to_not_be_null(event_id): 1 of" in message
+    assert f"order_lines: {orphaned[0].label}: " in message
+    assert "MISSING-" in message  # the evidence: which keys had no match
+    assert DQ_RESULTS in message
+
+    # A rerun of the day replaces its rows instead of adding to them; other days are untouched.
+    before = _dq(gate_lake, DAY3).count()
+    assert before == len(result.outcomes)
+    day2_rows = _dq(gate_lake, DAY2).count()
+    again = run_gate(spark, gate_lake, DAY3, reports, sources=["web_events", "order_lines"])
+    assert _dq(gate_lake, DAY3).count() == before
+    assert _dq(gate_lake, DAY2).count() == day2_rows
+    assert {(o.source, o.label) for o in again.failures} == failed
+    index = Path(again.docs_index).read_text(encoding="utf-8")
+    assert "2026-10-03" in index and "2026-10-02" in index
+
+
+def test_first_day_skips_the_volume_check_and_unknown_sources_are_refused(spark, gate_lake, reports):
+    result = run_gate(spark, gate_lake, DAY1, reports, sources=["orders"])
+    skipped = [o for o in result.outcomes if o.success is None]
+    assert [o.expectation_type for o in skipped] == ["expect_table_row_count_to_be_between"]
+    assert "previous day" in skipped[0].observed_value
+    assert result.summary("orders").skipped == 1
+    with pytest.raises(C360Error, match="unknown source.*nope"):
+        run_gate(spark, gate_lake, DAY1, reports, sources=["nope"])
+    empty = run_gate(spark, gate_lake, dt.date(2026, 9, 1), reports, sources=["orders"])
+    assert empty.passed and empty.summary("orders") == SourceSummary(dt.date(2026, 9, 1), "orders", 0)
