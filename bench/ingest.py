@@ -65,7 +65,6 @@ def measure(persons: int, scratch: Path, profile: str | None) -> Figures:
     config = dataclasses.replace(base, lake=dataclasses.replace(base.lake, root=str(scratch / f"{tag}_lake")),
                                  landing=dataclasses.replace(base.landing, uri=str(landing)))
     rt = runtime.start(config=config, app_name="c360 bench ingest")
-    pipeline._runtime.cache_clear()
     last_history = START + dt.timedelta(days=DAYS - 2)
     history_lines = _data_lines(landing, last_history)
     figures: Figures = {}

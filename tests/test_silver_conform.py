@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,10 +17,6 @@ from jobs.silver.conform import CONFORMERS, SOURCE_SYSTEMS
 from jobs.silver.main import SILVER_TABLES, build_silver
 from jobs.silver.scd2 import apply_scd2
 from jobs.silver.upsert import upsert_latest
-
-# The normalisers run Python (pandas_udf) on the workers: they need this interpreter's
-# packages, not whatever `python3` is first on PATH. Read when the session starts.
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 DAY1, DAY2 = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
 INGESTED = dt.datetime(2026, 10, 3, 6, 0)

@@ -1,8 +1,6 @@
 """Silver column normalisers on tricky inputs, each against written-out expected values."""
 from __future__ import annotations
 
-import os
-import sys
 from decimal import Decimal
 
 import pytest
@@ -18,10 +16,6 @@ from jobs.silver.normalize import (
     street_normalized,
     text_clean,
 )
-
-# The normalisers run Python (pandas_udf) on the workers: they need this interpreter's
-# packages, not whatever `python3` is first on PATH. Read when the session starts.
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 def _apply(spark, fn, cases, ddl="value string"):

@@ -141,6 +141,17 @@ def _line_amount() -> Column:
     return amount(gross - amount(F.col("discount"))).alias("line_amount")
 
 
+def _priced_line() -> list[Column]:
+    """The columns an order line and a till line share: sku, quantity, prices and the line amount."""
+    return [
+        _upper("sku"),
+        F.col("quantity"),
+        amount(F.col("unit_price")).alias("unit_price"),
+        amount(F.col("discount")).alias("discount"),
+        _line_amount(),
+    ]
+
+
 def conform_crm_customers(bronze_day: DataFrame) -> DataFrame:
     """CRM customer record versions: one row per record_key per updated_at."""
     df = _prepared(bronze_day, "crm_customers", ["crm_id", "updated_at"])
@@ -248,11 +259,7 @@ def conform_order_lines(bronze_day: DataFrame) -> DataFrame:
         _id("order_id"),
         F.col("line_no"),
         _system("order_lines"),
-        _upper("sku"),
-        F.col("quantity"),
-        amount(F.col("unit_price")).alias("unit_price"),
-        amount(F.col("discount")).alias("discount"),
-        _line_amount(),
+        *_priced_line(),
         *_lineage(),
     )
 
@@ -268,11 +275,7 @@ def conform_pos_transactions(bronze_day: DataFrame) -> DataFrame:
         F.col("transaction_ts"),
         _id("loyalty_id"),
         *_email("receipt_email", prefix="receipt_email"),
-        _upper("sku"),
-        F.col("quantity"),
-        amount(F.col("unit_price")).alias("unit_price"),
-        amount(F.col("discount")).alias("discount"),
-        _line_amount(),
+        *_priced_line(),
         *_lineage(),
     )
 
