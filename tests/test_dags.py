@@ -69,7 +69,7 @@ def test_airflow_dags_test_runs_the_day_into_silver(tmp_path):
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-5000:]
     for task in ("ingest", "quality_gate", "silver"):
-        assert f"task_id={task}" in output or task in output
+        assert f"end task task_id={task}" in output, f"task {task} did not run to its end"
     lake = tmp_path / "lake"
     assert (lake / "bronze" / "web_events" / "_delta_log").is_dir()
     assert (lake / "silver" / "web_events" / "_delta_log").is_dir()
