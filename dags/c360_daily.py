@@ -8,7 +8,9 @@ The daily Customer 360 pipeline for one landing day, the run's data interval
    `ops.quarantine`, every file in `ops.ingest_log` (a file is ingested once);
 2. **quality_gate**: the Great Expectations suites in `expectations/` on the day's
    bronze rows -> `ops.dq_results` and Data Docs; an `error` failure stops the run;
-3. **silver**: bronze -> `silver.*`, conformed and deduplicated, SCD2 history.
+3. **silver**: bronze -> `silver.*`, conformed and deduplicated, SCD2 history;
+4. **resolve_identities**: silver source records -> `silver.identity_map`,
+   `silver.customers` (a stable `customer_key` per person), links and key history.
 
 Each task reads and writes only its day, and every write is one atomic Delta
 commit, so a retry or a backfill rewrites that day and a failed task leaves the
@@ -56,7 +58,11 @@ def c360_daily():
     def silver() -> dict:
         return _run("silver")
 
-    ingest() >> quality_gate() >> silver()
+    @task
+    def resolve_identities() -> dict:
+        return _run("resolve_identities")
+
+    ingest() >> quality_gate() >> silver() >> resolve_identities()
 
 
 c360_daily()

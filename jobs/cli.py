@@ -88,6 +88,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from jobs.common import runtime
+    from jobs.identity.main import resolve_identities
+
+    rt = runtime.start(args.profile, app_name="c360 resolve")
+    report = resolve_identities(rt.spark, rt.lake, rt.config, args.date, retrain=args.retrain)
+    rows = [{"figure": k, "value": v} for k, v in asdict(report).items()]
+    print(render(rows, ["figure", "value"], "table"))
+    return 0
+
+
 def cmd_tables(args: argparse.Namespace) -> int:
     from jobs.common.lake import Lake
     from jobs.common.spark import build_spark
@@ -227,11 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
     ing.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
 
-    run = command("run", cmd_run, "the daily pipeline (ingest -> quality gate -> silver) for a day or a range")
+    run = command("run", cmd_run,
+                  "the daily pipeline (ingest -> quality gate -> silver -> identities) for a day or a range")
     run.add_argument("--date", type=_date, required=True, help="first day YYYY-MM-DD")
     run.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
     run.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
-    run.add_argument("--steps", default=None, help="comma-separated subset of: ingest,quality_gate,silver")
+    run.add_argument("--steps", default=None,
+                     help="comma-separated subset of: ingest,quality_gate,silver,resolve_identities")
+
+    res = command("resolve", cmd_resolve, "identity resolution as of a day: silver records -> customer keys")
+    res.add_argument("--date", type=_date, required=True, help="resolve everything landed up to this day")
+    res.add_argument("--retrain", action="store_true", help="estimate the match model again and score every pair")
 
     tables = command("tables", cmd_tables, "list every lake table with its layer, Delta version and row count")
     tables.add_argument("--format", choices=("table", "csv", "json"), default="table")

@@ -4,6 +4,8 @@
     quality_gate  Great Expectations suites on the day's bronze rows -> ops.dq_results;
                   an error-severity failure stops the run before silver
     silver        bronze -> silver.* (typed, conformed, deduplicated, SCD2 history)
+    resolve_identities
+                  silver source records -> silver.identity_map / customers (stable customer_key)
 
 Every step is a function of (profile, first day, last day) and rewrites exactly
 those days, so a rerun or backfill never duplicates. A range runs each step once
@@ -20,7 +22,7 @@ from typing import Any
 from jobs.common import runtime
 from jobs.common.errors import C360Error
 
-STEPS = ("ingest", "quality_gate", "silver")
+STEPS = ("ingest", "quality_gate", "silver", "resolve_identities")
 
 
 @functools.lru_cache(maxsize=4)
@@ -57,10 +59,22 @@ def silver_step(rt: runtime.Runtime, start: dt.date, end: dt.date, landing: str 
     return build_silver(rt.spark, rt.lake, start, until=end)
 
 
+def resolve_identities_step(rt: runtime.Runtime, start: dt.date, end: dt.date, landing: str | None = None) -> dict[str, Any]:
+    """Identity state as of the last day (a range resolves once, over everything landed by its end)."""
+    from dataclasses import asdict
+
+    from jobs.identity.main import resolve_identities
+
+    report = asdict(resolve_identities(rt.spark, rt.lake, rt.config, end))
+    report["ds"] = report["ds"].isoformat()
+    return report
+
+
 _STEP_FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "ingest": ingest_step,
     "quality_gate": quality_gate_step,
     "silver": silver_step,
+    "resolve_identities": resolve_identities_step,
 }
 
 

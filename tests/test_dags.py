@@ -44,10 +44,11 @@ def test_the_dag_folder_imports_without_errors(dagbag):
     assert "c360_daily" in dagbag.dags
 
 
-def test_c360_daily_is_wired_ingest_then_gate_then_silver(dagbag):
+def test_c360_daily_is_wired_ingest_then_gate_then_silver_then_identities(dagbag):
     dag = dagbag.dags["c360_daily"]
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
-    assert edges == {"ingest": ["quality_gate"], "quality_gate": ["silver"], "silver": []}
+    assert edges == {"ingest": ["quality_gate"], "quality_gate": ["silver"], "silver": ["resolve_identities"],
+                     "resolve_identities": []}
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert all(t.retries >= 1 for t in dag.tasks)
     assert dag.doc_md and "data interval" in dag.doc_md
@@ -68,11 +69,13 @@ def test_airflow_dags_test_runs_the_day_into_silver(tmp_path):
                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-5000:]
-    for task in ("ingest", "quality_gate", "silver"):
+    for task in ("ingest", "quality_gate", "silver", "resolve_identities"):
         assert f"end task task_id={task}" in output, f"task {task} did not run to its end"
     lake = tmp_path / "lake"
     assert (lake / "bronze" / "web_events" / "_delta_log").is_dir()
     assert (lake / "silver" / "web_events" / "_delta_log").is_dir()
     assert (lake / "ops" / "dq_results" / "_delta_log").is_dir()
+    assert (lake / "silver" / "identity_map" / "_delta_log").is_dir()
+    assert (lake / "silver" / "customers" / "_delta_log").is_dir()
     bronze_days = {p.name for p in (lake / "bronze" / "web_events").glob("_ds=*")}
     assert bronze_days == {f"_ds={day}"}, "the run must touch its own day only"

@@ -85,6 +85,24 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
+class IdentityConfig:
+    """Identity resolution (jobs/identity): thresholds and guards."""
+
+    # A probabilistic link is accepted at or above this match probability (0..1).
+    match_threshold: float = 0.999
+    # A cluster of more records than this is not merged blindly: it is re-linked with
+    # `strict_threshold` and id rules only, and reported in ops.identity_oversized_clusters.
+    max_cluster_size: int = 40
+    strict_threshold: float = 0.9999
+    # Record pairs sampled to estimate the u probabilities.
+    u_max_pairs: int = 5_000_000
+    # Fewer profile records than this (and no trained model yet): rule links only.
+    min_training_records: int = 1000
+    # Where the trained Splink model (JSON) is kept.
+    model_dir: str = "${lake.root}/_models/identity"
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     spark: SparkConfig
@@ -92,6 +110,7 @@ class Config:
     landing: LandingConfig
     mlflow: MlflowConfig
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
 
 
 def load_config(
@@ -255,4 +274,5 @@ def _resolve_placeholders(config: Config) -> Config:
         tracking_uri=sub(config.mlflow.tracking_uri),
         registry_uri=sub(config.mlflow.registry_uri),
     )
-    return dataclasses.replace(config, lake=lake, spark=spark, landing=landing, mlflow=mlflow)
+    identity = dataclasses.replace(config.identity, model_dir=sub(config.identity.model_dir))
+    return dataclasses.replace(config, lake=lake, spark=spark, landing=landing, mlflow=mlflow, identity=identity)

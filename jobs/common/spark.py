@@ -51,6 +51,15 @@ def delta_jars(jars_dir: str) -> list[str]:
     return jars
 
 
+def splink_jars() -> list[str]:
+    """Splink's similarity functions (jaro_winkler, ...) as a Spark jar; it ships inside the splink wheel."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:  # identity resolution is not installed in this environment
+        return []
+    return [similarity_jar_location()]
+
+
 def _check_java() -> None:
     java_home = os.environ.get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").exists():
@@ -83,13 +92,15 @@ def build_spark(config: Config, app_name: str | None = None, register_tables: bo
         .config("spark.sql.session.timeZone", "UTC")
     )
     if sc.jars_dir:
-        builder = builder.config("spark.jars", ",".join(delta_jars(sc.jars_dir)))
+        builder = builder.config("spark.jars", ",".join([*delta_jars(sc.jars_dir), *splink_jars()]))
     if sc.packages:
         builder = builder.config("spark.jars.packages", ",".join(sc.packages))
     for key, value in sc.conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    # Iterative jobs (identity clustering) cut their lineage here.
+    spark.sparkContext.setCheckpointDir(f"{config.lake.root}/_checkpoints")
     if register_tables:
         from jobs.common.lake import Lake
 

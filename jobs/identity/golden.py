@@ -1,0 +1,72 @@
+"""Golden record: one row per customer_key, each attribute chosen by a survivorship rule.
+
+| attribute | rule |
+|---|---|
+| first_name, last_name, date_of_birth | most frequent value among the key's profile records, then the most recently updated |
+| email, phone, street, city, postcode | most recently updated non-null value |
+| signup_at | earliest creation time of any profile record |
+
+Each attribute `x` comes with `x_source`: the record_id it was taken from. A key
+with no profile record (a guest known by orders or emails only) takes its email
+from those records. `sources` lists the landing sources of the key's records.
+"""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+MOST_FREQUENT = ("first_name", "last_name", "date_of_birth")
+MOST_RECENT = ("email", "phone", "street", "city", "postcode")
+
+
+def _most_frequent(profiles: DataFrame, attr: str) -> DataFrame:
+    value = F.col(f"display_{attr}")
+    counted = (
+        profiles.where(value.isNotNull())
+        .groupBy("customer_key", value.alias(attr))
+        .agg(F.count("*").alias("_n"), F.max_by("record_id", "updated_at").alias(f"{attr}_source"),
+             F.max("updated_at").alias("_latest"))
+    )
+    rank = Window.partitionBy("customer_key").orderBy(F.col("_n").desc(), F.col("_latest").desc(), F.col(f"{attr}_source"))
+    return counted.withColumn("_r", F.row_number().over(rank)).where("_r = 1").select("customer_key", attr, f"{attr}_source")
+
+
+def _most_recent(profiles: DataFrame, attr: str) -> DataFrame:
+    value = F.col(f"display_{attr}")
+    rank = Window.partitionBy("customer_key").orderBy(F.col("updated_at").desc(), F.col("record_id"))
+    return (
+        profiles.where(value.isNotNull())
+        .withColumn("_r", F.row_number().over(rank)).where("_r = 1")
+        .select("customer_key", value.alias(attr), F.col("record_id").alias(f"{attr}_source"))
+    )
+
+
+def golden_records(identity_map: DataFrame, profiles: DataFrame) -> DataFrame:
+    """`silver.customers` rows from the identity map and the profile records (with display_* columns)."""
+    keyed = profiles.join(identity_map.select("record_id", "customer_key"), "record_id").cache()
+    base = identity_map.groupBy("customer_key").agg(
+        F.min("key_created_ds").alias("key_created_ds"),
+        F.sort_array(F.collect_set("source")).alias("sources"),
+        F.count("*").alias("records"),
+        F.min(F.when(F.col("email").isNotNull(), F.col("email"))).alias("_any_email"),
+        F.min(F.when(F.col("email").isNotNull(), F.col("record_id"))).alias("_any_email_source"),
+    )
+    signup = keyed.groupBy("customer_key").agg(
+        F.min("created_at").alias("signup_at"), F.min_by("record_id", "created_at").alias("signup_at_source"),
+        F.count("*").alias("profile_records"),
+    )
+    out = base.join(signup, "customer_key", "left")
+    for attr in MOST_FREQUENT:
+        out = out.join(_most_frequent(keyed, attr), "customer_key", "left")
+    for attr in MOST_RECENT:
+        out = out.join(_most_recent(keyed, attr), "customer_key", "left")
+    return out.select(
+        "customer_key",
+        *[c for a in MOST_FREQUENT for c in (a, f"{a}_source")],
+        F.coalesce("email", "_any_email").alias("email"),
+        F.coalesce("email_source", "_any_email_source").alias("email_source"),
+        *[c for a in MOST_RECENT if a != "email" for c in (a, f"{a}_source")],
+        "signup_at", "signup_at_source",
+        F.coalesce("profile_records", F.lit(0)).alias("profile_records"),
+        "records", "sources", "key_created_ds",
+    )

@@ -1,0 +1,184 @@
+"""Identity resolution for one day: silver source records -> customer keys.
+
+Tables written (all Delta, by `jobs.common.lake`):
+
+| table | grain | write |
+|---|---|---|
+| silver.identity_links | one accepted link between two profile records (rule or probability) | overwrite |
+| silver.identity_map | one row per source record: its customer_key and how it was matched | overwrite |
+| silver.customer_key_history | one row per key retired by a merge or left by a split | replace days >= run day |
+| silver.customers | one golden record per customer_key | overwrite |
+| ops.identity_oversized_clusters | one row per component larger than `identity.max_cluster_size` | replace the run day |
+| ops.identity_runs | one row per run: the table versions it wrote and what changed | append |
+
+A run for day D starts from the state the last run for a day before D left
+(table versions recorded in ops.identity_runs), so rerunning D gives the same
+keys. With a trained model, only pairs involving records that changed since
+that run are scored again; links among unchanged records are carried over
+(the score of a pair depends on the pair and the model only). A first run, a
+missing model or `retrain=True` scores every pair. With fewer profile records
+than `identity.min_training_records` and no trained model, only the rule links
+are made (a model estimated on a handful of records would be noise).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.common.config import Config
+from jobs.common.lake import Lake
+from jobs.identity import model as match_model
+from jobs.identity.clusters import cluster
+from jobs.identity.golden import golden_records
+from jobs.identity.keys import HISTORY_DDL, assign_keys
+from jobs.identity.records import flag_new, nickname_groups, profile_records, with_name_groups
+from jobs.identity.rules import deterministic_links
+from jobs.identity.satellites import attach_satellites
+
+log = logging.getLogger(__name__)
+
+LINKS = "silver.identity_links"
+MAP = "silver.identity_map"
+HISTORY = "silver.customer_key_history"
+CUSTOMERS = "silver.customers"
+OVERSIZED = "ops.identity_oversized_clusters"
+RUNS = "ops.identity_runs"
+RUNS_DDL = ("ds DATE, mode STRING, model_sha256 STRING, map_version BIGINT, links_version BIGINT, "
+            "profile_records BIGINT, records BIGINT, customer_keys BIGINT, links BIGINT, new_records BIGINT, "
+            "keys_merged BIGINT, keys_split BIGINT, oversized_clusters BIGINT, seconds DOUBLE, run_at TIMESTAMP")
+
+
+@dataclass(frozen=True)
+class IdentityReport:
+    ds: dt.date
+    mode: str
+    profile_records: int
+    records: int
+    customer_keys: int
+    links: int
+    new_records: int
+    keys_merged: int
+    keys_split: int
+    oversized_clusters: int
+    seconds: float
+
+
+def _table(lake: Lake, name: str, day: dt.date) -> DataFrame | None:
+    return lake.read(name).where(F.col("_ds") <= F.lit(day)) if lake.exists(name) else None
+
+
+def _base_run(lake: Lake, day: dt.date):
+    if not lake.exists(RUNS):
+        return None
+    return lake.read(RUNS).where(F.col("ds") < F.lit(day)).orderBy(F.col("ds").desc(), F.col("run_at").desc()).first()
+
+
+def _accepted_links(spark, lake, config: Config, records: DataFrame, base, model: dict | None, full: bool,
+                    day) -> DataFrame:
+    ic = config.identity
+    rules = deterministic_links(records)
+    if model is None:
+        scored = spark.createDataFrame([], "record_id_l STRING, record_id_r STRING, match_probability DOUBLE, "
+                                           "match_weight DOUBLE")
+    elif full:
+        scored = match_model.predict(spark, records, model, ic.match_threshold)
+    else:
+        fresh = match_model.predict(spark, records, match_model.only_new_pairs(model), ic.match_threshold)
+        new_ids = records.where("is_new").select(F.col("record_id").alias("_id"))
+        carried = (
+            lake.read(LINKS, version=base["links_version"]).where("rule = 'probabilistic'")
+            .join(new_ids, F.col("record_id_l") == F.col("_id"), "left_anti")
+            .join(new_ids, F.col("record_id_r") == F.col("_id"), "left_anti")
+            .select("record_id_l", "record_id_r", "match_probability", "match_weight")
+        )
+        scored = fresh.unionByName(carried)
+    ids = records.select(F.col("record_id").alias("_id"))
+    scored = (
+        scored.join(ids, F.col("record_id_l") == F.col("_id"), "left_semi")
+        .join(ids, F.col("record_id_r") == F.col("_id"), "left_semi")
+    )
+    prob = scored.select("record_id_l", "record_id_r", F.lit("probabilistic").alias("rule"),
+                         "match_probability", "match_weight")
+    both = rules.unionByName(prob)
+    # A pair found by a rule keeps the rule's name and, when scored, its probability too.
+    return both.groupBy("record_id_l", "record_id_r").agg(
+        F.min("rule").alias("rule"),  # email+name / phone+name sort before probabilistic
+        F.max(F.when(F.col("rule") == "probabilistic", F.col("match_probability"))).alias("_p"),
+        F.max("match_weight").alias("match_weight"),
+    ).select("record_id_l", "record_id_r", "rule", F.coalesce("_p", F.lit(1.0)).alias("match_probability"),
+             "match_weight", F.lit(day).alias("ds"))
+
+
+def resolve_identities(spark: SparkSession, lake: Lake, config: Config, day: dt.date, retrain: bool = False) -> IdentityReport:
+    """Resolve every source record landed up to `day` into customer keys and write the identity tables."""
+    began = time.perf_counter()
+    ic = config.identity
+    base = _base_run(lake, day)
+    profiles = profile_records(_table(lake, "silver.crm_customers", day), _table(lake, "silver.loyalty_members", day),
+                               _table(lake, "silver.web_accounts", day), day)
+    model = None if retrain else match_model.load(ic.model_dir)
+    full = model is None or base is None
+    records = with_name_groups(flag_new(profiles, None if full else base["ds"]), nickname_groups(spark)).localCheckpoint()
+    if model is None:
+        count = records.count()
+        if count >= ic.min_training_records:
+            log.info("identity %s: training the match model on %d records", day, count)
+            model = match_model.train(spark, records, ic.u_max_pairs)
+            match_model.save(model, ic.model_dir)
+        else:
+            log.warning("identity %s: %d profile records, fewer than identity.min_training_records (%d) and no "
+                        "trained model in %s: rule links only", day, count, ic.min_training_records, ic.model_dir)
+    links = _accepted_links(spark, lake, config, records, base, model, full, day).localCheckpoint()
+    clusters = cluster(spark, records, links, ic.max_cluster_size, ic.strict_threshold)
+    profile_clusters = clusters.members.localCheckpoint()
+    satellites = attach_satellites(
+        profile_clusters, records,
+        _table(lake, "silver.orders", day), _table(lake, "silver.pos_transactions", day),
+        _table(lake, "silver.web_events", day), _table(lake, "silver.email_events", day),
+    )
+    profile_rows = records.join(profile_clusters, "record_id").select(
+        "record_id", "source", "record_key", "cluster_id", F.lit("profile").alias("matched_by"),
+        "email", "email_match_key",
+    )
+    all_records = profile_rows.unionByName(satellites).localCheckpoint()
+    previous = lake.read(MAP, version=base["map_version"]) if base is not None and lake.exists(MAP) else None
+    keys, history = assign_keys(all_records.select("record_id", "cluster_id"), previous, day)
+    identity_map = all_records.join(keys, "cluster_id").withColumn("ds", F.lit(day)).localCheckpoint()
+    customers = golden_records(identity_map, records).withColumn("ds", F.lit(day))
+    history = history.localCheckpoint()
+    oversized = clusters.oversized.withColumn("ds", F.lit(day))
+
+    lake.overwrite(links, LINKS)
+    lake.overwrite(identity_map, MAP)
+    if not lake.exists(HISTORY):
+        lake.overwrite(spark.createDataFrame([], HISTORY_DDL), HISTORY)
+    lake.replace_where(history, HISTORY, f"ds >= '{day}'")
+    lake.overwrite(customers, CUSTOMERS)
+    if not lake.exists(OVERSIZED):
+        lake.overwrite(oversized.limit(0), OVERSIZED)
+    lake.replace_where(oversized, OVERSIZED, f"ds = '{day}'")
+
+    events = {r["event"]: r["n"] for r in history.groupBy("event").agg(F.count("*").alias("n")).collect()}
+    report = IdentityReport(
+        ds=day, mode="rules only" if model is None else "full" if full else "incremental",
+        profile_records=records.count(), records=identity_map.count(),
+        customer_keys=keys.count(), links=links.count(),
+        new_records=records.where("is_new").count(),
+        keys_merged=events.get("merged", 0), keys_split=events.get("split", 0),
+        oversized_clusters=clusters.oversized.count(), seconds=round(time.perf_counter() - began, 1),
+    )
+    model_sha = hashlib.sha256(json.dumps(model, sort_keys=True).encode()).hexdigest() if model else None
+    run_row = [(day, report.mode, model_sha,
+                lake.version(MAP), lake.version(LINKS), report.profile_records, report.records, report.customer_keys,
+                report.links, report.new_records, report.keys_merged, report.keys_split, report.oversized_clusters,
+                report.seconds, dt.datetime.now(dt.UTC).replace(tzinfo=None))]
+    lake.append(spark.createDataFrame(run_row, RUNS_DDL), RUNS)
+    log.info("identity %s: %s", day, asdict(report))
+    return report

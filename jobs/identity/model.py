@@ -1,0 +1,166 @@
+"""The probabilistic match model: Fellegi-Sunter with Splink on Spark.
+
+Comparisons: first name (exact, Jaro-Winkler levels, and "both are forms of one
+name" from the `nicknames` library's list), last name, date of birth, email
+(match key and its local part), phone, and the address as one comparison:
+street, postcode and city of one address are not independent evidence, and
+counting them three times links household members to each other.
+
+m probabilities are estimated by EM, u probabilities by random sampling. The
+trained model is kept as Splink's JSON next to the lake, so daily runs score new
+records with the same weights. There are no term-frequency adjustments: a
+pair's score depends on the pair alone, which is what makes scoring only the
+new records sound.
+
+Blocking rules (a pair is scored when at least one holds): same email match key;
+same phone; same email local part; same date of birth and first initial; same
+surname sound (Soundex) and postcode; first and last name swapped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "splink_model.json"
+
+BLOCKING_RULES = (
+    "l.email_match_key = r.email_match_key",
+    "l.phone = r.phone",
+    "l.email_user = r.email_user",
+    "l.date_of_birth = r.date_of_birth and substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1)",
+    "soundex(l.last_name) = soundex(r.last_name) and l.postcode = r.postcode",
+    "l.first_name = r.last_name and l.last_name = r.first_name",
+)
+# Pairs these rules find are nearly all matches: they anchor the prior match probability.
+ANCHOR_RULES = (
+    "l.email_match_key = r.email_match_key and l.first_name = r.first_name",
+    "l.phone = r.phone and l.last_name = r.last_name",
+)
+# EM is run once per rule; each leaves the compared columns of its rule out of its estimate.
+TRAINING_RULES = (
+    "l.first_name = r.first_name and l.last_name = r.last_name",
+    "l.email_match_key = r.email_match_key",
+    "l.date_of_birth = r.date_of_birth",
+)
+MATCH_COLUMNS = ("first_name", "last_name", "date_of_birth", "email_match_key", "email_user", "phone",
+                 "street", "city", "postcode")
+
+
+def settings(extra_comparisons: tuple = ()):
+    """Splink settings of the model (link type dedupe, unique id `record_id`)."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+    from splink import SettingsCreator
+
+    first_name = cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_description="first name, with nicknames",
+        comparison_levels=[
+            cll.NullLevel("first_name"),
+            cll.ExactMatchLevel("first_name"),
+            cll.JaroWinklerLevel("first_name", 0.92),
+            cll.ArrayIntersectLevel("first_name_group", 1),
+            cll.JaroWinklerLevel("first_name", 0.88),
+            cll.JaroWinklerLevel("first_name", 0.7),
+            cll.ElseLevel(),
+        ],
+    )
+    district = "substring_index({side}, ' ', 1)"
+    address = cl.CustomComparison(
+        output_column_name="address",
+        comparison_description="street and postcode",
+        comparison_levels=[
+            cll.CustomLevel("postcode_l IS NULL OR postcode_r IS NULL", "postcode missing").configure(is_null_level=True),
+            cll.CustomLevel("street_l = street_r AND postcode_l = postcode_r", "same street and postcode"),
+            cll.CustomLevel("postcode_l = postcode_r", "same postcode"),
+            cll.CustomLevel(
+                f"jaro_winkler(street_l, street_r) >= 0.9 AND "
+                f"{district.format(side='postcode_l')} = {district.format(side='postcode_r')}",
+                "similar street, same postcode district",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_id",
+        comparisons=[
+            first_name,
+            cl.NameComparison("last_name"),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=False),
+            cl.EmailComparison("email_match_key"),
+            cl.LevenshteinAtThresholds("phone", [1, 2]),
+            address,
+            *extra_comparisons,
+        ],
+        blocking_rules_to_generate_predictions=list(BLOCKING_RULES),
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=False,
+        em_convergence=0.001,
+        max_iterations=25,
+        additional_columns_to_retain=["is_new"],
+    )
+
+
+def _db_api(spark: SparkSession):
+    from splink import SparkAPI
+
+    return SparkAPI(spark_session=spark, break_lineage_method="persist")
+
+
+def _linker(spark: SparkSession, records: DataFrame, model):
+    from splink import Linker
+
+    api = _db_api(spark)
+    return Linker(api.register(records), model)
+
+
+def train(spark: SparkSession, records: DataFrame, u_max_pairs: int, extra_comparisons: tuple = ()) -> dict:
+    """Estimate the model on `records`; returns Splink's settings dict with the parameters."""
+    linker = _linker(spark, records, settings(extra_comparisons))
+    linker.training.estimate_probability_two_random_records_match(list(ANCHOR_RULES), recall=0.7)
+    # One pass over the sampled pairs: the chunked probe re-runs the comparison for every chunk.
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=7, num_chunks=1, min_count_per_level=None)
+    for rule in TRAINING_RULES:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule, estimate_without_term_frequencies=True)
+    return linker.misc.save_model_to_json()
+
+
+def save(model: dict, model_dir: str) -> Path:
+    path = Path(model_dir) / MODEL_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(model, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def load(model_dir: str) -> dict | None:
+    path = Path(model_dir) / MODEL_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def only_new_pairs(model: dict) -> dict:
+    """The model with every blocking rule restricted to pairs that involve a new record."""
+    rules = []
+    for rule in model["blocking_rules_to_generate_predictions"]:
+        sql = rule["blocking_rule"] if isinstance(rule, dict) else rule
+        rules.append({**(rule if isinstance(rule, dict) else {}), "blocking_rule": f"({sql}) and (l.is_new or r.is_new)"})
+    return {**model, "blocking_rules_to_generate_predictions": rules}
+
+
+def predict(spark: SparkSession, records: DataFrame, model: dict, threshold: float) -> DataFrame:
+    """Scored pairs at or above `threshold`: record_id_l, record_id_r, match_probability, match_weight."""
+    linker = _linker(spark, records, model)
+    scored = linker.inference.predict(threshold_match_probability=threshold).as_spark_dataframe()
+    return scored.select(
+        F.col("record_id_l"), F.col("record_id_r"),
+        F.col("match_probability").cast("double"), F.col("match_weight").cast("double"),
+    )

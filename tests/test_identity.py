@@ -1,0 +1,117 @@
+"""Identity resolution end to end: generated landing files -> silver -> customer keys, against ground truth."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs import pipeline
+from jobs.common.runtime import Runtime
+from jobs.generate.main import generate
+from jobs.generate.rates import VariationRates
+from jobs.identity.evaluate import accuracy
+from jobs.identity.main import CUSTOMERS, HISTORY, LINKS, MAP, RUNS, resolve_identities
+from jobs.identity.records import PROFILE_SOURCES
+
+DAY1 = dt.date(2026, 10, 1)
+LAST = dt.date(2026, 10, 4)
+
+
+def _runtime(lake, spark, config, tmp_path, landing) -> Runtime:
+    local = dataclasses.replace(
+        config,
+        lake=dataclasses.replace(config.lake, root=lake.root),
+        landing=dataclasses.replace(config.landing, uri=str(landing)),
+        identity=dataclasses.replace(config.identity, model_dir=str(tmp_path / "model")),
+    )
+    return Runtime(local, spark, lake)
+
+
+@pytest.fixture
+def rt(lake, spark, config, tmp_path) -> Runtime:
+    generate(tmp_path / "sample", customers=900, days=4, seed=5, start=DAY1, rates=VariationRates(),
+             log=lambda *_: None)
+    return _runtime(lake, spark, config, tmp_path, tmp_path / "sample" / "landing")
+
+
+def _truth(spark, tmp_path):
+    truth = spark.read.parquet(str(tmp_path / "sample" / "truth" / "records"))
+    key = F.when(F.col("source") == "email_events", F.lower("record_id")).otherwise(F.col("record_id"))
+    truth = truth.select(F.concat_ws(":", "source", key).alias("record_id"), "source", "person_id").distinct()
+    ambiguous = truth.groupBy("record_id").count().where("count > 1")
+    return truth.join(ambiguous, "record_id", "left_anti")
+
+
+@pytest.mark.slow
+def test_resolution_matches_ground_truth_and_a_rerun_keeps_every_key(rt, spark, tmp_path):
+    pipeline.ingest_step(rt, DAY1, LAST - dt.timedelta(days=1))
+    pipeline.silver_step(rt, DAY1, LAST - dt.timedelta(days=1))
+    first = resolve_identities(rt.spark, rt.lake, rt.config, LAST - dt.timedelta(days=1))
+    assert first.mode == "full"
+
+    pipeline.ingest_step(rt, LAST, LAST)
+    pipeline.silver_step(rt, LAST, LAST)
+    day = resolve_identities(rt.spark, rt.lake, rt.config, LAST)
+    assert day.mode == "incremental" and 0 < day.new_records < day.profile_records
+    identity_map = rt.lake.read(MAP)
+
+    # every source record has exactly one key
+    assert identity_map.count() == identity_map.select("record_id").distinct().count() == day.records
+    for table, source in (("silver.web_accounts", "web_accounts"), ("silver.orders", "orders")):
+        assert identity_map.where(F.col("source") == source).count() == rt.lake.read(table).count()
+
+    truth = _truth(spark, tmp_path)
+    profiles = accuracy(identity_map, truth.where(F.col("source").isin(*PROFILE_SOURCES)))
+    everything = accuracy(identity_map, truth)
+    assert profiles["pairwise_precision"] >= 0.97 and profiles["pairwise_recall"] >= 0.95, profiles
+    assert everything["bcubed_f1"] >= 0.95, everything
+
+    # a link says why: a rule or a probability at or above the threshold
+    links = rt.lake.read(LINKS)
+    assert links.where("rule NOT IN ('email+name', 'phone+name', 'probabilistic')").count() == 0
+    threshold = rt.config.identity.match_threshold
+    assert links.where(f"rule = 'probabilistic' AND match_probability < {threshold}").count() == 0
+
+    # golden records: one per key, no key without one
+    customers = rt.lake.read(CUSTOMERS)
+    assert customers.count() == identity_map.select("customer_key").distinct().count() == day.customer_keys
+
+    # rerunning the day gives the same keys, from the same starting state
+    before = {(r.record_id, r.customer_key) for r in identity_map.select("record_id", "customer_key").collect()}
+    again = resolve_identities(rt.spark, rt.lake, rt.config, LAST)
+    assert again.mode == "incremental"
+    after = {(r.record_id, r.customer_key) for r in rt.lake.read(MAP).select("record_id", "customer_key").collect()}
+    assert after == before
+    assert rt.lake.read(RUNS).where(F.col("ds") == LAST).count() == 2
+    # keys of the first run that disappeared were merged or split, and the history says where they went
+    first_keys = {r.customer_key for r in rt.lake.read(MAP, version=0).select("customer_key").distinct().collect()}
+    now_keys = {k for _, k in after}
+    gone = first_keys - now_keys
+    pointed = {r.customer_key for r in rt.lake.read(HISTORY).where("event = 'merged'").collect()}
+    assert gone <= pointed
+
+
+@pytest.mark.slow
+def test_a_crm_export_of_our_own_gets_keys_without_code_changes(lake, spark, config, tmp_path):
+    folder = tmp_path / "landing" / "crm_customers" / "ds=2026-10-01"
+    folder.mkdir(parents=True)
+    header = "crm_id,first_name,last_name,email,phone,date_of_birth,gender,street,city,postcode,country,created_at,updated_at"
+    stamp = "2024-01-02T10:00:00Z,2024-01-02T10:00:00Z"
+    rows = [
+        f"X1,Margaret,Okafor,m.okafor@example.com,07911 123456,1961-03-14,F,4 Mill Lane,Leeds,LS6 2AB,GB,{stamp}",
+        f"X2,Maggie,Okafor,MOkafor+shop@Example.com,+44 7911 123456,1961-03-14,F,4 Mill Ln,Leeds,ls62ab,GB,{stamp}",
+        f"X3,Thomas,Okafor,m.okafor@example.com,07911 654321,1990-08-01,M,4 Mill Lane,Leeds,LS6 2AB,GB,{stamp}",
+        f"X4,Priya,Raman,priya.r@example.org,07922 555444,1985-11-30,F,9 High St,York,YO1 7HH,GB,{stamp}",
+    ]
+    (folder / "my_crm_export.csv").write_text("\n".join([header, *rows]) + "\n")
+    rt = _runtime(lake, spark, config, tmp_path, tmp_path / "landing")
+    pipeline.ingest_step(rt, DAY1, DAY1)
+    pipeline.silver_step(rt, DAY1, DAY1)
+    report = resolve_identities(rt.spark, rt.lake, rt.config, DAY1)
+    assert report.mode == "rules only"  # four records: too few to estimate a match model
+    keys = {r.record_key: r.customer_key for r in rt.lake.read(MAP).collect()}
+    assert keys["X1"] == keys["X2"]  # same phone and email, nickname
+    assert keys["X3"] != keys["X1"]  # shares the household email only
+    assert len({keys["X1"], keys["X3"], keys["X4"]}) == 3

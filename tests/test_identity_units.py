@@ -1,0 +1,149 @@
+"""Identity resolution parts on tiny DataFrames: rules, keys, clusters, golden record, metrics."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.identity.clusters import cluster
+from jobs.identity.evaluate import accuracy
+from jobs.identity.golden import golden_records
+from jobs.identity.keys import assign_keys
+from jobs.identity.records import nickname_groups, with_name_groups
+from jobs.identity.rules import deterministic_links
+
+DAY = dt.date(2026, 10, 5)
+RECORD_DDL = "record_id STRING, first_name STRING, last_name STRING, email_match_key STRING, phone STRING"
+
+
+def _rule_links(spark, rows):
+    records = with_name_groups(spark.createDataFrame(rows, RECORD_DDL), nickname_groups(spark))
+    return {(r.record_id_l, r.record_id_r, r.rule) for r in deterministic_links(records).collect()}
+
+
+def test_a_shared_household_email_links_only_records_whose_first_names_agree(spark):
+    assert _rule_links(spark, [
+        ("crm:1", "sarah", "burgess", "burgess@x.com", None),
+        ("web:1", "sarah", "burgess", "burgess@x.com", None),
+        ("loy:1", "dawn", "burgess", "burgess@x.com", None),  # same household address, another person
+        ("crm:2", "chris", "ward", None, "+447700900001"),
+        ("web:2", "christopher", "ward", None, "+447700900001"),  # a short form of the same first name
+        ("crm:3", "maggie", "okafor", None, "+447700900003"),
+        ("web:3", "margaret", "okafor", None, "+447700900003"),  # a nickname
+    ]) == {
+        ("crm:1", "web:1", "email+name"),
+        ("crm:2", "web:2", "phone+name"),
+        ("crm:3", "web:3", "phone+name"),
+    }
+
+
+def test_a_pair_found_by_both_rules_is_linked_once(spark):
+    assert _rule_links(spark, [
+        ("a", "jo", "fry", "jo@x.com", "+447700900002"),
+        ("b", "jo", "fry", "jo@x.com", "+447700900002"),
+    ]) == {("a", "b", "email+name")}
+
+
+def _previous(spark, rows):
+    return spark.createDataFrame(rows, "record_id STRING, customer_key STRING, key_created_ds DATE")
+
+
+def _clusters(spark, rows):
+    return spark.createDataFrame(rows, "record_id STRING, cluster_id STRING")
+
+
+def test_when_clusters_merge_the_older_key_wins_and_the_other_points_forward(spark):
+    previous = _previous(spark, [
+        ("a", "CK_OLD", dt.date(2026, 10, 1)), ("b", "CK_NEW", dt.date(2026, 10, 3)),
+    ])
+    keys, history = assign_keys(_clusters(spark, [("a", "a"), ("b", "a")]), previous, DAY)
+    assert [(r.cluster_id, r.customer_key) for r in keys.collect()] == [("a", "CK_OLD")]
+    assert [(r.customer_key, r.event, r.current_key, r.records) for r in history.collect()] == [
+        ("CK_NEW", "merged", "CK_OLD", 1)
+    ]
+
+
+def test_a_split_keeps_the_key_where_most_records_stay_and_logs_the_rest(spark):
+    previous = _previous(spark, [(r, "CK1", dt.date(2026, 10, 1)) for r in ("a", "b", "c")])
+    keys, history = assign_keys(_clusters(spark, [("a", "a"), ("b", "a"), ("c", "c")]), previous, DAY)
+    by_cluster = {r.cluster_id: r.customer_key for r in keys.collect()}
+    assert by_cluster["a"] == "CK1"
+    assert by_cluster["c"] != "CK1" and by_cluster["c"].startswith("CK")
+    assert [(r.customer_key, r.event, r.current_key, r.records) for r in history.collect()] == [
+        ("CK1", "split", by_cluster["c"], 1)
+    ]
+
+
+def test_new_keys_depend_only_on_the_cluster_and_the_day(spark):
+    clusters = _clusters(spark, [("x", "x"), ("y", "x")])
+    first, _ = assign_keys(clusters, None, DAY)
+    again, _ = assign_keys(clusters, None, DAY)
+    other_day, _ = assign_keys(clusters, None, DAY + dt.timedelta(days=1))
+    assert first.collect() == again.collect()
+    assert first.first().customer_key != other_day.first().customer_key
+    assert first.first().key_created_ds == DAY
+
+
+def test_an_oversized_cluster_is_relinked_with_strict_links_and_reported(spark):
+    nodes = spark.createDataFrame([(f"r{i}",) for i in range(6)], "record_id STRING")
+    # A chain r0-r1-...-r5 of weak links, with one strong link r0-r1.
+    links = spark.createDataFrame(
+        [("r0", "r1", 1.0)] + [(f"r{i}", f"r{i + 1}", 0.995) for i in range(1, 5)],
+        "record_id_l STRING, record_id_r STRING, match_probability DOUBLE",
+    )
+    result = cluster(spark, nodes, links, max_size=4, strict_threshold=0.9999)
+    members = {r.record_id: r.cluster_id for r in result.members.collect()}
+    assert members["r0"] == members["r1"]
+    assert len(set(members.values())) == 5  # r0+r1, then r2..r5 alone
+    (report,) = result.oversized.collect()
+    assert report.records == 6 and report.resolution == "re-linked with strict links only"
+
+
+def test_small_clusters_pass_the_guard_untouched(spark):
+    nodes = spark.createDataFrame([("a",), ("b",), ("c",)], "record_id STRING")
+    links = spark.createDataFrame([("a", "b", 0.995)], "record_id_l STRING, record_id_r STRING, match_probability DOUBLE")
+    result = cluster(spark, nodes, links, max_size=4, strict_threshold=0.9999)
+    members = {r.record_id: r.cluster_id for r in result.members.collect()}
+    assert members["a"] == members["b"] != members["c"]
+    assert result.oversized.count() == 0
+
+
+def test_pairwise_and_bcubed_scores_match_a_hand_computed_example(spark):
+    # Truth: {1,2,3} and {4}; predicted: {1,2} and {3,4}.
+    truth = spark.createDataFrame([("1", "P"), ("2", "P"), ("3", "P"), ("4", "Q")], "record_id STRING, person_id STRING")
+    predicted = spark.createDataFrame([("1", "A"), ("2", "A"), ("3", "B"), ("4", "B")], "record_id STRING, customer_key STRING")
+    scores = accuracy(predicted, truth)
+    # Pairs: true {12,13,23}, predicted {12,34}: one in common.
+    assert scores["pairwise_precision"] == pytest.approx(0.5)
+    assert scores["pairwise_recall"] == pytest.approx(1 / 3, abs=1e-5)
+    # B-cubed precision: (1 + 1 + 1/2 + 1/2) / 4; recall: (2/3 + 2/3 + 1/3 + 1) / 4.
+    assert scores["bcubed_precision"] == pytest.approx(0.75)
+    assert scores["bcubed_recall"] == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1) / 4, abs=1e-5)
+    assert scores["persons_split"] == 1 and scores["keys_with_several_persons"] == 1
+
+
+def test_golden_record_takes_the_most_frequent_name_the_latest_email_and_the_earliest_signup(spark):
+    ts = lambda d: dt.datetime(2026, 10, d)  # noqa: E731
+    profiles = spark.createDataFrame([
+        ("crm_customers:1", "Sarah", "Fry", None, "old@x.com", "+441", ts(1), ts(1)),
+        ("web_accounts:1", "Sarah", "Fry", dt.date(1972, 7, 25), "new@x.com", None, ts(3), ts(4)),
+        ("loyalty_members:1", "Sara", "Fry", None, None, None, ts(2), ts(5)),
+    ], "record_id STRING, display_first_name STRING, display_last_name STRING, display_date_of_birth DATE, "
+       "display_email STRING, display_phone STRING, created_at TIMESTAMP, updated_at TIMESTAMP")
+    for c in ("street", "city", "postcode"):
+        profiles = profiles.withColumn(f"display_{c}", F.lit(None).cast("string"))
+    identity_map = spark.createDataFrame([
+        ("crm_customers:1", "crm_customers", "CK1", "old@x.com", DAY),
+        ("web_accounts:1", "web_accounts", "CK1", "new@x.com", DAY),
+        ("loyalty_members:1", "loyalty_members", "CK1", None, DAY),
+        ("orders:9", "orders", "CK1", "new@x.com", DAY),
+    ], "record_id STRING, source STRING, customer_key STRING, email STRING, key_created_ds DATE")
+    (g,) = golden_records(identity_map, profiles).collect()
+    assert (g.first_name, g.first_name_source) == ("Sarah", "web_accounts:1")  # 2 of 3, newest of the two
+    assert (g.email, g.email_source) == ("new@x.com", "web_accounts:1")
+    assert (g.phone, g.phone_source) == ("+441", "crm_customers:1")  # the only one
+    assert g.date_of_birth == dt.date(1972, 7, 25)
+    assert (g.signup_at, g.signup_at_source) == (ts(1), "crm_customers:1")
+    assert g.sources == ["crm_customers", "loyalty_members", "orders", "web_accounts"]
+    assert (g.profile_records, g.records) == (3, 4)
