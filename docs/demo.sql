@@ -32,3 +32,19 @@ FROM silver.crm_customers;
 SELECT _ds AS day, count(*) AS events, count(DISTINCT cookie_id) AS cookies,
        round(avg(CASE WHEN account_id IS NULL THEN 1.0 ELSE 0.0 END), 3) AS anonymous_share
 FROM silver.web_events WHERE _ds >= DATE'2026-10-26' GROUP BY _ds ORDER BY _ds;
+
+-- Identity resolution: source records per customer_key, and how each source was matched
+SELECT source, matched_by, count(*) AS records, count(DISTINCT customer_key) AS customer_keys
+FROM silver.identity_map GROUP BY source, matched_by ORDER BY source, records DESC;
+
+-- Why profile records were linked (silver.identity_links): a rule, or a match probability
+SELECT rule, count(*) AS links, round(min(match_probability), 5) AS min_probability
+FROM silver.identity_links GROUP BY rule ORDER BY links DESC;
+
+-- Golden records: how many sources one customer spans
+SELECT size(sources) AS sources, count(*) AS customers, round(avg(records), 1) AS records_per_customer
+FROM silver.customers GROUP BY 1 ORDER BY 1;
+
+-- The identity runs: full on the history, incremental for the Airflow day
+SELECT ds, mode, profile_records, new_records, customer_keys, links, keys_merged, keys_split, seconds
+FROM ops.identity_runs ORDER BY run_at;

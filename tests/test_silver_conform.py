@@ -91,7 +91,7 @@ def _rows(df: DataFrame, order: list[str]) -> list[dict]:
 def test_conform_crm_customers_normalises_pii_and_keeps_raw_values(spark):
     bronze = _bronze(spark, "crm_customers", [{
         "crm_id": " C000000680 ", "first_name": "  JADE ", "last_name": "o'neil", "email": " Jade.Hilton+shop@GoogleMail.com",
-        "phone": "+44 (0)7829 158386", "date_of_birth": dt.date(1986, 7, 31), "gender": "f",
+        "phone": "+44 (0)7829 158386", "date_of_birth": dt.date(1986, 7, 31), "tax_id": " ab-123.456 c ", "gender": "f",
         "street": "Flat 18,  7 howarth ST", "city": " York ", "postcode": "yo574yb", "country": "gb",
         "created_at": dt.datetime(2025, 7, 23, 4, 26, 21), "updated_at": dt.datetime(2026, 10, 2, 1, 14, 19),
     }])
@@ -102,13 +102,25 @@ def test_conform_crm_customers_normalises_pii_and_keeps_raw_values(spark):
         "email": "jade.hilton+shop@googlemail.com", "email_match_key": "jadehilton@gmail.com",
         "email_raw": " Jade.Hilton+shop@GoogleMail.com",
         "phone": "+447829158386", "phone_raw": "+44 (0)7829 158386",
-        "date_of_birth": dt.date(1986, 7, 31), "gender": "F",
+        "date_of_birth": dt.date(1986, 7, 31), "tax_id": "AB123456C", "gender": "F",
         "street": "Flat 18, 7 Howarth Street", "city": "York", "postcode": "YO57 4YB", "postcode_raw": "yo574yb",
         "country": "GB", "created_at": dt.datetime(2025, 7, 23, 4, 26, 21),
         "updated_at": dt.datetime(2026, 10, 2, 1, 14, 19),
         "_ds": DAY2, "_source_file": "landing/crm_customers/ds=2026-10-02/crm_customers_20261002.csv",
         "_batch_id": "batch-1",
     }
+
+
+def test_conform_crm_customers_keeps_postcodes_of_other_countries_as_written(spark):
+    bronze = _bronze(spark, "crm_customers", [{
+        "crm_id": "X1", "postcode": " 4223 ", "country": "au",
+        "created_at": dt.datetime(2025, 7, 23), "updated_at": dt.datetime(2026, 10, 2),
+    }, {
+        "crm_id": "X2", "postcode": "4223", "country": "GB",  # not a UK postcode
+        "created_at": dt.datetime(2025, 7, 23), "updated_at": dt.datetime(2026, 10, 2),
+    }])
+    rows = {r["record_key"]: r["postcode"] for r in _rows(CONFORMERS["crm_customers"](bronze), ["record_key"])}
+    assert rows == {"X1": "4223", "X2": None}
 
 
 def test_conform_keeps_one_row_of_a_file_copied_under_another_name(spark):

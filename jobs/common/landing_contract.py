@@ -80,6 +80,9 @@ _PERSON_COLUMNS = (
     _c("phone", "string", False, "Phone number in any national or international format"),
 )
 
+# Where invoices or local law make a business record one (CPF, codice fiscale, NIF, ...); optional.
+_TAX_ID = _c("tax_id", "string", False, "Tax or national id number, where the business records one (optional)")
+
 _ADDRESS_COLUMNS = (
     _c("street", "string", False, "House number and street"),
     _c("city", "string", False, "Post town"),
@@ -97,6 +100,7 @@ SOURCES: tuple[Source, ...] = (
             _c("crm_id", "string", True, "CRM customer id"),
             *_PERSON_COLUMNS,
             _c("date_of_birth", "date", False, "Date of birth"),
+            _TAX_ID,
             _c("gender", "string", False, "F, M, X or empty"),
             *_ADDRESS_COLUMNS,
             _c("created_at", "timestamp", True, "When the CRM record was created"),
@@ -128,6 +132,7 @@ SOURCES: tuple[Source, ...] = (
             _c("loyalty_id", "string", True, "Loyalty card number"),
             *_PERSON_COLUMNS,
             _c("date_of_birth", "date", False, "Date of birth"),
+            _TAX_ID,
             _c("postcode", "string", False, "Home postcode"),
             _c("tier", "string", True, "bronze, silver or gold"),
             _c("points_balance", "int", True, "Points balance at updated_at", "points_balance >= 0"),

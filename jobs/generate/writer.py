@@ -177,7 +177,9 @@ class LandingWriter:
             return []
         order = np.lexsort((np.asarray(rows["_sort"]), day))
         day = day[order]
-        texts = [to_text(_take(rows[c.name], order), c.type) for c in source.columns]
+        # An optional contract column the generator does not model (tax_id) is exported empty.
+        texts = [to_text(_take(rows[c.name], order), c.type) if c.name in rows else pa.nulls(n, pa.string())
+                 for c in source.columns]
 
         kinds = row_kinds(source)
         names = list(source.column_names)

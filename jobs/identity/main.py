@@ -93,7 +93,8 @@ def _accepted_links(spark, lake, config: Config, records: DataFrame, base, model
         fresh = match_model.predict(spark, records, match_model.only_new_pairs(model), ic.match_threshold)
         new_ids = records.where("is_new").select(F.col("record_id").alias("_id"))
         carried = (
-            lake.read(LINKS, version=base["links_version"]).where("rule = 'probabilistic'")
+            # every pair the model scored (rule links found by the model too carry its weight)
+            lake.read(LINKS, version=base["links_version"]).where("match_weight IS NOT NULL")
             .join(new_ids, F.col("record_id_l") == F.col("_id"), "left_anti")
             .join(new_ids, F.col("record_id_r") == F.col("_id"), "left_anti")
             .select("record_id_l", "record_id_r", "match_probability", "match_weight")

@@ -2,7 +2,8 @@
 
 Comparisons: first name (exact, Jaro-Winkler levels, and "both are forms of one
 name" from the `nicknames` library's list), last name, date of birth, email
-(match key and its local part), phone, and the address as one comparison:
+(match key and its local part), phone, tax id (where a source has one; null
+on either side is neutral), and the address as one comparison:
 street, postcode and city of one address are not independent evidence, and
 counting them three times links household members to each other.
 
@@ -14,7 +15,7 @@ new records sound.
 
 Blocking rules (a pair is scored when at least one holds): same email match key;
 same phone; same email local part; same date of birth and first initial; same
-surname sound (Soundex) and postcode; first and last name swapped.
+surname sound (Soundex) and postcode; first and last name swapped; same tax id.
 """
 from __future__ import annotations
 
@@ -36,21 +37,23 @@ BLOCKING_RULES = (
     "l.date_of_birth = r.date_of_birth and substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1)",
     "soundex(l.last_name) = soundex(r.last_name) and l.postcode = r.postcode",
     "l.first_name = r.last_name and l.last_name = r.first_name",
+    "l.tax_id = r.tax_id",
 )
 # Pairs these rules find are nearly all matches: they anchor the prior match probability.
 ANCHOR_RULES = (
     "l.email_match_key = r.email_match_key and l.first_name = r.first_name",
     "l.phone = r.phone and l.last_name = r.last_name",
+    "l.first_name = r.first_name and l.last_name = r.last_name and l.date_of_birth = r.date_of_birth",
+    "l.tax_id = r.tax_id and l.last_name = r.last_name",
 )
 # EM is run once per rule; each leaves the compared columns of its rule out of its estimate.
+# A rule that finds no pairs in the data (no emails in an export, say) is skipped.
 TRAINING_RULES = (
     "l.first_name = r.first_name and l.last_name = r.last_name",
     "l.email_match_key = r.email_match_key",
     "l.date_of_birth = r.date_of_birth",
+    "l.postcode = r.postcode",
 )
-MATCH_COLUMNS = ("first_name", "last_name", "date_of_birth", "email_match_key", "email_user", "phone",
-                 "street", "city", "postcode")
-
 
 def settings(extra_comparisons: tuple = ()):
     """Splink settings of the model (link type dedupe, unique id `record_id`)."""
@@ -97,6 +100,7 @@ def settings(extra_comparisons: tuple = ()):
             cl.DateOfBirthComparison("date_of_birth", input_is_string=False),
             cl.EmailComparison("email_match_key"),
             cl.LevenshteinAtThresholds("phone", [1, 2]),
+            cl.DamerauLevenshteinAtThresholds("tax_id", [1, 2]),
             address,
             *extra_comparisons,
         ],
@@ -124,12 +128,18 @@ def _linker(spark: SparkSession, records: DataFrame, model):
 
 def train(spark: SparkSession, records: DataFrame, u_max_pairs: int, extra_comparisons: tuple = ()) -> dict:
     """Estimate the model on `records`; returns Splink's settings dict with the parameters."""
+    from splink.internals.exceptions import SplinkException
+
     linker = _linker(spark, records, settings(extra_comparisons))
     linker.training.estimate_probability_two_random_records_match(list(ANCHOR_RULES), recall=0.7)
     # One pass over the sampled pairs: the chunked probe re-runs the comparison for every chunk.
     linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=7, num_chunks=1, min_count_per_level=None)
     for rule in TRAINING_RULES:
-        linker.training.estimate_parameters_using_expectation_maximisation(rule, estimate_without_term_frequencies=True)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True)
+        except (ValueError, ZeroDivisionError, SplinkException) as exc:
+            log.warning("match model: EM on %r skipped, the data gives it nothing to learn from (%s)", rule, exc)
     return linker.misc.save_model_to_json()
 
 

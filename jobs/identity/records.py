@@ -16,6 +16,7 @@ Profile record columns (the match columns are lower-cased and trimmed):
 | first_name, last_name | normalised names, lower case |
 | first_name_group | the formal names `first_name` may stand for (itself included), from the `nicknames` library |
 | date_of_birth | date |
+| tax_id | tax or national id, where the source has one |
 | email, email_match_key, email_user | email, its match key, the match key's local part |
 | phone | E.164 |
 | street, city, postcode | address, lower case (postcode upper case) |
@@ -29,7 +30,7 @@ from pyspark.sql import functions as F
 
 PROFILE_SOURCES = ("crm_customers", "loyalty_members", "web_accounts")
 PROFILE_COLUMNS = (
-    "record_id", "source", "record_key", "first_name", "last_name", "date_of_birth", "email",
+    "record_id", "source", "record_key", "first_name", "last_name", "date_of_birth", "tax_id", "email",
     "email_match_key", "email_user", "phone", "street", "city", "postcode", "created_at", "updated_at", "_ds",
 )
 # Columns shown in the golden record, as the source wrote them (silver's normalised form).
@@ -57,6 +58,7 @@ def _profile(df: DataFrame, source: str, created: str) -> DataFrame:
         _lower("first_name").alias("first_name"),
         _lower("last_name").alias("last_name"),
         (F.col("date_of_birth") if "date_of_birth" in present else F.lit(None).cast("date")).alias("date_of_birth"),
+        col("tax_id").alias("tax_id"),
         F.col("email"),
         F.col("email_match_key"),
         F.split(F.col("email_match_key"), "@").getItem(0).alias("email_user"),

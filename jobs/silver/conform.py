@@ -152,11 +152,22 @@ def _priced_line() -> list[Column]:
     ]
 
 
+def _tax_id() -> Column:
+    """Tax or national id: upper case, without spaces, dots, dashes or slashes."""
+    return F.upper(text_clean(F.regexp_replace(F.col("tax_id"), r"[\s.\-/]", ""))).alias("tax_id")
+
+
 def conform_crm_customers(bronze_day: DataFrame) -> DataFrame:
-    """CRM customer record versions: one row per record_key per updated_at."""
+    """CRM customer record versions: one row per record_key per updated_at.
+
+    Postcodes of GB (or unknown-country) records are normalised as UK postcodes;
+    those of other countries are kept as written, cleaned and upper-cased.
+    """
     df = _prepared(bronze_day, "crm_customers", ["crm_id", "updated_at"])
     gender = F.upper(text_clean(F.col("gender")))
     country = F.upper(text_clean(F.col("country")))
+    uk = country.isNull() | (country == "GB")
+    postcode = F.when(uk, postcode_normalized(F.col("postcode"))).otherwise(F.upper(text_clean(F.col("postcode"))))
     return df.select(
         _id("crm_id").alias("record_key"),
         _system("crm_customers"),
@@ -165,10 +176,12 @@ def conform_crm_customers(bronze_day: DataFrame) -> DataFrame:
         *_email("email"),
         *_phone(),
         F.col("date_of_birth"),
+        _tax_id(),
         F.when(gender.isin("F", "M", "X"), gender).alias("gender"),
         street_normalized(F.col("street")).alias("street"),
         text_clean(F.col("city")).alias("city"),
-        *_postcode(),
+        postcode.alias("postcode"),
+        F.col("postcode").alias("postcode_raw"),
         F.when(country.rlike("^[A-Z]{2}$"), country).alias("country"),
         F.col("created_at"),
         F.col("updated_at"),
@@ -187,6 +200,7 @@ def conform_loyalty_members(bronze_day: DataFrame) -> DataFrame:
         *_email("email"),
         *_phone(),
         F.col("date_of_birth"),
+        _tax_id(),
         *_postcode(),
         _lower("tier"),
         F.col("points_balance"),

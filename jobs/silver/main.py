@@ -71,12 +71,13 @@ class SilverTable:
 SILVER_TABLES: tuple[SilverTable, ...] = (
     SilverTable(
         "crm_customers", "scd2", ("record_key",), "updated_at",
-        ("first_name", "last_name", "email", "phone", "date_of_birth", "gender", "street", "city", "postcode",
-         "country"),
+        ("first_name", "last_name", "email", "phone", "date_of_birth", "tax_id", "gender", "street", "city",
+         "postcode", "country"),
     ),
     SilverTable(
         "loyalty_members", "scd2", ("record_key",), "updated_at",
-        ("first_name", "last_name", "email", "phone", "date_of_birth", "postcode", "tier", "points_balance"),
+        ("first_name", "last_name", "email", "phone", "date_of_birth", "tax_id", "postcode", "tier",
+         "points_balance"),
     ),
     SilverTable("web_accounts", "latest", ("record_key",), "updated_at"),
     SilverTable("products", "latest", ("sku",), DAY_PARTITION),
