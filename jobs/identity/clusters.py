@@ -23,10 +23,11 @@ class Clusters:
 
 def connected_components(spark: SparkSession, nodes: DataFrame, links: DataFrame) -> DataFrame:
     """record_id -> cluster_id (the smallest record_id of its component) for every node."""
-    from splink import SparkAPI
     from splink.clustering import cluster_pairwise_predictions_at_threshold
 
-    api = SparkAPI(spark_session=spark, break_lineage_method="checkpoint")
+    from jobs.identity.model import db_api
+
+    api = db_api(spark, break_lineage_method="checkpoint")
     edges = links.select("record_id_l", "record_id_r", F.lit(1.0).alias("match_probability"))
     solved = cluster_pairwise_predictions_at_threshold(
         nodes.select("record_id"), edges, api, node_id_column_name="record_id",

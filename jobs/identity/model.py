@@ -113,16 +113,18 @@ def settings(extra_comparisons: tuple = ()):
     )
 
 
-def _db_api(spark: SparkSession):
+def db_api(spark: SparkSession, break_lineage_method: str = "persist"):
+    """Splink's Spark backend on our session; Splink's progress chatter (INFO) is kept out of job logs."""
     from splink import SparkAPI
 
-    return SparkAPI(spark_session=spark, break_lineage_method="persist")
+    logging.getLogger("splink").setLevel(max(logging.WARNING, logging.getLogger("splink").level))
+    return SparkAPI(spark_session=spark, break_lineage_method=break_lineage_method)
 
 
 def _linker(spark: SparkSession, records: DataFrame, model):
     from splink import Linker
 
-    api = _db_api(spark)
+    api = db_api(spark)
     return Linker(api.register(records), model)
 
 
