@@ -83,6 +83,7 @@ bench: install ## the benchmarks: lake, generator, ingest, identity (long: 1 M p
 	@$(C360) bench generate
 	@$(C360) bench ingest
 	@$(C360) bench identity
+	@$(C360) bench identity --scale 100000
 	@$(C360) bench identity --scale 1000000
 
 clean: ## remove the virtualenv, jars, demo data and local lake

@@ -16,6 +16,7 @@ import pytest
 
 from jobs.common.landing_contract import SOURCES, SOURCES_BY_NAME, Source
 from jobs.generate.main import OutputExistsError, generate
+from jobs.generate.people import Registry
 from jobs.generate.pools import NICKNAMES
 from jobs.generate.rates import HARD, VariationRates
 
@@ -277,6 +278,13 @@ def test_email_variants_and_phones_are_realistic(run, dirty):
         number = phonenumbers.parse(text, "GB")
         assert phonenumbers.is_valid_number(number), text
         assert phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE
+
+
+def test_gmail_addresses_that_differ_only_in_dots_are_one_mailbox_nobody_else_gets():
+    registry = Registry()
+    registry.claim(np.array(["john.smith@gmail.com"], dtype=object), np.array([447700900001]))
+    asked = np.array(["johnsmith@googlemail.com", "j.o.h.n.smith@gmail.com", "john.smith@yahoo.co.uk"], dtype=object)
+    assert registry.email_clash(asked).tolist() == [True, True, False]
 
 
 def test_purchase_events_point_at_orders_and_their_lines(run, dirty, records):

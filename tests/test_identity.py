@@ -11,6 +11,7 @@ from jobs import pipeline
 from jobs.common.runtime import Runtime
 from jobs.generate.main import generate
 from jobs.generate.rates import VariationRates
+from jobs.identity import model as match_model
 from jobs.identity.evaluate import accuracy
 from jobs.identity.main import CUSTOMERS, HISTORY, LINKS, MAP, RUNS, resolve_identities
 from jobs.identity.records import PROFILE_SOURCES
@@ -73,6 +74,12 @@ def test_resolution_matches_ground_truth_and_a_rerun_keeps_every_key(rt, spark, 
     assert links.where("rule NOT IN ('email+name', 'phone+name', 'probabilistic')").count() == 0
     threshold = rt.config.identity.match_threshold
     assert links.where(f"rule = 'probabilistic' AND match_probability < {threshold}").count() == 0
+
+    # the level fixed by design kept its value through training
+    levels = {lv.get("label_for_charts"): lv for c in match_model.load(rt.config.identity.model_dir)["comparisons"]
+              for lv in c["comparison_levels"]}
+    household = levels["same email, other first names"]
+    assert household["m_probability"] == household["u_probability"]  # a household's email weighs nothing
 
     # golden records: one per key, no key without one
     customers = rt.lake.read(CUSTOMERS)

@@ -10,6 +10,7 @@ from jobs.identity.clusters import cluster
 from jobs.identity.evaluate import accuracy
 from jobs.identity.golden import golden_records
 from jobs.identity.keys import assign_keys
+from jobs.identity.model import training_sample
 from jobs.identity.records import nickname_groups, with_name_groups
 from jobs.identity.rules import deterministic_links
 
@@ -147,3 +148,12 @@ def test_golden_record_takes_the_most_frequent_name_the_latest_email_and_the_ear
     assert (g.signup_at, g.signup_at_source) == (ts(1), "crm_customers:1")
     assert g.sources == ["crm_customers", "loyalty_members", "orders", "web_accounts"]
     assert (g.profile_records, g.records) == (3, 4)
+
+
+def test_the_training_sample_is_uniform_repeatable_and_skipped_for_small_inputs(spark):
+    records = spark.range(20_000).select(F.concat(F.lit("crm_customers:C"), F.col("id").cast("string")).alias("record_id"))
+    assert training_sample(records, 20_000, 20_000) is records
+    first = {r.record_id for r in training_sample(records, 20_000, 5_000).collect()}
+    again = {r.record_id for r in training_sample(records, 20_000, 5_000).collect()}
+    assert first == again
+    assert 4_500 < len(first) < 5_500

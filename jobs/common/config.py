@@ -96,6 +96,11 @@ class IdentityConfig:
     strict_threshold: float = 0.9999
     # Record pairs sampled to estimate the u probabilities.
     u_max_pairs: int = 5_000_000
+    # The model is estimated on at most this many profile records (a uniform, hash-chosen
+    # sample: m, u and the prior match probability are the same in expectation).
+    training_max_records: int = 300_000
+    # Record pairs (about) each EM training rule looks at; a hash-chosen sample when a rule finds more.
+    em_max_pairs: int = 2_000_000
     # Fewer profile records than this (and no trained model yet): rule links only.
     min_training_records: int = 1000
     # Where the trained Splink model (JSON) is kept.

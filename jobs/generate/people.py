@@ -32,6 +32,8 @@ class Registry:
 
     Unrelated persons must never share an email or a phone number by accident (only
     households share on purpose), across chunks too; this costs 8 bytes per value.
+    Emails are compared as the mailbox they deliver to: john.smith@gmail.com and
+    johnsmith@googlemail.com are one address, which nobody else can sign up for.
     """
 
     def __init__(self) -> None:
@@ -50,15 +52,22 @@ class Registry:
         repeat[order[1:]] = keys[order[1:]] == keys[order[:-1]]
         return clash | repeat
 
+    @staticmethod
+    def _mailbox_hashes(emails: np.ndarray) -> np.ndarray:
+        parts = pd.Series(emails, dtype=object).str.rpartition("@")
+        gmail = parts[2].isin(GMAIL_DOMAINS).to_numpy()
+        mailbox = np.where(gmail, parts[0].str.replace(".", "", regex=False) + "@gmail.com", emails)
+        return pd.util.hash_array(mailbox.astype(object))
+
     def email_clash(self, emails: np.ndarray) -> np.ndarray:
-        return self._clash(pd.util.hash_array(emails.astype(object)), self._emails)
+        return self._clash(self._mailbox_hashes(emails), self._emails)
 
     def phone_clash(self, phones: np.ndarray) -> np.ndarray:
         return self._clash(phones, self._phones)
 
     def claim(self, emails: np.ndarray, phones: np.ndarray) -> None:
         # Both arrays stay sorted; a stable sort of two sorted runs is a linear merge.
-        new_emails = np.sort(pd.util.hash_array(emails.astype(object)))
+        new_emails = np.sort(self._mailbox_hashes(emails))
         self._emails = np.sort(np.concatenate([self._emails, new_emails]), kind="stable")
         self._phones = np.sort(np.concatenate([self._phones, np.sort(phones[phones > 0])]), kind="stable")
 

@@ -186,10 +186,17 @@ class LandingWriter:
         planted = np.full(n, -1)  # index into `kinds`, -1 for a clean row
         hit = np.flatnonzero(rng.random(n) < dirty_rate)
         planted[hit] = rng.integers(0, len(kinds), size=len(hit))
+        # A file of nothing but a cut line is an unreadable file, not a dirty row: a cut line
+        # is planted only where its day's file has other rows.
+        _, per_day = np.unique(day, return_counts=True)
+        alone = np.repeat(per_day, per_day) < 2
+        cuttable = ~alone
+        if TRUNCATED_LINE in kinds:
+            planted[(planted == kinds.index(TRUNCATED_LINE)) & alone] = -1
         if force_each_kind:
             for j in range(len(kinds)):
                 if not (planted == j).any():
-                    free = np.flatnonzero(planted < 0)
+                    free = np.flatnonzero((planted < 0) & (cuttable if kinds[j] == TRUNCATED_LINE else True))
                     if len(free):
                         planted[free[int(rng.integers(0, len(free)))]] = j
         if UNKNOWN_SKU in kinds:

@@ -130,8 +130,9 @@ def resolve_identities(spark: SparkSession, lake: Lake, config: Config, day: dt.
     if model is None:
         count = records.count()
         if count >= ic.min_training_records:
-            log.info("identity %s: training the match model on %d records", day, count)
-            model = match_model.train(spark, records, ic.u_max_pairs)
+            sample = match_model.training_sample(records, count, ic.training_max_records)
+            log.info("identity %s: training the match model on %d records (of %d)", day, sample.count(), count)
+            model = match_model.train(spark, sample, ic.u_max_pairs, ic.em_max_pairs)
             match_model.save(model, ic.model_dir)
         else:
             log.warning("identity %s: %d profile records, fewer than identity.min_training_records (%d) and no "

@@ -5,17 +5,25 @@ name" from the `nicknames` library's list), last name, date of birth, email
 (match key and its local part), phone, tax id (where a source has one; null
 on either side is neutral), and the address as one comparison:
 street, postcode and city of one address are not independent evidence, and
-counting them three times links household members to each other.
+counting them three times links household members to each other. A first
+name that is the other record's last name (names entered the wrong way round)
+is a level of both name comparisons.
 
-m probabilities are estimated by EM, u probabilities by random sampling. The
-trained model is kept as Splink's JSON next to the lake, so daily runs score new
-records with the same weights. There are no term-frequency adjustments: a
-pair's score depends on the pair alone, which is what makes scoring only the
-new records sound.
+Households break the independence Fellegi-Sunter assumes (same surname,
+same postcode, often one email), so one level is fixed rather than
+estimated: an email shared by two different first names weighs nothing.
+
+m probabilities are estimated by EM (on a hash-chosen sample of at most
+`identity.em_max_pairs` pairs per training rule), u probabilities by random
+sampling. The trained model is kept as Splink's JSON next to the lake, so
+daily runs score new records with the same weights. There are no
+term-frequency adjustments: a pair's score depends on the pair alone, which is
+what makes scoring only the new records sound.
 
 Blocking rules (a pair is scored when at least one holds): same email match key;
 same phone; same email local part; same date of birth and first initial; same
-surname sound (Soundex) and postcode; first and last name swapped; same tax id.
+surname sound (Soundex) and postcode; first and last name swapped; same tax id;
+same street and postcode.
 """
 from __future__ import annotations
 
@@ -38,6 +46,7 @@ BLOCKING_RULES = (
     "soundex(l.last_name) = soundex(r.last_name) and l.postcode = r.postcode",
     "l.first_name = r.last_name and l.last_name = r.first_name",
     "l.tax_id = r.tax_id",
+    "l.street = r.street and l.postcode = r.postcode",
 )
 # Pairs these rules find are nearly all matches: they anchor the prior match probability.
 ANCHOR_RULES = (
@@ -55,18 +64,29 @@ TRAINING_RULES = (
     "l.postcode = r.postcode",
 )
 
+# Either name missing, equal, close, forms of one name, or first and last name swapped.
+_FIRST_NAMES_AGREE = (
+    "(first_name_l IS NULL OR first_name_r IS NULL OR first_name_l = first_name_r"
+    " OR jaro_winkler(first_name_l, first_name_r) >= 0.88"
+    " OR coalesce(arrays_overlap(first_name_group_l, first_name_group_r), false)"
+    " OR first_name_l = last_name_r)"
+)
+
+
 def settings(extra_comparisons: tuple = ()):
     """Splink settings of the model (link type dedupe, unique id `record_id`)."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator
 
+    # First and last name entered the wrong way round are a level of each name, not two misses.
     first_name = cl.CustomComparison(
         output_column_name="first_name",
         comparison_description="first name, with nicknames",
         comparison_levels=[
             cll.NullLevel("first_name"),
             cll.ExactMatchLevel("first_name"),
+            cll.CustomLevel("jaro_winkler(first_name_l, last_name_r) >= 0.92", "first name is the other's last name"),
             cll.JaroWinklerLevel("first_name", 0.92),
             cll.ArrayIntersectLevel("first_name_group", 1),
             cll.JaroWinklerLevel("first_name", 0.88),
@@ -74,19 +94,50 @@ def settings(extra_comparisons: tuple = ()):
             cll.ElseLevel(),
         ],
     )
+    # An email shared by two different first names is a household's address: it says nothing
+    # about whether the two are one person, so that level weighs nothing. Fuzzy levels on the
+    # address are left out: user names are made of the person's name, already compared above.
+    email = cl.CustomComparison(
+        output_column_name="email_match_key",
+        comparison_description="email, and whether the first names go with it",
+        comparison_levels=[
+            cll.NullLevel("email_match_key"),
+            cll.CustomLevel(f"email_match_key_l = email_match_key_r AND {_FIRST_NAMES_AGREE}",
+                            "same email, first names agree"),
+            cll.CustomLevel("email_match_key_l = email_match_key_r", "same email, other first names").configure(
+                m_probability=0.5, u_probability=0.5, fix_m_probability=True, fix_u_probability=True),
+            cll.CustomLevel("email_user_l = email_user_r", "same user name at another provider"),
+            cll.ElseLevel(),
+        ],
+    )
+    last_name = cl.CustomComparison(
+        output_column_name="last_name",
+        comparison_description="last name",
+        comparison_levels=[
+            cll.NullLevel("last_name"),
+            cll.ExactMatchLevel("last_name"),
+            cll.CustomLevel("jaro_winkler(last_name_l, first_name_r) >= 0.92", "last name is the other's first name"),
+            cll.JaroWinklerLevel("last_name", 0.92),
+            cll.JaroWinklerLevel("last_name", 0.88),
+            cll.JaroWinklerLevel("last_name", 0.7),
+            cll.ElseLevel(),
+        ],
+    )
     district = "substring_index({side}, ' ', 1)"
     address = cl.CustomComparison(
         output_column_name="address",
-        comparison_description="street and postcode",
+        comparison_description="street, postcode and city",
         comparison_levels=[
-            cll.CustomLevel("postcode_l IS NULL OR postcode_r IS NULL", "postcode missing").configure(is_null_level=True),
+            cll.CustomLevel("(postcode_l IS NULL OR postcode_r IS NULL) AND (city_l IS NULL OR city_r IS NULL)",
+                            "postcode and city missing").configure(is_null_level=True),
             cll.CustomLevel("street_l = street_r AND postcode_l = postcode_r", "same street and postcode"),
             cll.CustomLevel("postcode_l = postcode_r", "same postcode"),
             cll.CustomLevel(
                 f"jaro_winkler(street_l, street_r) >= 0.9 AND "
-                f"{district.format(side='postcode_l')} = {district.format(side='postcode_r')}",
-                "similar street, same postcode district",
+                f"({district.format(side='postcode_l')} = {district.format(side='postcode_r')} OR city_l = city_r)",
+                "similar street, same postcode district or city",
             ),
+            cll.CustomLevel("city_l = city_r", "same city"),
             cll.ElseLevel(),
         ],
     )
@@ -96,9 +147,9 @@ def settings(extra_comparisons: tuple = ()):
         unique_id_column_name="record_id",
         comparisons=[
             first_name,
-            cl.NameComparison("last_name"),
+            last_name,
             cl.DateOfBirthComparison("date_of_birth", input_is_string=False),
-            cl.EmailComparison("email_match_key"),
+            email,
             cl.LevenshteinAtThresholds("phone", [1, 2]),
             cl.DamerauLevenshteinAtThresholds("tax_id", [1, 2]),
             address,
@@ -128,7 +179,21 @@ def _linker(spark: SparkSession, records: DataFrame, model):
     return Linker(api.register(records), model)
 
 
-def train(spark: SparkSession, records: DataFrame, u_max_pairs: int, extra_comparisons: tuple = ()) -> dict:
+def training_sample(records: DataFrame, count: int, max_records: int) -> DataFrame:
+    """At most about `max_records` of `records`, chosen by a hash of record_id (the same records every time).
+
+    A uniform record sample keeps a fraction f of the records and f squared of both the
+    matching and all pairs, so m, u and the prior match probability keep their values.
+    """
+    if count <= max_records:
+        return records
+    fraction = max_records / count
+    bucket = F.pmod(F.xxhash64("record_id"), F.lit(1_000_000))
+    return records.where(bucket < F.lit(int(fraction * 1_000_000))).localCheckpoint()
+
+
+def train(spark: SparkSession, records: DataFrame, u_max_pairs: int, em_max_pairs: int | None = None,
+          extra_comparisons: tuple = ()) -> dict:
     """Estimate the model on `records`; returns Splink's settings dict with the parameters."""
     from splink.internals.exceptions import SplinkException
 
@@ -137,11 +202,17 @@ def train(spark: SparkSession, records: DataFrame, u_max_pairs: int, extra_compa
     # One pass over the sampled pairs: the chunked probe re-runs the comparison for every chunk.
     linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=7, num_chunks=1, min_count_per_level=None)
     for rule in TRAINING_RULES:
+        # A training session edits the model in place (it drops the rule's comparisons and
+        # adjusts the prior) before it finds out the rule has no pairs; a skipped rule must
+        # leave the model as it was.
+        before = linker._settings_obj.core_model_settings.copy()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, estimate_without_term_frequencies=True)
+                rule, estimate_without_term_frequencies=True, max_pairs=em_max_pairs)
         except (ValueError, ZeroDivisionError, SplinkException) as exc:
-            log.warning("match model: EM on %r skipped, the data gives it nothing to learn from (%s)", rule, exc)
+            linker._settings_obj.core_model_settings = before
+            log.warning("match model: EM on %r skipped, the data gives it nothing to learn from (%s)", rule,
+                        str(exc).splitlines()[0])
     return linker.misc.save_model_to_json()
 
 
