@@ -10,7 +10,10 @@ The daily Customer 360 pipeline for one landing day, the run's data interval
    bronze rows -> `ops.dq_results` and Data Docs; an `error` failure stops the run;
 3. **silver**: bronze -> `silver.*`, conformed and deduplicated, SCD2 history;
 4. **resolve_identities**: silver source records -> `silver.identity_map`,
-   `silver.customers` (a stable `customer_key` per person), links and key history.
+   `silver.customers` (a stable `customer_key` per person), links and key history;
+5. **build_features**: `dbt build` of `dbt_project/` as of the day -> `gold.customer_rfm`,
+   `gold.customer_features`, `gold.product_features`, `gold.customer_360` (a failing dbt
+   test restores gold to its last good version).
 
 Each task reads and writes only its day, and every write is one atomic Delta
 commit, so a retry or a backfill rewrites that day and a failed task leaves the
@@ -62,7 +65,11 @@ def c360_daily():
     def resolve_identities() -> dict:
         return _run("resolve_identities")
 
-    ingest() >> quality_gate() >> silver() >> resolve_identities()
+    @task
+    def build_features() -> dict:
+        return _run("build_features")
+
+    ingest() >> quality_gate() >> silver() >> resolve_identities() >> build_features()
 
 
 c360_daily()

@@ -48,3 +48,18 @@ FROM silver.customers GROUP BY 1 ORDER BY 1;
 -- The identity runs: full on the history, incremental for the Airflow day
 SELECT ds, mode, profile_records, new_records, customer_keys, links, keys_merged, keys_split, seconds
 FROM ops.identity_runs ORDER BY run_at;
+
+-- Gold: RFM segments as of the last day (gold.customer_rfm, built by dbt)
+SELECT rfm_segment, count(*) AS customers, round(avg(recency_days), 1) AS avg_recency_days,
+       round(avg(frequency), 2) AS avg_orders, round(avg(monetary), 2) AS avg_spend
+FROM gold.customer_rfm GROUP BY rfm_segment ORDER BY customers DESC;
+
+-- Gold: a few customer_360 rows (pseudonymised: hashes and districts, no names or addresses)
+SELECT customer_key, left(email_sha256, 12) AS email_hash, postcode_district, birth_year, sources,
+       rfm_score, rfm_segment, orders, net_spend, top_category, channel_mix, email_open_rate_30d,
+       web_sessions_30d, consent_email_marketing
+FROM gold.customer_360 WHERE is_active_buyer ORDER BY net_spend DESC LIMIT 8;
+
+-- Gold: the most popular products over the last 7 days (gold.product_features)
+SELECT popularity_rank_30d AS rank_30d, sku, category, brand, price_band, purchases_7d, views_7d, purchases_30d
+FROM gold.product_features ORDER BY purchases_7d DESC, views_7d DESC LIMIT 5;

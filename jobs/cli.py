@@ -101,6 +101,19 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_features(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from jobs.common import runtime
+    from jobs.features.main import build_features
+
+    rt = runtime.start(args.profile, app_name="c360 build-features")
+    report = build_features(rt.spark, rt.lake, rt.config.lake.reports, args.date, docs=not args.no_docs)
+    rows = [{"figure": k, "value": v} for k, v in asdict(report).items()]
+    print(render(rows, ["figure", "value"], "table"))
+    return 0
+
+
 def cmd_tables(args: argparse.Namespace) -> int:
     from jobs.common.lake import Lake
     from jobs.common.spark import build_spark
@@ -241,16 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
 
     run = command("run", cmd_run,
-                  "the daily pipeline (ingest -> quality gate -> silver -> identities) for a day or a range")
+                  "the daily pipeline (ingest -> quality gate -> silver -> identities -> features) for a day or a range")
     run.add_argument("--date", type=_date, required=True, help="first day YYYY-MM-DD")
     run.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
     run.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
     run.add_argument("--steps", default=None,
-                     help="comma-separated subset of: ingest,quality_gate,silver,resolve_identities")
+                     help="comma-separated subset of: ingest,quality_gate,silver,resolve_identities,build_features")
 
     res = command("resolve", cmd_resolve, "identity resolution as of a day: silver records -> customer keys")
     res.add_argument("--date", type=_date, required=True, help="resolve everything landed up to this day")
     res.add_argument("--retrain", action="store_true", help="estimate the match model again and score every pair")
+
+    feat = command("build-features", cmd_build_features,
+                   "dbt build of the feature layer as of a day: silver -> gold marts (RFM, features, customer_360)")
+    feat.add_argument("--date", type=_date, required=True, help="the as-of day: only events up to it count")
+    feat.add_argument("--no-docs", action="store_true", help="skip dbt docs generate")
 
     tables = command("tables", cmd_tables, "list every lake table with its layer, Delta version and row count")
     tables.add_argument("--format", choices=("table", "csv", "json"), default="table")

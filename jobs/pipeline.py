@@ -6,6 +6,9 @@
     silver        bronze -> silver.* (typed, conformed, deduplicated, SCD2 history)
     resolve_identities
                   silver source records -> silver.identity_map / customers (stable customer_key)
+    build_features
+                  dbt build as of the day: silver -> gold.customer_rfm, customer_features,
+                  product_features, customer_360 (a failing dbt test leaves gold as it was)
 
 Every step is a function of (profile, first day, last day) and rewrites exactly
 those days, so a rerun or backfill never duplicates. A range runs each step once
@@ -22,7 +25,7 @@ from typing import Any
 from jobs.common import runtime
 from jobs.common.errors import C360Error
 
-STEPS = ("ingest", "quality_gate", "silver", "resolve_identities")
+STEPS = ("ingest", "quality_gate", "silver", "resolve_identities", "build_features")
 
 
 @functools.lru_cache(maxsize=4)
@@ -70,11 +73,23 @@ def resolve_identities_step(rt: runtime.Runtime, start: dt.date, end: dt.date, l
     return report
 
 
+def build_features_step(rt: runtime.Runtime, start: dt.date, end: dt.date, landing: str | None = None) -> dict[str, Any]:
+    """Gold as of the last day (a range builds once: every model is computed as of its end)."""
+    from dataclasses import asdict
+
+    from jobs.features.main import build_features
+
+    report = asdict(build_features(rt.spark, rt.lake, rt.config.lake.reports, end))
+    report["as_of"] = report["as_of"].isoformat()
+    return report
+
+
 _STEP_FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "ingest": ingest_step,
     "quality_gate": quality_gate_step,
     "silver": silver_step,
     "resolve_identities": resolve_identities_step,
+    "build_features": build_features_step,
 }
 
 

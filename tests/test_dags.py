@@ -44,11 +44,11 @@ def test_the_dag_folder_imports_without_errors(dagbag):
     assert "c360_daily" in dagbag.dags
 
 
-def test_c360_daily_is_wired_ingest_then_gate_then_silver_then_identities(dagbag):
+def test_c360_daily_is_wired_ingest_then_gate_then_silver_then_identities_then_features(dagbag):
     dag = dagbag.dags["c360_daily"]
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert edges == {"ingest": ["quality_gate"], "quality_gate": ["silver"], "silver": ["resolve_identities"],
-                     "resolve_identities": []}
+                     "resolve_identities": ["build_features"], "build_features": []}
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert all(t.retries >= 1 for t in dag.tasks)
     assert dag.doc_md and "data interval" in dag.doc_md
@@ -56,7 +56,7 @@ def test_c360_daily_is_wired_ingest_then_gate_then_silver_then_identities(dagbag
 
 
 @pytest.mark.slow
-def test_airflow_dags_test_runs_the_day_into_silver(tmp_path):
+def test_airflow_dags_test_runs_the_day_into_gold(tmp_path):
     """`airflow dags test` runs every task of c360_daily for real on a tiny generated sample."""
     day = dt.date(2026, 10, 2)
     generate(tmp_path / "sample", customers=150, days=2, seed=5, start=dt.date(2026, 10, 1),
@@ -69,7 +69,7 @@ def test_airflow_dags_test_runs_the_day_into_silver(tmp_path):
                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-5000:]
-    for task in ("ingest", "quality_gate", "silver", "resolve_identities"):
+    for task in ("ingest", "quality_gate", "silver", "resolve_identities", "build_features"):
         assert f"end task task_id={task}" in output, f"task {task} did not run to its end"
     lake = tmp_path / "lake"
     assert (lake / "bronze" / "web_events" / "_delta_log").is_dir()
@@ -77,5 +77,7 @@ def test_airflow_dags_test_runs_the_day_into_silver(tmp_path):
     assert (lake / "ops" / "dq_results" / "_delta_log").is_dir()
     assert (lake / "silver" / "identity_map" / "_delta_log").is_dir()
     assert (lake / "silver" / "customers" / "_delta_log").is_dir()
+    assert (lake / "gold" / "customer_360" / "_delta_log").is_dir()
+    assert (lake / "_reports" / "dbt_docs" / "index.html").is_file()
     bronze_days = {p.name for p in (lake / "bronze" / "web_events").glob("_ds=*")}
     assert bronze_days == {f"_ds={day}"}, "the run must touch its own day only"

@@ -101,6 +101,12 @@ class Lake:
         self._ensure_database(t.layer)
         self.spark.sql(f"CREATE TABLE IF NOT EXISTS {t} USING delta LOCATION '{self.path(table)}'")
 
+    def ensure_layer(self, layer: str) -> None:
+        """Create the layer's database (located at `<root>/<layer>`) if this session lacks it."""
+        if layer not in LAYERS:
+            raise TableError(f"unknown layer '{layer}': use one of {', '.join(LAYERS)}")
+        self._ensure_database(layer)
+
     def _ensure_database(self, layer: str) -> None:
         self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer} LOCATION '{self.root}/{layer}'")
 
@@ -232,6 +238,20 @@ class Lake:
         self._require(table)
         DeltaTable.forPath(self.spark, self.path(table)).delete(predicate)
         return self.version(table)
+
+    def restore(self, table: str, version: int) -> int:
+        """Make `version` the table's content again (a new commit); returns the new version."""
+        self._require(table)
+        DeltaTable.forPath(self.spark, self.path(table)).restoreToVersion(version)
+        return self.version(table)
+
+    def drop(self, table: str) -> None:
+        """Remove the table from the catalog and its folder from the lake."""
+        self._require(table)
+        self.spark.sql(f"DROP TABLE IF EXISTS {TableName.parse(table)}")
+        jvm = self.spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(self.path(table))
+        path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
 
     def vacuum(self, table: str, retain_hours: int | None = None) -> None:
         """Remove files no longer referenced and older than the retention (erasure)."""

@@ -99,6 +99,12 @@ def build_spark(config: Config, app_name: str | None = None, register_tables: bo
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    # dbt's CREATE OR REPLACE gives a Delta table a new id, which Delta reports with the
+    # whole old and new snapshot at WARN on every replace.
+    configurator = spark.sparkContext._jvm.org.apache.logging.log4j.core.config.Configurator
+    error = spark.sparkContext._jvm.org.apache.logging.log4j.Level.ERROR
+    for logger in ("org.apache.spark.sql.delta.DeltaLog", "org.apache.spark.sql.delta.OptimisticTransaction"):
+        configurator.setLevel(logger, error)
     # Iterative jobs (identity clustering) cut their lineage here.
     spark.sparkContext.setCheckpointDir(f"{config.lake.root}/_checkpoints")
     if register_tables:

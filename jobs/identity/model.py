@@ -23,7 +23,11 @@ what makes scoring only the new records sound.
 Blocking rules (a pair is scored when at least one holds): same email match key;
 same phone; same email local part; same date of birth and first initial; same
 surname sound (Soundex) and postcode; first and last name swapped; same tax id;
-same street and postcode.
+same street and postcode; same date of birth and postcode; same first name and
+postcode; same date of birth and city; same first and last name and city; same
+street and city; same date of birth and last name. A pair with one mistyped
+field is still found by another rule, and no rule blocks on one common value
+alone (a postcode, a date, a full name), so blocks stay small at scale.
 """
 from __future__ import annotations
 
@@ -47,6 +51,12 @@ BLOCKING_RULES = (
     "l.first_name = r.last_name and l.last_name = r.first_name",
     "l.tax_id = r.tax_id",
     "l.street = r.street and l.postcode = r.postcode",
+    "l.date_of_birth = r.date_of_birth and l.postcode = r.postcode",
+    "l.first_name = r.first_name and l.postcode = r.postcode",
+    "l.date_of_birth = r.date_of_birth and l.city = r.city",
+    "l.first_name = r.first_name and l.last_name = r.last_name and l.city = r.city",
+    "l.street = r.street and l.city = r.city",
+    "l.date_of_birth = r.date_of_birth and l.last_name = r.last_name",
 )
 # Pairs these rules find are nearly all matches: they anchor the prior match probability.
 ANCHOR_RULES = (

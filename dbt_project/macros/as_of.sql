@@ -1,0 +1,29 @@
+{#- The point in time every model is computed for: the `as_of` var, a date. -#}
+{% macro as_of_date() -%}
+  to_date('{{ var("as_of") }}')
+{%- endmacro %}
+
+{#- True for rows whose timestamp falls on or before the as-of day (UTC). -#}
+{% macro up_to_as_of(ts_column) -%}
+  to_date({{ ts_column }}) <= {{ as_of_date() }}
+{%- endmacro %}
+
+{#- True for rows in the `days` days ending on the as-of day. -#}
+{% macro within_days(date_column, days) -%}
+  {{ date_column }} > date_sub({{ as_of_date() }}, {{ days }})
+{%- endmacro %}
+
+{#- Numerator / denominator, null when the denominator is zero or null. -#}
+{% macro safe_ratio(numerator, denominator) -%}
+  try_divide(cast({{ numerator }} as double), {{ denominator }})
+{%- endmacro %}
+
+{#- SHA-256 of a normalised identifier: the pseudonym gold carries instead of the raw value. -#}
+{% macro pseudonym(column) -%}
+  sha2(lower(trim({{ column }})), 256)
+{%- endmacro %}
+
+{#- 1-5 by quintile of `column` over all rows (percent rank, so equal values share a score). -#}
+{% macro quintile_score(column) -%}
+  cast(least(5, 1 + floor(5 * percent_rank() over (order by {{ column }}))) as int)
+{%- endmacro %}

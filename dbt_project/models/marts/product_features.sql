@@ -1,0 +1,83 @@
+-- One row per sku in the catalog: attributes, price band within its category, and popularity
+-- (views, add-to-carts, purchases, buyers) over the 7 / 30 / 90 days up to the `as_of` day.
+{%- set edges = var('price_band_edges') %}
+with products as (
+    select * from {{ ref('stg_silver__products') }}
+),
+
+web as (
+    select * from {{ ref('int_web_events') }} where sku is not null
+),
+
+lines as (
+    select * from {{ ref('int_purchase_lines') }}
+),
+
+web_stats as (
+    select
+        sku,
+        {%- for days in [7, 30, 90] %}
+        count_if(event_type = 'view' and {{ within_days('event_date', days) }}) as views_{{ days }}d,
+        count_if(event_type = 'add_to_cart' and {{ within_days('event_date', days) }}) as add_to_carts_{{ days }}d{{ "," if not loop.last }}
+        {%- endfor %}
+    from web
+    group by sku
+),
+
+purchase_stats as (
+    select
+        sku,
+        {%- for days in [7, 30, 90] %}
+        count(distinct case when {{ within_days('purchase_date', days) }} then purchase_id end) as purchases_{{ days }}d,
+        coalesce(sum(case when {{ within_days('purchase_date', days) }} then quantity end), 0) as units_sold_{{ days }}d,
+        {%- endfor %}
+        count(distinct case when {{ within_days('purchase_date', 30) }} then customer_key end) as buyers_30d,
+        coalesce(sum(case when {{ within_days('purchase_date', 30) }} then net_amount end), 0) as revenue_30d
+    from lines
+    group by sku
+),
+
+priced as (
+    select
+        *,
+        percent_rank() over (partition by category order by price) as price_percentile
+    from products
+),
+
+joined as (
+    select
+        p.sku,
+        p.product_name,
+        p.category,
+        p.subcategory,
+        p.brand,
+        p.price,
+        case
+            when p.price_percentile < {{ edges[0] }} then 'budget'
+            when p.price_percentile < {{ edges[1] }} then 'mid'
+            else 'premium'
+        end as price_band,
+        p.in_stock,
+        p.is_active,
+        {%- for days in [7, 30, 90] %}
+        coalesce(w.views_{{ days }}d, 0) as views_{{ days }}d,
+        coalesce(w.add_to_carts_{{ days }}d, 0) as add_to_carts_{{ days }}d,
+        coalesce(s.purchases_{{ days }}d, 0) as purchases_{{ days }}d,
+        coalesce(s.units_sold_{{ days }}d, 0) as units_sold_{{ days }}d,
+        {%- endfor %}
+        coalesce(s.buyers_30d, 0) as buyers_30d,
+        coalesce(s.revenue_30d, 0) as revenue_30d
+    from priced as p
+    left join web_stats as w on w.sku = p.sku
+    left join purchase_stats as s on s.sku = p.sku
+),
+
+final as (
+    select
+        *,
+        {{ as_of_date() }} as as_of_date,
+        row_number() over (order by purchases_30d desc, views_30d desc, sku) as popularity_rank_30d
+    from joined
+)
+
+select * from final

@@ -1,0 +1,74 @@
+"""Running dbt in this process, on this process's SparkSession (dbt-spark `method: session`)."""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+FAILED = ("error", "fail", "runtime error")
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One dbt node (model, seed, data or unit test) of a run."""
+
+    unique_id: str
+    status: str
+    message: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DbtRun:
+    command: str
+    success: bool
+    nodes: tuple[NodeResult, ...]
+    error: str | None = None
+
+    @property
+    def failures(self) -> tuple[NodeResult, ...]:
+        return tuple(n for n in self.nodes if n.status in FAILED)
+
+    def describe_failures(self) -> str:
+        if self.error:
+            return self.error
+        return "; ".join(f"{n.unique_id} {n.status}: {_first_line(n.message)}" for n in self.failures) or "no node reported"
+
+
+def _first_line(message: str, limit: int = 400) -> str:
+    """The gist of a node's message: Spark errors carry whole query plans after the first line."""
+    lines = [line.strip() for line in message.splitlines() if line.strip() and line.strip() != "Runtime Error"]
+    text = lines[0] if lines else ""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def invoke(command: list[str], dbt_vars: dict, work_dir: Path) -> DbtRun:
+    """Run `dbt <command>` on the project with `dbt_vars`; target and logs go under `work_dir`."""
+    from dbt.cli.main import dbtRunner
+
+    args = [
+        *command,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR),
+        "--target-path", str(work_dir / "target"),
+        "--log-path", str(work_dir / "logs"),
+        "--vars", json.dumps(dbt_vars),
+        "--no-use-colors",
+    ]
+    # pyspark logs every failed statement with its full plan; dbt reports the failure itself.
+    spark_errors = logging.getLogger("SQLQueryContextLogger")
+    level = spark_errors.level
+    spark_errors.setLevel(logging.CRITICAL)
+    try:
+        outcome = dbtRunner().invoke(args)
+    finally:
+        spark_errors.setLevel(level)
+    nodes = []
+    for r in getattr(outcome.result, "results", None) or []:
+        nodes.append(NodeResult(r.node.unique_id, str(r.status), str(r.message or ""), float(r.execution_time or 0)))
+    error = None if outcome.exception is None else f"dbt {command[0]} could not run: {outcome.exception}"
+    return DbtRun(command[0], bool(outcome.success), tuple(nodes), error)

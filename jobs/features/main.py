@@ -1,0 +1,135 @@
+"""Feature layer for one day: `dbt build` of dbt_project/ as of the day -> gold marts.
+
+Tables written by dbt (Delta, in place at `<lake>/gold/<model>`, so BI sees them the
+moment dbt finishes):
+
+| table | grain | write |
+|---|---|---|
+| gold.customer_rfm | one row per customer_key in the active base, as of the day | replace |
+| gold.customer_rfm_history | one row per customer_key per as-of day | merge; the day is rewritten |
+| gold.customer_features | one row per customer_key known as of the day | replace |
+| gold.product_features | one row per sku | replace |
+| gold.customer_360 | one row per customer_key known as of the day | replace |
+| gold.rfm_segment_map | one row per (r_score, fm_score) cell (a seed) | replace |
+
+Every model sees only events up to the day (dbt var `as_of`), so a build for a past
+day is a training set without leakage. A failing model or test fails the build and
+every gold table the run changed is restored (Delta RESTORE) to the version it had
+before, a table the run created is removed: gold stays at its last good version.
+`dbt docs generate` then writes the project's docs to `<reports>/dbt_docs`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from jobs.common.errors import C360Error
+from jobs.common.lake import Lake
+from jobs.features import dbt
+
+log = logging.getLogger(__name__)
+
+GOLD = "gold"
+DOCS_FILES = ("index.html", "manifest.json", "catalog.json", "run_results.json")
+
+
+class FeatureBuildError(C360Error):
+    """dbt build failed; gold was left at its last good version."""
+
+
+@dataclass(frozen=True)
+class FeaturesReport:
+    as_of: dt.date
+    seconds: float
+    models: int
+    tests: int
+    gold_versions: dict[str, int] = field(default_factory=dict)
+    docs: str | None = None
+
+
+def gold_versions(lake: Lake) -> dict[str, int]:
+    """Current Delta version of every gold table."""
+    return {t: lake.version(t) for t in lake.table_names() if t.startswith(f"{GOLD}.")}
+
+
+def roll_back(lake: Lake, before: dict[str, int]) -> list[str]:
+    """Put every gold table back to its version in `before`; drop gold tables created since."""
+    changed = []
+    for table, version in gold_versions(lake).items():
+        if table not in before:
+            lake.drop(table)
+            changed.append(f"{table} removed")
+        elif version != before[table]:
+            lake.restore(table, before[table])
+            changed.append(f"{table} restored to version {before[table]}")
+    return changed
+
+
+def _publish_docs(spark: SparkSession, target: Path, reports: str) -> str:
+    """Copy dbt's docs site and artifacts to `<reports>/dbt_docs` (a local folder or object store)."""
+    dest = f"{reports.rstrip('/')}/dbt_docs"
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    dest_path = jvm.org.apache.hadoop.fs.Path(dest)
+    fs = dest_path.getFileSystem(conf)
+    fs.mkdirs(dest_path)
+    for name in DOCS_FILES:
+        if (target / name).exists():
+            fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(str(target / name)),
+                                 jvm.org.apache.hadoop.fs.Path(f"{dest}/{name}"))
+    return f"{dest}/index.html"
+
+
+def build_features(spark: SparkSession, lake: Lake, reports: str, day: dt.date, docs: bool = True) -> FeaturesReport:
+    """Run `dbt build` as of `day`; on failure restore gold and raise `FeatureBuildError`.
+
+    Args:
+        spark: the job's session; dbt runs on it.
+        lake: the lake; its silver tables are dbt's sources, its gold folder the marts' home.
+        reports: where the dbt docs go (`<reports>/dbt_docs`).
+        day: the as-of day.
+        docs: also run `dbt docs generate`.
+    """
+    began = time.perf_counter()
+    lake.register_all()
+    lake.ensure_layer(GOLD)
+    before = gold_versions(lake)
+    dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root}
+    work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
+    try:
+        run = dbt.invoke(["build"], dbt_vars, work)
+        if not run.success:
+            undone = roll_back(lake, before)
+            raise FeatureBuildError(
+                f"dbt build as of {day} failed: {run.describe_failures()}. "
+                f"Gold is at its last good version ({', '.join(undone) or 'no gold table was changed'}); "
+                f"fix the model or the data and rerun the day."
+            )
+        docs_index = None
+        if docs:
+            # `docs generate` writes its own run_results.json: keep the build's.
+            shutil.copy(work / "target" / "run_results.json", work / "build_results.json")
+            generated = dbt.invoke(["docs", "generate"], dbt_vars, work)
+            if generated.success:
+                shutil.copy(work / "build_results.json", work / "target" / "run_results.json")
+                docs_index = _publish_docs(spark, work / "target", reports)
+            else:
+                log.warning("dbt docs generate failed: %s", generated.describe_failures())
+        nodes = run.nodes
+        return FeaturesReport(
+            as_of=day,
+            seconds=round(time.perf_counter() - began, 1),
+            models=sum(1 for n in nodes if n.unique_id.startswith(("model.", "seed."))),
+            tests=sum(1 for n in nodes if n.unique_id.startswith(("test.", "unit_test."))),
+            gold_versions=gold_versions(lake),
+            docs=docs_index,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
