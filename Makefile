@@ -78,13 +78,16 @@ test-fast: install ## the suite without tests marked slow
 lint: install ## ruff over the package, tests and benchmarks
 	@$(VENV)/bin/ruff check jobs tests bench dags
 
-bench: install ## the benchmarks: lake, generator, ingest, identity (long: 1 M persons)
+bench: install ## the benchmarks: lake, generator, ingest, identity, features (long: 1 M persons)
 	@$(C360) bench lake
 	@$(C360) bench generate
 	@$(C360) bench ingest
 	@$(C360) bench identity
 	@$(C360) bench identity --scale 100000
 	@$(C360) bench identity --scale 1000000
+	@$(C360) bench features
+	@$(C360) bench features --scale 100000
+	@$(C360) bench features --scale 1000000
 
 clean: ## remove the virtualenv, jars, demo data and local lake
 	rm -rf $(VENV) $(JARS_DIR) $(DEMO_DIR) $(DEMO_LAKE) $(AIRFLOW_DIR) spark-warehouse metastore_db derby.log
