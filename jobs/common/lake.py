@@ -101,12 +101,6 @@ class Lake:
         self._ensure_database(t.layer)
         self.spark.sql(f"CREATE TABLE IF NOT EXISTS {t} USING delta LOCATION '{self.path(table)}'")
 
-    def ensure_layer(self, layer: str) -> None:
-        """Create the layer's database (located at `<root>/<layer>`) if this session lacks it."""
-        if layer not in LAYERS:
-            raise TableError(f"unknown layer '{layer}': use one of {', '.join(LAYERS)}")
-        self._ensure_database(layer)
-
     def _ensure_database(self, layer: str) -> None:
         self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer} LOCATION '{self.root}/{layer}'")
 

@@ -33,11 +33,12 @@ from pyspark.sql import SparkSession
 from jobs.common.errors import C360Error
 from jobs.common.lake import Lake
 from jobs.features import dbt
+from jobs.quality.docs import write_text
 
 log = logging.getLogger(__name__)
 
 GOLD = "gold"
-DOCS_FILES = ("index.html", "manifest.json", "catalog.json", "run_results.json")
+DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 
 
 class FeatureBuildError(C360Error):
@@ -72,18 +73,13 @@ def roll_back(lake: Lake, before: dict[str, int]) -> list[str]:
     return changed
 
 
-def _publish_docs(spark: SparkSession, target: Path, reports: str) -> str:
-    """Copy dbt's docs site and artifacts to `<reports>/dbt_docs` (a local folder or object store)."""
+def _publish_docs(spark: SparkSession, target: Path, build_results: str, reports: str) -> str:
+    """Write dbt's docs site, its artifacts and the build's run results to `<reports>/dbt_docs`."""
     dest = f"{reports.rstrip('/')}/dbt_docs"
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    dest_path = jvm.org.apache.hadoop.fs.Path(dest)
-    fs = dest_path.getFileSystem(conf)
-    fs.mkdirs(dest_path)
     for name in DOCS_FILES:
         if (target / name).exists():
-            fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(str(target / name)),
-                                 jvm.org.apache.hadoop.fs.Path(f"{dest}/{name}"))
+            write_text(spark, f"{dest}/{name}", (target / name).read_text(encoding="utf-8"))
+    write_text(spark, f"{dest}/run_results.json", build_results)
     return f"{dest}/index.html"
 
 
@@ -98,8 +94,8 @@ def build_features(spark: SparkSession, lake: Lake, reports: str, day: dt.date, 
         docs: also run `dbt docs generate`.
     """
     began = time.perf_counter()
+    # Also creates the gold database at <lake>/gold, where dbt's schema `gold` must live.
     lake.register_all()
-    lake.ensure_layer(GOLD)
     before = gold_versions(lake)
     dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root}
     work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
@@ -115,11 +111,10 @@ def build_features(spark: SparkSession, lake: Lake, reports: str, day: dt.date, 
         docs_index = None
         if docs:
             # `docs generate` writes its own run_results.json: keep the build's.
-            shutil.copy(work / "target" / "run_results.json", work / "build_results.json")
+            build_results = (work / "target" / "run_results.json").read_text(encoding="utf-8")
             generated = dbt.invoke(["docs", "generate"], dbt_vars, work)
             if generated.success:
-                shutil.copy(work / "build_results.json", work / "target" / "run_results.json")
-                docs_index = _publish_docs(spark, work / "target", reports)
+                docs_index = _publish_docs(spark, work / "target", build_results, reports)
             else:
                 log.warning("dbt docs generate failed: %s", generated.describe_failures())
         nodes = run.nodes
