@@ -78,7 +78,7 @@ test-fast: install ## the suite without tests marked slow
 lint: install ## ruff over the package, tests and benchmarks
 	@$(VENV)/bin/ruff check jobs tests bench dags
 
-bench: install ## the benchmarks: lake, generator, ingest, identity, features (long: 1 M persons)
+bench: install ## the benchmarks: lake, generator, ingest, identity, features, recs (long: 1 M persons)
 	@$(C360) bench lake
 	@$(C360) bench generate
 	@$(C360) bench ingest
@@ -88,6 +88,7 @@ bench: install ## the benchmarks: lake, generator, ingest, identity, features (l
 	@$(C360) bench features
 	@$(C360) bench features --scale 100000
 	@$(C360) bench features --scale 1000000
+	@$(C360) bench recs
 
 clean: ## remove the virtualenv, jars, demo data and local lake
 	rm -rf $(VENV) $(JARS_DIR) $(DEMO_DIR) $(DEMO_LAKE) $(AIRFLOW_DIR) spark-warehouse metastore_db derby.log

@@ -24,6 +24,9 @@ INSTALL_REQUIRES = [
     "recordlinkage==0.16",
     # Nickname -> formal first name list (Bob -> Robert) for the name comparison.
     "nicknames==1.0.1",
+    # The single-machine ALS reference the Spark recommender is measured against (bench recs).
+    "implicit==0.7.3",
+    "threadpoolctl>=3.1",
 ]
 
 setup(

@@ -12,8 +12,11 @@ The daily Customer 360 pipeline for one landing day, the run's data interval
 4. **resolve_identities**: silver source records -> `silver.identity_map`,
    `silver.customers` (a stable `customer_key` per person), links and key history;
 5. **build_features**: `dbt build` of `dbt_project/` as of the day -> `gold.customer_rfm`,
-   `gold.customer_features`, `gold.product_features`, `gold.customer_360` (a failing dbt
-   test restores gold to its last good version).
+   `gold.customer_features`, `gold.product_features`, `gold.customer_product_activity`,
+   `gold.customer_360` (a failing dbt test restores gold to its last good version);
+6. **score_recommendations**: the MLflow `champion` recommender's top N per customer ->
+   `serving.recommendations` for the day (content and popularity only before the first
+   training; `c360_train` trains weekly).
 
 Each task reads and writes only its day, and every write is one atomic Delta
 commit, so a retry or a backfill rewrites that day and a failed task leaves the
@@ -69,7 +72,11 @@ def c360_daily():
     def build_features() -> dict:
         return _run("build_features")
 
-    ingest() >> quality_gate() >> silver() >> resolve_identities() >> build_features()
+    @task
+    def score_recommendations() -> dict:
+        return _run("score_recommendations")
+
+    ingest() >> quality_gate() >> silver() >> resolve_identities() >> build_features() >> score_recommendations()
 
 
 c360_daily()

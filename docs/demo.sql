@@ -63,3 +63,14 @@ FROM gold.customer_360 WHERE is_active_buyer ORDER BY net_spend DESC LIMIT 8;
 -- Gold: the most popular products over the last 7 days (gold.product_features)
 SELECT popularity_rank_30d AS rank_30d, sku, category, brand, price_band, purchases_7d, views_7d, purchases_30d
 FROM gold.product_features ORDER BY purchases_7d DESC, views_7d DESC LIMIT 5;
+
+-- Serving: recommendations per source for the day (serving.recommendations, champion model)
+SELECT run_date, model_version, source, count(DISTINCT customer_key) AS customers, count(*) AS rows
+FROM serving.recommendations GROUP BY run_date, model_version, source ORDER BY run_date, rows DESC;
+
+-- Serving: one personalised customer's list, with the reason for each product
+SELECT r.rank, r.product_id, p.product_name, p.category, r.source, round(r.score, 3) AS score, r.reason
+FROM serving.recommendations AS r JOIN gold.product_features AS p ON p.sku = r.product_id
+WHERE r.customer_key = (SELECT min(customer_key) FROM serving.recommendations WHERE source = 'als')
+  AND r.run_date = (SELECT max(run_date) FROM serving.recommendations)
+ORDER BY r.rank LIMIT 10;

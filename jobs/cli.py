@@ -80,9 +80,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from jobs import pipeline
 
     steps = tuple(args.steps.split(",")) if args.steps else pipeline.STEPS
-    unknown = [s for s in steps if s not in pipeline.STEPS]
+    known = pipeline.STEPS + pipeline.WEEKLY_STEPS
+    unknown = [s for s in steps if s not in known]
     if unknown:
-        raise C360Error(f"unknown step(s) {', '.join(unknown)}; steps: {', '.join(pipeline.STEPS)}")
+        raise C360Error(f"unknown step(s) {', '.join(unknown)}; steps: {', '.join(known)}")
     print(f"c360 run {args.date}{f' .. {args.until}' if args.until else ''}: {' -> '.join(steps)}")
     pipeline.run(args.date, args.until, landing=args.landing, profile=args.profile, steps=steps)
     return 0
@@ -109,6 +110,32 @@ def cmd_build_features(args: argparse.Namespace) -> int:
 
     rt = runtime.start(args.profile, app_name="c360 build-features")
     report = build_features(rt.spark, rt.lake, rt.config.lake.reports, args.date, docs=not args.no_docs)
+    rows = [{"figure": k, "value": v} for k, v in asdict(report).items()]
+    print(render(rows, ["figure", "value"], "table"))
+    return 0
+
+
+def cmd_train_recommender(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from jobs.common import runtime
+    from jobs.recommend.main import train_recommender
+
+    rt = runtime.start(args.profile, app_name="c360 train-recommender")
+    report = train_recommender(rt.spark, rt.lake, rt.config, args.date, compare_implicit=not args.no_implicit)
+    rows = [{"figure": k, "value": v} for k, v in asdict(report).items()]
+    print(render(rows, ["figure", "value"], "table"))
+    return 0
+
+
+def cmd_score_recommendations(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from jobs.common import runtime
+    from jobs.recommend.main import score_recommendations
+
+    rt = runtime.start(args.profile, app_name="c360 score-recommendations")
+    report = score_recommendations(rt.spark, rt.lake, rt.config, args.date)
     rows = [{"figure": k, "value": v} for k, v in asdict(report).items()]
     print(render(rows, ["figure", "value"], "table"))
     return 0
@@ -254,12 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
 
     run = command("run", cmd_run,
-                  "the daily pipeline (ingest -> quality gate -> silver -> identities -> features) for a day or a range")
+                  "the daily pipeline (ingest -> quality gate -> silver -> identities -> features -> "
+                  "recommendations) for a day or a range")
     run.add_argument("--date", type=_date, required=True, help="first day YYYY-MM-DD")
     run.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
     run.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
     run.add_argument("--steps", default=None,
-                     help="comma-separated subset of: ingest,quality_gate,silver,resolve_identities,build_features")
+                     help="comma-separated subset of: ingest,quality_gate,silver,resolve_identities,build_features,"
+                          "score_recommendations (and train_recommender, the weekly step)")
 
     res = command("resolve", cmd_resolve, "identity resolution as of a day: silver records -> customer keys")
     res.add_argument("--date", type=_date, required=True, help="resolve everything landed up to this day")
@@ -269,6 +298,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "dbt build of the feature layer as of a day: silver -> gold marts (RFM, features, customer_360)")
     feat.add_argument("--date", type=_date, required=True, help="the as-of day: only events up to it count")
     feat.add_argument("--no-docs", action="store_true", help="skip dbt docs generate")
+
+    train = command("train-recommender", cmd_train_recommender,
+                    "search, train and evaluate the recommender as of a day; log it to MLflow, register it, "
+                    "promote it to champion if it beats the current one on the same holdout")
+    train.add_argument("--date", type=_date, required=True, help="the last day of data (the holdout ends on it)")
+    train.add_argument("--no-implicit", action="store_true", help="skip the `implicit` library's reference model")
+
+    score = command("score-recommendations", cmd_score_recommendations,
+                    "the champion recommender's top N for every customer as of a day -> serving.recommendations")
+    score.add_argument("--date", type=_date, required=True, help="the run day")
 
     tables = command("tables", cmd_tables, "list every lake table with its layer, Delta version and row count")
     tables.add_argument("--format", choices=("table", "csv", "json"), default="table")

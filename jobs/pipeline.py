@@ -9,6 +9,11 @@
     build_features
                   dbt build as of the day: silver -> gold.customer_rfm, customer_features,
                   product_features, customer_360 (a failing dbt test leaves gold as it was)
+    score_recommendations
+                  the champion recommender's top N per customer -> serving.recommendations
+
+Outside the daily order, `train_recommender` (the weekly `c360_train` DAG) searches,
+trains, evaluates and registers the recommender in MLflow as of a day.
 
 Every step is a function of (profile, first day, last day) and rewrites exactly
 those days, so a rerun or backfill never duplicates. A range runs each step once
@@ -25,7 +30,8 @@ from typing import Any
 from jobs.common import runtime
 from jobs.common.errors import C360Error
 
-STEPS = ("ingest", "quality_gate", "silver", "resolve_identities", "build_features")
+STEPS = ("ingest", "quality_gate", "silver", "resolve_identities", "build_features", "score_recommendations")
+WEEKLY_STEPS = ("train_recommender",)
 
 
 @functools.lru_cache(maxsize=4)
@@ -84,12 +90,38 @@ def build_features_step(rt: runtime.Runtime, start: dt.date, end: dt.date, landi
     return report
 
 
+def score_recommendations_step(rt: runtime.Runtime, start: dt.date, end: dt.date,
+                               landing: str | None = None) -> dict[str, Any]:
+    """Recommendations as of the last day (a range scores once)."""
+    from dataclasses import asdict
+
+    from jobs.recommend.main import score_recommendations
+
+    report = asdict(score_recommendations(rt.spark, rt.lake, rt.config, end))
+    report["day"] = report["day"].isoformat()
+    return report
+
+
+def train_recommender_step(rt: runtime.Runtime, start: dt.date, end: dt.date,
+                           landing: str | None = None) -> dict[str, Any]:
+    """The recommender trained as of the last day; registered, promoted if it beats the champion."""
+    from dataclasses import asdict
+
+    from jobs.recommend.main import train_recommender
+
+    report = asdict(train_recommender(rt.spark, rt.lake, rt.config, end))
+    report["day"] = report["day"].isoformat()
+    return report
+
+
 _STEP_FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "ingest": ingest_step,
     "quality_gate": quality_gate_step,
     "silver": silver_step,
     "resolve_identities": resolve_identities_step,
     "build_features": build_features_step,
+    "score_recommendations": score_recommendations_step,
+    "train_recommender": train_recommender_step,
 }
 
 
@@ -97,7 +129,7 @@ def run_step(step: str, start: dt.date, end: dt.date | None = None, landing: str
              profile: str | None = None) -> dict[str, Any]:
     """Run one step for `start`..`end` (inclusive) in this process's runtime."""
     if step not in _STEP_FUNCTIONS:
-        raise C360Error(f"unknown step '{step}'; steps: {', '.join(STEPS)}")
+        raise C360Error(f"unknown step '{step}'; steps: {', '.join(STEPS + WEEKLY_STEPS)}")
     # Airflow hands over pendulum dates; Spark wants plain ones.
     start = dt.date(start.year, start.month, start.day)
     end = dt.date(end.year, end.month, end.day) if end else start

@@ -69,6 +69,8 @@ class LandingConfig:
 class MlflowConfig:
     tracking_uri: str
     registry_uri: str = ""
+    # Where runs keep their artifacts (models); a folder or an object-store URI.
+    artifact_root: str = "${lake.root}/_mlflow/artifacts"
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,55 @@ class IdentityConfig:
 
 
 @dataclass(frozen=True)
+class InteractionWeights:
+    """What one event adds to a (customer, product) interaction, before decay."""
+
+    view: float = 1.0
+    add_to_cart: float = 3.0
+    purchase: float = 6.0
+
+
+@dataclass(frozen=True)
+class AlsSearch:
+    """The hyperparameter grid searched on the temporal validation split (every combination)."""
+
+    ranks: tuple[int, ...] = (16, 32)
+    reg_params: tuple[float, ...] = (0.01, 0.1)
+    alphas: tuple[float, ...] = (5.0, 20.0)
+
+
+@dataclass(frozen=True)
+class RecommendConfig:
+    """Recommendations (jobs/recommend): interactions, ALS search, hybrid and business rules."""
+
+    weights: InteractionWeights = field(default_factory=InteractionWeights)
+    # An event's weight halves every this many days before the cutoff.
+    half_life_days: float = 30.0
+    # Events older than this many days before the cutoff are left out.
+    history_days: int = 365
+    # The last days before the training day, never seen in training: the evaluation holdout.
+    # The same number of days before it is the validation split of the search.
+    holdout_days: int = 7
+    search: AlsSearch = field(default_factory=AlsSearch)
+    max_iter: int = 10
+    seed: int = 42
+    # The search trains on at most this many customers (a hash-chosen sample); the final model on all.
+    search_max_customers: int = 200_000
+    # Recommendations per customer, and the cutoff of the evaluation metrics.
+    top_n: int = 20
+    eval_k: int = 10
+    # Categories bought again and again: their bought items stay recommendable.
+    repeatable_categories: tuple[str, ...] = ("Beauty", "Grocery", "Pet", "Baby", "Health")
+    # Places in each list kept for products the model has not seen (launched after training),
+    # filled by content similarity when the customer's tastes match one.
+    new_product_slots: int = 2
+    registered_model: str = "c360_recommender"
+    experiment: str = "c360_recommender"
+    # serving.recommendations keeps this many run days.
+    retention_days: int = 14
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     spark: SparkConfig
@@ -116,6 +167,7 @@ class Config:
     mlflow: MlflowConfig
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
+    recommend: RecommendConfig = field(default_factory=RecommendConfig)
 
 
 def load_config(
@@ -278,6 +330,7 @@ def _resolve_placeholders(config: Config) -> Config:
         config.mlflow,
         tracking_uri=sub(config.mlflow.tracking_uri),
         registry_uri=sub(config.mlflow.registry_uri),
+        artifact_root=sub(config.mlflow.artifact_root),
     )
     identity = dataclasses.replace(config.identity, model_dir=sub(config.identity.model_dir))
     return dataclasses.replace(config, lake=lake, spark=spark, landing=landing, mlflow=mlflow, identity=identity)

@@ -1,0 +1,52 @@
+"""`c360 bench recs_scoring`: time `score-recommendations` for every customer of a lake.
+
+It reads the lake of the profile (`C360_LAKE_ROOT` points it at any lake the pipeline
+has built, e.g. one of 1 M persons), takes the day its gold layer is as of, makes sure
+a champion exists (without one it trains a model first, on the first grid point and
+without the `implicit` comparison, so only the scoring is timed) and times the scoring
+of every customer in gold.customer_360: top N per customer into serving.recommendations.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from pyspark.sql import functions as F
+
+from jobs.common import runtime
+from jobs.common.bench import Figures, peak_rss_mb
+from jobs.common.config import AlsSearch, load_config
+from jobs.recommend import registry
+from jobs.recommend.main import ACTIVITY, score_recommendations, train_recommender
+
+
+def run(scale: int | None = None, profile: str | None = None) -> Figures:
+    config = load_config(profile)
+    rt = runtime.start(config=config, app_name="c360 bench recs_scoring")
+    rt.lake.register_all()
+    day = rt.lake.read(ACTIVITY).agg(F.max("as_of_date")).first()[0]
+    figures: Figures = {"lake": config.lake.root, "day": day.isoformat()}
+    registry.connect(config)
+    if registry.champion(config) is None:
+        rc = config.recommend
+        first = AlsSearch(ranks=rc.search.ranks[-1:], reg_params=rc.search.reg_params[-1:], alphas=rc.search.alphas[:1])
+        quick = dataclasses.replace(config, recommend=dataclasses.replace(rc, search=first))
+        began = time.perf_counter()
+        trained = train_recommender(rt.spark, rt.lake, quick, day, compare_implicit=False)
+        figures["train_one_grid_point_s"] = round(time.perf_counter() - began, 1)
+        figures["train_interactions"] = trained.train_interactions
+    began = time.perf_counter()
+    report = score_recommendations(rt.spark, rt.lake, config, day)
+    seconds = time.perf_counter() - began
+    figures.update({
+        "model_version": report.model_version,
+        "customers": report.customers,
+        "rows": report.rows,
+        "score_s": round(seconds, 1),
+        "rows_per_s": round(report.rows / seconds),
+        **{f"rows_{source}": n for source, n in sorted(report.by_source.items())},
+        "peak_rss_mb_python": round(peak_rss_mb()),
+    })
+    jvm_pid = int(rt.spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+    figures["peak_rss_mb_spark_jvm"] = round(peak_rss_mb(jvm_pid))
+    return figures

@@ -1,0 +1,47 @@
+"""
+### c360_train
+
+Weekly training of the recommender, as of the last day of the run's data interval:
+
+**train_recommender**: interactions from `gold.customer_product_activity` -> a
+hyperparameter search of Spark ALS on a temporal validation split, the final model
+trained up to the holdout (the last `recommend.holdout_days` days) and evaluated there
+against plain ALS, a popularity baseline and the `implicit` library; everything logged to
+MLflow, the model registered, and the `champion` alias moved only when the new model's
+NDCG@10 beats the champion's on the same holdout. `c360_daily` scores with the champion.
+
+The task needs gold built for that day (by `c360_daily`); until then it fails with a
+message saying so, and its retries wait for the daily run. The logic lives in `jobs/`.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+
+@dag(
+    dag_id="c360_train",
+    schedule="@weekly",
+    start_date=pendulum.datetime(2026, 10, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "c360", "retries": 3, "retry_delay": timedelta(minutes=30)},
+    tags=["c360", "weekly", "ml"],
+    doc_md=__doc__,
+)
+def c360_train():
+    @task
+    def train_recommender() -> dict:
+        from jobs.pipeline import run_step
+
+        context = get_current_context()
+        # The interval's last whole day: c360_daily has built gold for it once the interval has ended.
+        day = (context["data_interval_end"] - timedelta(days=1)).date()
+        return run_step("train_recommender", day)
+
+    train_recommender()
+
+
+c360_train()

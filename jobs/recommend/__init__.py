@@ -1,0 +1,1 @@
+"""Recommendations: interactions, Spark ALS, the hybrid scorer, evaluation, MLflow, serving."""

@@ -1,0 +1,100 @@
+"""Spark ALS on implicit feedback: interactions -> a PipelineModel, its item factors, its plain top-k.
+
+The model is a Spark ML PipelineModel of three stages: customer_key -> user index,
+sku -> item index (StringIndexers, alphabetical, so the same data gives the same
+indexes) and the ALSModel (implicit preferences, confidence 1 + alpha * strength).
+It is what MLflow logs and registers; scoring needs only its item side (`factors`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.feature import StringIndexer
+from pyspark.ml.recommendation import ALS, ALSModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jobs.recommend.hybrid import Catalog, Factors
+
+
+@dataclass(frozen=True)
+class AlsParams:
+    rank: int
+    reg_param: float
+    alpha: float
+    max_iter: int
+    seed: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def fit(interactions: DataFrame, params: AlsParams) -> PipelineModel:
+    """Train on (customer_key, sku, strength) rows; one row per pair, strength > 0."""
+    pipeline = Pipeline(stages=[
+        StringIndexer(inputCol="customer_key", outputCol="user", stringOrderType="alphabetAsc",
+                      handleInvalid="skip"),
+        StringIndexer(inputCol="sku", outputCol="item", stringOrderType="alphabetAsc", handleInvalid="skip"),
+        ALS(
+            userCol="user", itemCol="item", ratingCol="strength", implicitPrefs=True,
+            rank=params.rank, regParam=params.reg_param, alpha=params.alpha, maxIter=params.max_iter,
+            seed=params.seed, coldStartStrategy="drop", nonnegative=False,
+        ),
+    ])
+    return pipeline.fit(interactions.select("customer_key", "sku", "strength"))
+
+
+def als_stage(model: PipelineModel) -> ALSModel:
+    return model.stages[2]
+
+
+def factors(model: PipelineModel, catalog: Catalog, alpha: float, reg_param: float,
+            version: str | None = None) -> Factors:
+    """The model's item factors aligned with the catalog (products it never saw: zero, unknown)."""
+    labels = model.stages[1].labels
+    rows = als_stage(model).itemFactors.collect()
+    rank = als_stage(model).rank
+    every = np.zeros((len(rows), rank))
+    skus = []
+    for n, r in enumerate(rows):
+        every[n] = r.features
+        skus.append(labels[r.id])
+    position = {s: n for n, s in enumerate(skus)}
+    items = np.zeros((len(catalog), rank))
+    known = np.zeros(len(catalog), dtype=bool)
+    for i, sku in enumerate(catalog.sku):
+        n = position.get(sku)
+        if n is not None:
+            items[i] = every[n]
+            known[i] = True
+    # The user step's Y'Y runs over every product the model was trained on, listed or not.
+    return Factors(items=items, known=known, alpha=alpha, reg_param=reg_param, gram=every.T @ every,
+                   version=version)
+
+
+def user_factors(model: PipelineModel) -> DataFrame:
+    """(customer_key, features): the trained user vectors."""
+    labels = model.stages[0].labels
+    users = als_stage(model).userFactors.sparkSession.createDataFrame(
+        [(i, k) for i, k in enumerate(labels)], "id int, customer_key string")
+    return als_stage(model).userFactors.join(users, "id").select("customer_key", "features")
+
+
+def plain_top_k(model: PipelineModel, customers: DataFrame, k: int) -> DataFrame:
+    """(customer_key, skus): Spark ALS's own top k for the customers it was trained on; no rules."""
+    labels = model.stages[1].labels
+    users = model.stages[0].transform(customers.select("customer_key").distinct())
+    users = users.withColumn("user", F.col("user").cast("int"))
+    recs = als_stage(model).recommendForUserSubset(users, k)
+    items = users.sparkSession.createDataFrame([(i, s) for i, s in enumerate(labels)], "item int, sku string")
+    return (
+        recs.select("user", F.posexplode("recommendations").alias("pos", "rec"))
+        .select("user", "pos", F.col("rec.item").alias("item"))
+        .join(F.broadcast(items), "item")
+        .join(users, "user")
+        .groupBy("customer_key")
+        .agg(F.sort_array(F.collect_list(F.struct("pos", "sku"))).alias("ranked"))
+        .select("customer_key", F.col("ranked.sku").alias("skus"))
+    )

@@ -1,0 +1,76 @@
+"""Baselines on the same split: the most popular products, and the `implicit` library's ALS.
+
+`implicit` trains on the driver (a scipy CSR matrix of the training interactions): it is
+the single-machine reference the Spark model is compared with, not part of the pipeline.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.recommend.als import AlsParams
+from jobs.recommend.hybrid import Catalog, Popularity
+
+
+def popular_lists(customers: DataFrame, catalog: Catalog, popularity: Popularity, k: int) -> DataFrame:
+    """(customer_key, skus): the same k most popular sellable products for everyone."""
+    ranked = np.argsort(-np.where(catalog.sellable, popularity.overall, -np.inf), kind="stable")[:k]
+    skus = [str(catalog.sku[i]) for i in ranked if catalog.sellable[i]]
+    return customers.select("customer_key").distinct().withColumn(
+        "skus", F.array(*[F.lit(s) for s in skus]).cast("array<string>"))
+
+
+class ImplicitAls:
+    """`implicit`'s CPU ALS fitted on (customer_key, sku, strength) rows collected to the driver."""
+
+    def __init__(self, train: DataFrame, params: AlsParams):
+        import scipy.sparse as sp
+
+        rows = train.select("customer_key", "sku", "strength").toPandas()
+        self.users = {k: i for i, k in enumerate(sorted(rows["customer_key"].unique()))}
+        self.skus = np.array(sorted(rows["sku"].unique()), dtype=object)
+        item_of = {s: i for i, s in enumerate(self.skus)}
+        self.matrix = sp.csr_matrix(
+            (rows["strength"].to_numpy(dtype=np.float32),
+             (rows["customer_key"].map(self.users).to_numpy(), rows["sku"].map(item_of).to_numpy())),
+            shape=(len(self.users), len(self.skus)),
+        )
+        self.params = params
+        self.fit_seconds = 0.0
+        self.model = None
+
+    def fit(self) -> ImplicitAls:
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        began = time.perf_counter()
+        # implicit parallelises itself; a multi-threaded BLAS underneath only oversubscribes.
+        with threadpool_limits(1, "blas"):
+            self.model = AlternatingLeastSquares(
+                factors=self.params.rank, regularization=self.params.reg_param, alpha=self.params.alpha,
+                iterations=self.params.max_iter, random_state=self.params.seed, calculate_training_loss=False,
+            )
+            self.model.fit(self.matrix, show_progress=False)
+        self.fit_seconds = time.perf_counter() - began
+        return self
+
+    def top_k(self, spark: SparkSession, customer_keys: list[str], k: int) -> DataFrame:
+        """(customer_key, skus) for the customers it was trained on, every product ranked.
+
+        implicit leaves out every product a customer interacted with by default; here that
+        would drop what customers viewed and then bought, so it ranks them all (as plain
+        Spark ALS does).
+        """
+        from threadpoolctl import threadpool_limits
+
+        known = [c for c in customer_keys if c in self.users]
+        out = []
+        if known and self.model is not None:
+            ids = np.array([self.users[c] for c in known])
+            with threadpool_limits(1, "blas"):
+                items, _ = self.model.recommend(ids, self.matrix[ids], N=k, filter_already_liked_items=False)
+            out = [(c, [str(self.skus[i]) for i in row if i >= 0]) for c, row in zip(known, items, strict=True)]
+        return spark.createDataFrame(out, "customer_key string, skus array<string>")

@@ -1,0 +1,139 @@
+"""Recommendations on Spark: interactions, ALS fold-in, ranking metrics, MLflow champion, serving rules."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.common.config import AlsSearch, InteractionWeights
+from jobs.common.lake import Lake
+from jobs.recommend import als as als_model
+from jobs.recommend.evaluate import ranking_metrics
+from jobs.recommend.hybrid import History, fold_in
+from jobs.recommend.inputs import histories, item_index, load_catalog
+from jobs.recommend.interactions import ADDED_TO_CART, BOUGHT, VIEWED, interactions
+from tests.support.gold import REPEATABLE, write_gold
+
+LAST = dt.date(2026, 10, 28)
+ACTIVITY_DDL = "customer_key string, sku string, activity_date date, views int, add_to_carts int, purchases int"
+
+
+def test_interactions_weigh_and_decay_the_events_up_to_the_cutoff(spark):
+    cutoff = dt.date(2026, 10, 10)
+    rows = [
+        ("a", "s1", cutoff, 2, 0, 0),  # 2 views today: 2 x 1
+        ("a", "s1", cutoff - dt.timedelta(days=10), 0, 1, 0),  # a cart one half-life ago: 3 x 0.5
+        ("a", "s2", cutoff - dt.timedelta(days=20), 0, 0, 1),  # a purchase two half-lives ago: 6 x 0.25
+        ("a", "s3", cutoff + dt.timedelta(days=1), 5, 0, 1),  # after the cutoff: never read
+        ("b", "s1", cutoff - dt.timedelta(days=40), 9, 9, 9),  # older than the history window
+        ("b", "s2", cutoff - dt.timedelta(days=1), 0, 1, 0),
+    ]
+    activity = spark.createDataFrame(rows, ACTIVITY_DDL)
+    got = {
+        (r.customer_key, r.sku): (round(r.strength, 6), r.kind, r.purchases, r.last_date)
+        for r in interactions(activity, cutoff, InteractionWeights(view=1, add_to_cart=3, purchase=6),
+                              half_life_days=10, history_days=30).collect()
+    }
+    assert got == {
+        ("a", "s1"): (3.5, ADDED_TO_CART, 0, cutoff),
+        ("a", "s2"): (1.5, BOUGHT, 1, cutoff - dt.timedelta(days=20)),
+        ("b", "s2"): (round(3 * 0.5 ** 0.1, 6), ADDED_TO_CART, 0, cutoff - dt.timedelta(days=1)),
+    }
+    assert VIEWED == 0
+
+
+def test_ranking_metrics_match_hand_computed_values(spark):
+    predicted = spark.createDataFrame([("a", ["x", "y", "z"]), ("c", ["x"])], "customer_key string, skus array<string>")
+    relevant = spark.createDataFrame([("a", "y"), ("a", "w"), ("b", "x")], "customer_key string, sku string")
+    got = ranking_metrics(predicted, relevant, k=3, sellable_products=10)
+    # a: one hit (y) at rank 2 of 3, two relevant; b: nothing predicted; c bought nothing: not judged.
+    ndcg_a = (1 / np.log2(3)) / (1 + 1 / np.log2(3))
+    assert got["customers"] == 2
+    assert got["precision"] == pytest.approx((1 / 3) / 2)
+    assert got["recall"] == pytest.approx((1 / 2) / 2)
+    assert got["ndcg"] == pytest.approx(ndcg_a / 2)
+    assert got["map"] == pytest.approx(((1 / 2) / 2) / 2)
+    assert got["coverage"] == pytest.approx(0.3)
+
+
+@pytest.fixture
+def gold(spark, lake: Lake):
+    return write_gold(spark, lake, LAST)
+
+
+def test_fold_in_gives_back_the_user_factors_spark_als_trained(spark, lake, gold):
+    train = interactions(lake.read("gold.customer_product_activity"), LAST, InteractionWeights(), 30, 365)
+    params = als_model.AlsParams(rank=4, reg_param=0.1, alpha=5.0, max_iter=6, seed=1)
+    model = als_model.fit(train, params)
+    catalog = load_catalog(lake.read("gold.product_features"), REPEATABLE)
+    factors = als_model.factors(model, catalog, params.alpha, params.reg_param)
+    hist = histories(train, item_index(spark, catalog)).orderBy("customer_key").toPandas()
+    trained = {r.customer_key: np.array(r.features) for r in als_model.user_factors(model).collect()}
+    history = History.from_lists(list(hist["items"]), list(hist["strengths"]), list(hist["kinds"]), max_len=500)
+    x, _, scorable = fold_in(factors, history)
+    assert scorable.all()
+    expected = np.stack([trained[k] for k in hist["customer_key"]])
+    # Spark keeps factors in float32: agree to that precision.
+    np.testing.assert_allclose(x, expected, rtol=2e-3, atol=2e-4)
+
+
+@pytest.mark.slow
+def test_training_promotes_only_a_better_model_and_scoring_follows_the_rules(spark, lake, gold, config, tmp_path):
+    from mlflow import MlflowClient
+
+    from jobs.recommend.main import RECOMMENDATIONS, score_recommendations, train_recommender
+
+    def configured(rank: int, max_iter: int):
+        rc = dataclasses.replace(
+            config.recommend, holdout_days=7, max_iter=max_iter, top_n=8, new_product_slots=1,
+            repeatable_categories=REPEATABLE,
+            search=AlsSearch(ranks=(rank,), reg_params=(0.1,), alphas=(10.0,)),
+        )
+        mlflow = dataclasses.replace(config.mlflow, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                                     artifact_root=str(tmp_path / "artifacts"))
+        return dataclasses.replace(config, lake=dataclasses.replace(config.lake, root=lake.root), recommend=rc,
+                                   mlflow=mlflow)
+
+    weak = train_recommender(spark, lake, configured(rank=1, max_iter=1), LAST, compare_implicit=False)
+    assert weak.promoted and weak.champion_ndcg is None
+    strong = train_recommender(spark, lake, configured(rank=4, max_iter=10), LAST, compare_implicit=False)
+    assert strong.promoted and strong.ndcg > strong.champion_ndcg
+    again = train_recommender(spark, lake, configured(rank=1, max_iter=1), LAST, compare_implicit=False)
+    assert not again.promoted and again.champion_ndcg == pytest.approx(strong.ndcg)
+
+    client = MlflowClient()
+    name = config.recommend.registered_model
+    assert str(client.get_model_version_by_alias(name, "champion").version) == strong.model_version.split("/")[1]
+    run = client.get_run(strong.run_id)
+    assert run.data.params["input_version.gold.customer_product_activity"] == str(
+        lake.version("gold.customer_product_activity"))
+    assert {"hybrid_ndcg_at_10", "als_ndcg_at_10", "popular_ndcg_at_10", "champion_ndcg_at_10"} <= set(run.data.metrics)
+    assert strong.ndcg > strong.popular_ndcg
+
+    cfg = configured(rank=4, max_iter=10)
+    report = score_recommendations(spark, lake, cfg, LAST, generated_at=dt.datetime(2026, 10, 29, 6))
+    recs = lake.read(RECOMMENDATIONS).where(F.col("run_date") == LAST)
+    assert report.model_version == strong.model_version
+    assert report.customers == len(gold["customers"]) and report.rows == recs.count()
+    assert recs.groupBy("customer_key", "rank", "run_date").count().where("count > 1").count() == 0
+    assert recs.groupBy("customer_key").agg(F.max("rank").alias("n")).where("n > 8").count() == 0
+    assert recs.where(F.col("product_id").isin(*gold["unsellable"])).count() == 0
+    bought = (
+        lake.read("gold.customer_product_activity").where("purchases > 0")
+        .where(~F.col("sku").startswith("SKU-1"))  # category 1 (Tea) is repeatable
+        .select("customer_key", F.col("sku").alias("product_id"))
+    )
+    personal = recs.where(~F.col("customer_key").isin(*gold["no_consent"]))
+    assert personal.join(bought, ["customer_key", "product_id"]).count() == 0
+    assert {r.source for r in recs.where(F.col("customer_key").isin(*gold["no_consent"])).collect()} == {"popular"}
+    assert personal.where("source = 'als'").count() > 0
+    assert personal.where("source = 'als' and not reason like 'because you %'").count() == 0
+
+    version = lake.version(RECOMMENDATIONS)
+    before = recs.orderBy("customer_key", "rank").collect()
+    score_recommendations(spark, lake, cfg, LAST, generated_at=dt.datetime(2026, 10, 29, 6))
+    assert lake.version(RECOMMENDATIONS) == version + 1
+    assert lake.read(RECOMMENDATIONS).where(F.col("run_date") == LAST).orderBy("customer_key", "rank").collect() == before
