@@ -65,7 +65,7 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
         figures: Figures = {f"{tag}_prepare_s": round(time.perf_counter() - began, 1)}
 
         began = time.perf_counter()
-        report = train_recommender(rt.spark, rt.lake, config, last)
+        report = train_recommender(rt.spark, rt.lake, config, last, compare_implicit=True)
         figures[f"{tag}_train_recommender_s"] = round(time.perf_counter() - began, 1)
         metrics = mlflow.get_run(report.run_id).data.metrics
         k = config.recommend.eval_k

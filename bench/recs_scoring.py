@@ -5,10 +5,16 @@ has built, e.g. one of 1 M persons), takes the day its gold layer is as of, make
 a champion exists (without one it trains a model first, on the first grid point and
 without the `implicit` comparison, so only the scoring is timed) and times the scoring
 of every customer in gold.customer_360: top N per customer into serving.recommendations.
+
+Customers without personalization consent get the non-personalised list, which costs
+less; so it also times the same scoring with every customer treated as consenting
+(written to a scratch Delta table outside the lake): the cost when all are personalised.
 """
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 import time
 
 from pyspark.sql import functions as F
@@ -17,7 +23,18 @@ from jobs.common import runtime
 from jobs.common.bench import Figures, peak_rss_mb
 from jobs.common.config import AlsSearch, load_config
 from jobs.recommend import registry
-from jobs.recommend.main import ACTIVITY, score_recommendations, train_recommender
+from jobs.recommend.inputs import histories, item_index, load_catalog, popularity, segments_as_of
+from jobs.recommend.interactions import interactions
+from jobs.recommend.main import (
+    ACTIVITY,
+    CUSTOMERS,
+    PRODUCTS,
+    RFM_HISTORY,
+    champion_factors,
+    score_recommendations,
+    train_recommender,
+)
+from jobs.recommend.scoring import score
 
 
 def run(scale: int | None = None, profile: str | None = None) -> Figures:
@@ -47,6 +64,35 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
         **{f"rows_{source}": n for source, n in sorted(report.by_source.items())},
         "peak_rss_mb_python": round(peak_rss_mb()),
     })
+    figures.update(_all_personalised(rt, config, day))
     jvm_pid = int(rt.spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
     figures["peak_rss_mb_spark_jvm"] = round(peak_rss_mb(jvm_pid))
     return figures
+
+
+def _all_personalised(rt, config, day) -> Figures:
+    rc = config.recommend
+    lake = rt.lake
+    scratch = tempfile.mkdtemp(prefix="c360-bench-scoring-")
+    try:
+        began = time.perf_counter()
+        catalog = load_catalog(lake.read(PRODUCTS), rc.repeatable_categories)
+        recent = interactions(lake.read(ACTIVITY), day, rc.weights, rc.half_life_days, rc.history_days).cache()
+        segments = segments_as_of(lake.read(RFM_HISTORY), day)
+        customers = (lake.read(CUSTOMERS).select("customer_key", F.lit(True).alias("personalised"))
+                     .join(segments, "customer_key", "left"))
+        recs = score(customers, histories(recent, item_index(rt.spark, catalog)), catalog,
+                     champion_factors(config, catalog), popularity(recent, segments, catalog), rc.top_n,
+                     rc.new_product_slots)
+        recs.write.format("delta").save(f"{scratch}/recommendations")
+        seconds = time.perf_counter() - began
+        recent.unpersist()
+        written = rt.spark.read.format("delta").load(f"{scratch}/recommendations")
+        counts = {r.source: r["count"] for r in written.groupBy("source").count().collect()}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "all_personalised_score_s": round(seconds, 1),
+        "all_personalised_rows": sum(counts.values()),
+        **{f"all_personalised_rows_{source}": n for source, n in sorted(counts.items())},
+    }

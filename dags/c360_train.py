@@ -6,7 +6,7 @@ Weekly training of the recommender, as of the last day of the run's data interva
 **train_recommender**: interactions from `gold.customer_product_activity` -> a
 hyperparameter search of Spark ALS on a temporal validation split, the final model
 trained up to the holdout (the last `recommend.holdout_days` days) and evaluated there
-against plain ALS, a popularity baseline and the `implicit` library; everything logged to
+against plain ALS and a popularity baseline; everything logged to
 MLflow, the model registered, and the `champion` alias moved only when the new model's
 NDCG@10 beats the champion's on the same holdout. `c360_daily` scores with the champion.
 

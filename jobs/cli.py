@@ -122,7 +122,7 @@ def cmd_train_recommender(args: argparse.Namespace) -> int:
     from jobs.recommend.main import train_recommender
 
     rt = runtime.start(args.profile, app_name="c360 train-recommender")
-    report = train_recommender(rt.spark, rt.lake, rt.config, args.date, compare_implicit=not args.no_implicit)
+    report = train_recommender(rt.spark, rt.lake, rt.config, args.date, compare_implicit=args.implicit or None)
     rows = [{"figure": k, "value": v} for k, v in asdict(report).items()]
     print(render(rows, ["figure", "value"], "table"))
     return 0
@@ -303,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "search, train and evaluate the recommender as of a day; log it to MLflow, register it, "
                     "promote it to champion if it beats the current one on the same holdout")
     train.add_argument("--date", type=_date, required=True, help="the last day of data (the holdout ends on it)")
-    train.add_argument("--no-implicit", action="store_true", help="skip the `implicit` library's reference model")
+    train.add_argument("--implicit", action="store_true",
+                       help="also train the `implicit` library's ALS on the same split, for comparison")
 
     score = command("score-recommendations", cmd_score_recommendations,
                     "the champion recommender's top N for every customer as of a day -> serving.recommendations")

@@ -119,4 +119,3 @@ def test_airflow_dags_test_trains_registers_and_promotes_a_recommender(spark, la
     assert params["cutoff"] == (day - dt.timedelta(days=7)).isoformat()
     metrics = client.get_run(champion.run_id).data.metrics
     assert metrics["hybrid_ndcg_at_10"] > metrics["popular_ndcg_at_10"]
-    assert "implicit_ndcg_at_10" in metrics

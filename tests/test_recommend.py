@@ -80,6 +80,36 @@ def test_fold_in_gives_back_the_user_factors_spark_als_trained(spark, lake, gold
     np.testing.assert_allclose(x, expected, rtol=2e-3, atol=2e-4)
 
 
+def test_training_without_enough_history_names_the_missing_days(spark, lake, config):
+    from jobs.recommend.main import RecommendError, train_recommender
+
+    write_gold(spark, lake, LAST, days=10)
+    local = dataclasses.replace(config, lake=dataclasses.replace(config.lake, root=lake.root))
+    with pytest.raises(RecommendError, match=r"no activity up to 2026-10-14.*2 x recommend.holdout_days"):
+        train_recommender(spark, lake, local, LAST)
+
+
+def test_scoring_before_gold_exists_says_what_to_run(spark, lake, config):
+    from jobs.recommend.main import RecommendError, score_recommendations
+
+    local = dataclasses.replace(config, lake=dataclasses.replace(config.lake, root=lake.root))
+    with pytest.raises(RecommendError, match=r"gold.customer_product_activity does not exist: run `c360 build-features"):
+        score_recommendations(spark, lake, local, LAST)
+
+
+def test_the_implicit_reference_ranks_products_for_the_customers_it_knows(spark, lake, gold):
+    from jobs.recommend.baselines import ImplicitAls
+
+    train = interactions(lake.read("gold.customer_product_activity"), LAST, InteractionWeights(), 30, 365)
+    model = ImplicitAls(train, als_model.AlsParams(rank=4, reg_param=0.1, alpha=5.0, max_iter=5, seed=1)).fit()
+    lists = {r.customer_key: r.skus for r in model.top_k(spark, [gold["customers"][0], "nobody"], 5).collect()}
+    assert list(lists) == [gold["customers"][0]]
+    top = lists[gold["customers"][0]]
+    assert len(top) == len(set(top)) == 5
+    # Customer 0 shops category 0 (SKU-0xx): its tastes lead the list.
+    assert top[0].startswith("SKU-0")
+
+
 @pytest.mark.slow
 def test_training_promotes_only_a_better_model_and_scoring_follows_the_rules(spark, lake, gold, config, tmp_path):
     from mlflow import MlflowClient

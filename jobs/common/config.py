@@ -152,6 +152,9 @@ class RecommendConfig:
     # Places in each list kept for products the model has not seen (launched after training),
     # filled by content similarity when the customer's tastes match one.
     new_product_slots: int = 2
+    # Also train the `implicit` library's ALS on the same split for comparison (collects the
+    # training interactions to the driver: a benchmark's job more than a production run's).
+    compare_implicit: bool = False
     registered_model: str = "c360_recommender"
     experiment: str = "c360_recommender"
     # serving.recommendations keeps this many run days.

@@ -132,11 +132,12 @@ def fold_in(factors: Factors, history: History) -> tuple[np.ndarray, np.ndarray,
     conf = np.where(known, factors.alpha * history.strength, 0.0)
     y = factors.items[np.maximum(history.items, 0)] * known[..., None]
     counts = known.sum(axis=1)
-    a = factors.gram[None] + np.einsum("bl,blr,bls->brs", conf, y, y)
+    # Batched matrix products (BLAS), not einsum: a chunk is hundreds of customers x L x rank.
+    a = factors.gram[None] + (conf[..., None] * y).transpose(0, 2, 1) @ y
     a += (factors.reg_param * np.maximum(counts, 1))[:, None, None] * np.eye(rank)[None]
-    b = np.einsum("bl,blr->br", (1.0 + conf) * known, y)
+    b = (((1.0 + conf) * known)[:, None, :] @ y)[:, 0, :]
     inverse = np.linalg.inv(a)
-    x = np.einsum("brs,bs->br", inverse, b)
+    x = (inverse @ b[..., None])[..., 0]
     scorable = counts > 0
     x[~scorable] = 0.0
     return x, inverse, scorable
@@ -239,20 +240,29 @@ def _recommend_chunk(catalog: Catalog, factors: Factors | None, popularity: Popu
 
     content = content_scores(catalog, history)
     content[blocked | (content <= 0)] = -np.inf
-    content_top = _top(content, top_n)
     unseen = np.where(known[None, :], -np.inf, content)
     new_top = _top(unseen, new_product_slots)
+    # Content and segment lists fill what ALS leaves open: rank them only for those customers.
+    fill = np.flatnonzero(personalised & ((als_top[:, -1] < 0) if top_n else True))
+    content_top = np.full((rows, top_n), -1, dtype=np.int64)
+    content_top[fill] = _top(content[fill], top_n)
 
-    seg_pop = _normalised(popularity.by_segment)[np.maximum(segment, 0)] if len(popularity.segments) else None
     overall = _normalised(popularity.overall)
-    in_segment = np.where((segment >= 0)[:, None], seg_pop, overall[None, :]) if seg_pop is not None \
-        else np.broadcast_to(overall, (rows, n_items)).copy()
-    in_segment = np.where(blocked, -np.inf, in_segment)
-    segment_top = _top(in_segment, top_n)
+    if len(popularity.segments):
+        seg_pop = _normalised(popularity.by_segment)[np.maximum(segment[fill], 0)]
+        in_segment_fill = np.where((segment[fill] >= 0)[:, None], seg_pop, overall[None, :])
+    else:
+        in_segment_fill = np.broadcast_to(overall, (len(fill), n_items)).copy()
+    in_segment = np.full((rows, n_items), -np.inf)
+    in_segment[fill] = np.where(blocked[fill], -np.inf, in_segment_fill)
+    segment_top = np.full((rows, top_n), -1, dtype=np.int64)
+    segment_top[fill] = _top(in_segment[fill], top_n)
     public = np.where(catalog.sellable, overall, -np.inf)
     public_top = _top(public[None, :], top_n)[0]
 
-    out_c, out_r, out_i, out_s, out_src = [], [], [], [], []
+    picked = np.full((rows, top_n), -1, dtype=np.int64)
+    scores = np.zeros((rows, top_n))
+    sources = np.full((rows, top_n), "", dtype=object)
     for r in range(rows):
         if not personalised[r]:
             picks = [(i, POPULAR, overall[i]) for i in public_top if i >= 0]
@@ -273,61 +283,60 @@ def _recommend_chunk(catalog: Catalog, factors: Factors | None, popularity: Popu
                     picks.append((item, source, score))
                     if len(picks) == top_n:
                         break
-        for rank, (item, source, score) in enumerate(picks[:top_n], start=1):
-            out_c.append(r)
-            out_r.append(rank)
-            out_i.append(item)
-            out_s.append(float(score))
-            out_src.append(source)
-    customer = np.asarray(out_c, dtype=np.int64)
-    item = np.asarray(out_i, dtype=np.int64)
-    reasons = _reasons(catalog, factors, popularity, history, segment, customer, item, out_src,
-                       inverse if factors is not None else None)
-    return Recommendations(customer, np.asarray(out_r, dtype=np.int64), item, np.asarray(out_s), out_src, reasons)
+        for n, (item, source, score) in enumerate(picks[:top_n]):
+            picked[r, n], sources[r, n], scores[r, n] = item, source, score
+    because = _because(catalog, factors, history, picked, sources, inverse if factors is not None else None)
+    customer, slot = np.nonzero(picked >= 0)
+    reasons = _reasons(catalog, popularity, history, segment, customer, picked[customer, slot],
+                       sources[customer, slot], because[customer, slot])
+    return Recommendations(customer, slot + 1, picked[customer, slot], scores[customer, slot],
+                           list(sources[customer, slot]), reasons)
 
 
-def _reasons(catalog: Catalog, factors: Factors | None, popularity: Popularity, history: History,
-             segment: np.ndarray, customer: np.ndarray, item: np.ndarray, source: list[str],
-             inverse: np.ndarray | None) -> list[str]:
-    """A sentence per recommendation: the history item behind it, or the crowd it is popular with."""
-    src = np.asarray(source, dtype=object)
-    because = np.full(len(item), -1, dtype=np.int64)  # position in the customer's history
-    hist_items = history.items[customer]  # [n, L]
-    valid = hist_items >= 0
-    safe = np.maximum(hist_items, 0)
-    is_als = src == ALS
+def _because(catalog: Catalog, factors: Factors | None, history: History, picked: np.ndarray,
+             sources: np.ndarray, inverse: np.ndarray | None) -> np.ndarray:
+    """[B, N]: the position in the customer's history behind each pick (-1: none).
+
+    ALS: the history item contributing most to the score, (1 + alpha * r_j) * y_i' A^-1 y_j.
+    Content: the history item sharing most with the pick (category, then brand, then price band).
+    """
+    because = np.full(picked.shape, -1, dtype=np.int64)
+    safe_pick = np.maximum(picked, 0)
+    safe_hist = np.maximum(history.items, 0)
+    valid = history.valid
+    is_als = sources == ALS
     if factors is not None and inverse is not None and is_als.any():
-        rows = np.flatnonzero(is_als)
-        y_rec = factors.items[item[rows]]  # [n, r]
-        y_hist = factors.items[safe[rows]]  # [n, L, r]
-        known = valid[rows] & factors.known[safe[rows]]
-        weight = 1.0 + factors.alpha * history.strength[customer[rows]]
-        contribution = np.einsum("nr,nrs,nls->nl", y_rec, inverse[customer[rows]], y_hist) * weight
-        contribution[~known] = -np.inf
-        because[rows] = np.argmax(contribution, axis=1)
-    is_content = src == CONTENT
+        y_hist = factors.items[safe_hist]  # [B, L, r]
+        contribution = (factors.items[safe_pick] @ inverse) @ y_hist.transpose(0, 2, 1)  # [B, N, L]
+        contribution *= (1.0 + factors.alpha * history.strength)[:, None, :]
+        contribution = np.where((valid & factors.known[safe_hist])[:, None, :], contribution, -np.inf)
+        because = np.where(is_als, np.argmax(contribution, axis=2), because)
+    is_content = sources == CONTENT
     if is_content.any():
-        rows = np.flatnonzero(is_content)
-        rec = item[rows][:, None]
-        h = safe[rows]
-        similarity = (
-            2.0 * (catalog.category[h] == catalog.category[rec])
-            + 1.0 * (catalog.brand[h] == catalog.brand[rec])
-            + 0.5 * (catalog.price_band[h] == catalog.price_band[rec])
-            + 1e-6 * history.strength[customer[rows]]
-        )
-        similarity[~valid[rows]] = -np.inf
-        because[rows] = np.argmax(similarity, axis=1)
+        def same(attribute: np.ndarray) -> np.ndarray:
+            return attribute[safe_pick][:, :, None] == attribute[safe_hist][:, None, :]
+
+        similarity = (2.0 * same(catalog.category) + 1.0 * same(catalog.brand) + 0.5 * same(catalog.price_band)
+                      + 1e-6 * history.strength[:, None, :])
+        similarity = np.where(valid[:, None, :], similarity, -np.inf)
+        because = np.where(is_content, np.argmax(similarity, axis=2), because)
+    rows = np.arange(picked.shape[0])[:, None]
+    return np.where(valid[rows, np.maximum(because, 0)] & (because >= 0), because, -1)
+
+
+def _reasons(catalog: Catalog, popularity: Popularity, history: History, segment: np.ndarray,
+             customer: np.ndarray, item: np.ndarray, source: np.ndarray, because: np.ndarray) -> list[str]:
+    """A sentence per recommendation: the history item behind it, or the crowd it is popular with."""
     pos = np.maximum(because, 0)
     verbs = [KIND_VERBS[k] for k in history.kind[customer, pos].tolist()]
     names = catalog.name[history.items[customer, pos]].tolist()
     segment_names = [*popularity.segments, NO_SEGMENT_LABEL]  # index -1: no segment
     seg = segment[customer].tolist()
     out = []
-    for n, source_n in enumerate(source):
-        if source_n == ALS and because[n] >= 0:
+    for n, (source_n, found) in enumerate(zip(source.tolist(), (because >= 0).tolist(), strict=True)):
+        if source_n == ALS and found:
             out.append(f"because you {verbs[n]} {names[n]}")
-        elif source_n == CONTENT and because[n] >= 0:
+        elif source_n == CONTENT and found:
             out.append(f"similar to {names[n]} you {verbs[n]}")
         elif source_n == POPULAR_IN_SEGMENT:
             out.append(f"popular with {segment_names[seg[n]]}")

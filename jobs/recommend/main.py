@@ -91,7 +91,8 @@ def _require_gold(lake: Lake, day: dt.date, tables: tuple[str, ...]) -> None:
         )
 
 
-def _champion_factors(config: Config, catalog: Catalog) -> Factors | None:
+def champion_factors(config: Config, catalog: Catalog) -> Factors | None:
+    """The `champion` model's item side aligned with the catalog; None before the first promotion."""
     current = registry.champion(config)
     if current is None:
         return None
@@ -110,12 +111,13 @@ def _code_version() -> str:
 
 
 def train_recommender(spark: SparkSession, lake: Lake, config: Config, day: dt.date,
-                      compare_implicit: bool = True) -> TrainReport:
+                      compare_implicit: bool | None = None) -> TrainReport:
     """Search, train and evaluate as of `day`; log and register the model; promote it if it wins.
 
     Args:
         day: the last day of data; the holdout is the `recommend.holdout_days` days up to it.
-        compare_implicit: also train the `implicit` library's ALS on the same split.
+        compare_implicit: also train the `implicit` library's ALS on the same split
+            (default: `recommend.compare_implicit`).
     """
     import mlflow
     import mlflow.spark
@@ -128,9 +130,15 @@ def train_recommender(spark: SparkSession, lake: Lake, config: Config, day: dt.d
     activity = lake.read(ACTIVITY, version=versions[ACTIVITY])
     rfm_history = lake.read(RFM_HISTORY, version=versions[RFM_HISTORY])
     catalog = load_catalog(lake.read(PRODUCTS, version=versions[PRODUCTS]), rc.repeatable_categories)
-    experiment_id = registry.connect(config)
-    champion = _champion_factors(config, catalog)
     split = Split.of(day, rc.holdout_days)
+    if activity.where(F.col("activity_date") <= F.lit(split.validation_cutoff)).limit(1).count() == 0:
+        raise RecommendError(
+            f"{ACTIVITY} has no activity up to {split.validation_cutoff}: training as of {day} needs days "
+            f"before its validation and holdout weeks (2 x recommend.holdout_days = {2 * rc.holdout_days} days)"
+        )
+    experiment_id = registry.connect(config)
+    champion = champion_factors(config, catalog)
+    compare_implicit = rc.compare_implicit if compare_implicit is None else compare_implicit
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"recommender {day}") as run:
         result = train_and_evaluate(spark, activity, rfm_history, catalog, split, rc, champion=champion,
@@ -196,7 +204,7 @@ def score_recommendations(spark: SparkSession, lake: Lake, config: Config, day: 
     _require_gold(lake, day, (ACTIVITY, PRODUCTS, RFM_HISTORY, CUSTOMERS))
     catalog = load_catalog(lake.read(PRODUCTS), rc.repeatable_categories)
     registry.connect(config)
-    factors = _champion_factors(config, catalog)
+    factors = champion_factors(config, catalog)
     if factors is None:
         log.warning("no %s champion yet: content and popularity recommendations only", rc.registered_model)
     recent = interactions(lake.read(ACTIVITY), day, rc.weights, rc.half_life_days, rc.history_days).cache()
