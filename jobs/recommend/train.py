@@ -149,9 +149,13 @@ def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: Da
     """
     seconds: dict[str, float] = {}
     began = time.perf_counter()
-    validation = make_fold(spark, activity, rfm_history, catalog, split.validation_cutoff, split.cutoff, rc,
-                           max_customers=rc.search_max_customers)
-    best, results = search(validation, catalog, rc)
+    candidates = grid(rc)
+    validation = None
+    if len(candidates) > 1:
+        validation = make_fold(spark, activity, rfm_history, catalog, split.validation_cutoff, split.cutoff, rc,
+                               max_customers=rc.search_max_customers)
+    # A grid of one point has nothing to choose between: no validation training.
+    best, results = search(validation, catalog, rc) if validation is not None else (candidates[0], [])
     seconds["search"] = time.perf_counter() - began
 
     holdout = make_fold(spark, activity, rfm_history, catalog, split.cutoff, split.day, rc)
@@ -176,7 +180,7 @@ def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: Da
     seconds["popular_train"] = time.perf_counter() - began
     if compare_implicit:
         began = time.perf_counter()
-        implicit_best = search_implicit(validation, spark, rc, sellable)
+        implicit_best = search_implicit(validation, spark, rc, sellable) if validation is not None else candidates[0]
         seconds["implicit_search"] = time.perf_counter() - began
         reference = ImplicitAls(holdout.interactions, implicit_best).fit()
         seconds["implicit_train"] = reference.fit_seconds
@@ -189,7 +193,7 @@ def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: Da
         holdout_customers=int(metrics["hybrid"]["customers"]), cold_start_share=holdout.cold_share,
         train_interactions=holdout.interactions.count(),
     )
-    for fold in (validation, holdout):
+    for fold in (f for f in (validation, holdout) if f is not None):
         for frame in (fold.interactions, fold.histories, fold.customers, fold.relevant):
             frame.unpersist()
     return result
