@@ -68,9 +68,11 @@ FROM gold.product_features ORDER BY purchases_7d DESC, views_7d DESC LIMIT 5;
 SELECT run_date, model_version, source, count(DISTINCT customer_key) AS customers, count(*) AS rows
 FROM serving.recommendations GROUP BY run_date, model_version, source ORDER BY run_date, rows DESC;
 
--- Serving: one personalised customer's list, with the reason for each product
+-- Serving: one personalised customer's list (ALS once a model is trained), with the reason for each product
 SELECT r.rank, r.product_id, p.product_name, p.category, r.source, round(r.score, 3) AS score, r.reason
 FROM serving.recommendations AS r JOIN gold.product_features AS p ON p.sku = r.product_id
-WHERE r.customer_key = (SELECT min(customer_key) FROM serving.recommendations WHERE source = 'als')
+WHERE r.customer_key = (SELECT customer_key FROM serving.recommendations WHERE source <> 'popular'
+                        ORDER BY CASE source WHEN 'als' THEN 0 WHEN 'content' THEN 1 ELSE 2 END, customer_key
+                        LIMIT 1)
   AND r.run_date = (SELECT max(run_date) FROM serving.recommendations)
 ORDER BY r.rank LIMIT 10;
