@@ -77,6 +77,20 @@ def test_unknown_profile_lists_the_known_ones(conf_dir):
         load_config("prod", conf_dir=conf_dir, env={})
 
 
+def test_a_profile_file_of_ones_own_lies_over_base(tmp_path):
+    own = tmp_path / "nightly.yaml"
+    own.write_text("recommend:\n  search: {ranks: [8], reg_params: [0.1], alphas: [10.0]}\n")
+    config = load_config(env={"C360_PROFILE": str(own)})
+    assert config.profile == "nightly"
+    assert config.recommend.search.ranks == (8,)
+    assert config.recommend.top_n == load_config(env={}).recommend.top_n  # the rest comes from base.yaml
+    own.write_text("recommend:\n  serach: {}\n")
+    with pytest.raises(ConfigError, match=r"nightly\.yaml: unknown key 'recommend\.serach'"):
+        load_config(str(own), env={})
+    with pytest.raises(ConfigError, match=r"profile file .*missing\.yaml does not exist"):
+        load_config(str(tmp_path / "missing.yaml"), env={})
+
+
 def test_invalid_yaml_names_the_file(conf_dir):
     (conf_dir / "local.yaml").write_text("spark: [unclosed\n")
     with pytest.raises(ConfigError, match=r"local\.yaml: not valid YAML"):

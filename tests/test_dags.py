@@ -104,6 +104,10 @@ def test_airflow_dags_test_trains_registers_and_promotes_a_recommender(spark, la
     day = dt.date(2026, 10, 28)
     write_gold(spark, lake, day)
     env = _airflow_env(tmp_path / "airflow", Path(lake.root))
+    # A profile of its own: a two-point grid still runs the validation search, in a fraction of the time.
+    profile = tmp_path / "weekly.yaml"
+    profile.write_text("recommend:\n  search: {ranks: [8, 16], reg_params: [0.1], alphas: [10.0]}\n")
+    env["C360_PROFILE"] = str(profile)
     migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     assert migrate.returncode == 0, migrate.stderr[-3000:]
     # The weekly interval ending on the 29th: its last whole day is the 28th.
@@ -117,5 +121,6 @@ def test_airflow_dags_test_trains_registers_and_promotes_a_recommender(spark, la
     params = client.get_run(champion.run_id).data.params
     assert params["train_day"] == day.isoformat()
     assert params["cutoff"] == (day - dt.timedelta(days=7)).isoformat()
+    assert params["rank"] in ("8", "16")
     metrics = client.get_run(champion.run_id).data.metrics
     assert metrics["hybrid_ndcg_at_10"] > metrics["popular_ndcg_at_10"]

@@ -1,6 +1,8 @@
 """Typed configuration: `conf/base.yaml` overlaid with `conf/<profile>.yaml`.
 
-The profile comes from the argument, else `C360_PROFILE`, else `local`.
+The profile comes from the argument, else `C360_PROFILE`, else `local`: a name
+(`conf/<name>.yaml`) or the path of a YAML file of one's own, kept anywhere and
+laid over `conf/base.yaml` the same way.
 `C360_LAKE_ROOT` overrides `lake.root`. Strings may use `${lake.root}` and
 `${checkout}` (the folder holding `setup.py`). Unknown keys, wrong types and
 missing values fail at start-up with one message naming the key and the file.
@@ -181,7 +183,8 @@ def load_config(
     """Load and validate the config of a profile.
 
     Args:
-        profile: profile name (`conf/<profile>.yaml`); default `C360_PROFILE` or `local`.
+        profile: profile name (`conf/<profile>.yaml`) or path of a profile file (`*.yaml`, `*.yml`);
+            default `C360_PROFILE` or `local`.
         conf_dir: folder holding base.yaml and the profiles; default `<checkout>/conf`.
         env: environment to read `C360_PROFILE` / `C360_LAKE_ROOT` from; default `os.environ`.
 
@@ -192,7 +195,13 @@ def load_config(
     conf_dir = conf_dir or CONF_DIR
     profile = profile or env.get("C360_PROFILE") or DEFAULT_PROFILE
     base_file = conf_dir / "base.yaml"
-    profile_file = conf_dir / f"{profile}.yaml"
+    if _is_profile_file(profile):
+        profile_file = Path(profile).expanduser()
+        if not profile_file.is_file():
+            raise ConfigError(f"profile file {profile_file} does not exist: give the path of a YAML profile, or a profile name")
+        profile = profile_file.stem
+    else:
+        profile_file = conf_dir / f"{profile}.yaml"
     if not profile_file.is_file():
         known = sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != "base")
         raise ConfigError(
@@ -210,6 +219,11 @@ def load_config(
     files = f"{base_file.name} or {profile_file.name}"
     config = _build(Config, merged, "", origins, files)
     return _resolve_placeholders(config)
+
+
+def _is_profile_file(profile: str) -> bool:
+    """A path to a YAML file of one's own rather than the name of a profile in `conf/`."""
+    return profile.endswith((".yaml", ".yml")) or os.sep in profile or "/" in profile
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
