@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="c360", description="Retail Customer 360 lakehouse on Spark and Delta Lake.")
     parser.add_argument(
         "--profile", default=None,
-        help="config profile in conf/ (default: $C360_PROFILE, else local)",
+        help="config profile: a name in conf/ or the path of a YAML file (default: $C360_PROFILE, else local)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
