@@ -14,12 +14,14 @@ DEMO_LAKE := lake
 DEMO_FIRST := 2026-10-01
 DEMO_HISTORY_END := 2026-10-29
 DEMO_LAST := 2026-10-30
+# The DAG's run after the last day: with a data-interval timetable it processes DEMO_LAST.
+DEMO_RUN_AFTER := 2026-10-31
 AIRFLOW_DIR := $(CURDIR)/.airflow
 AIRFLOW_DB := $(AIRFLOW_DIR)/airflow.db
 AIRFLOW_ENV := AIRFLOW_HOME=$(AIRFLOW_DIR) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False GX_ANALYTICS_ENABLED=false PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
-.PHONY: help install prereqs demo airflow test test-fast lint bench clean
+.PHONY: help install prereqs demo airflow test test-fast lint lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,13 +35,22 @@ prereqs:
 	  [ -n "$$v" ] && [ "$$v" -ge 17 ] || { echo "Java 17+ is required, found version '$$v': install openjdk-17-jdk-headless and put it first on PATH"; exit 1; }
 	@command -v mvn >/dev/null || { echo "Maven is required to fetch the Delta Lake jars: install it (Debian: apt-get install maven)"; exit 1; }
 
-$(PIP_STAMP): setup.py
-	@echo "== installing c360 and its pinned dependencies into $(VENV)"
+$(PIP_STAMP): setup.py constraints.txt
+	@echo "== installing c360 and its pinned dependencies into $(VENV) (versions from constraints.txt)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip wheel setuptools
-	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q -c constraints.txt -e '.[bench,dev]'
 	@$(PY) -m pip check
 	@touch $@
+
+lock: prereqs ## resolve setup.py afresh in a scratch virtualenv and write the versions to constraints.txt
+	@rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	@.lock-venv/bin/python -m pip install -q --upgrade pip wheel setuptools
+	@.lock-venv/bin/python -m pip install -q '.[bench,dev]'
+	@{ echo "# Versions the suite was last run with: make install installs these (pip -c). Regenerate with make lock."; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^c360'; } > constraints.txt
+	@rm -rf .lock-venv build c360.egg-info
+	@echo "wrote constraints.txt ($$(grep -vc '^#' constraints.txt) packages)"
 
 $(JARS_STAMP): jvm/pom.xml
 	@echo "== fetching the Delta Lake jars with Maven (jvm/pom.xml) into $(JARS_DIR)/"
@@ -52,11 +63,11 @@ demo: install $(AIRFLOW_DB) ## sample data, 29 days of history, then c360_daily 
 	@echo "== 1/4 generating 5 000 persons x 30 days of landing files into $(DEMO_DIR)/landing"
 	@$(C360) generate --customers 5000 --days 30 --seed 42 --start $(DEMO_FIRST) --out $(DEMO_DIR) --overwrite
 	@echo "== 2/4 loading the history $(DEMO_FIRST) .. $(DEMO_HISTORY_END) (c360 run: ingest -> silver -> identities, one pass)"
-	@$(C360) run --date $(DEMO_FIRST) --until $(DEMO_HISTORY_END) --steps ingest,silver,resolve_identities
-	@echo "== 3/4 c360_daily for $(DEMO_LAST) through Airflow (airflow dags test)"
-	@$(AIRFLOW_ENV) airflow dags test c360_daily $(DEMO_LAST) > $(AIRFLOW_DIR)/demo-run.log 2>&1 \
+	@$(C360) run --date $(DEMO_FIRST) --until $(DEMO_HISTORY_END) --stages ingest,silver,resolve_identities
+	@echo "== 3/4 c360_daily for $(DEMO_LAST) through Airflow (airflow dags test, the run after the day)"
+	@$(AIRFLOW_ENV) airflow dags test c360_daily $(DEMO_RUN_AFTER) > $(AIRFLOW_DIR)/demo-run.log 2>&1 \
 	  || { tail -50 $(AIRFLOW_DIR)/demo-run.log; exit 1; }
-	@grep -E "Marking task as|state=success|task_id=" $(AIRFLOW_DIR)/demo-run.log | tail -6 || true
+	@grep -E "Marking task as|state=success|task_id=" $(AIRFLOW_DIR)/demo-run.log | tail -7 || true
 	@echo "== 4/4 the lake"
 	@$(C360) tables
 	@$(C360) sql --file docs/demo.sql
@@ -68,14 +79,15 @@ $(AIRFLOW_DB): $(PIP_STAMP)
 	@mkdir -p $(AIRFLOW_DIR)
 	@$(AIRFLOW_ENV) airflow db migrate > $(AIRFLOW_DIR)/migrate.log 2>&1 || { tail -20 $(AIRFLOW_DIR)/migrate.log; exit 1; }
 
-test: install ## run the whole test suite
+test: install ## run the whole test suite (markers: unit, spark, e2e)
 	@$(PY) -m pytest
 
-test-fast: install ## the suite without tests marked slow
-	@$(PY) -m pytest -m "not slow"
+test-fast: install ## the suite without the shared end-to-end lake (unit and spark tests)
+	@$(PY) -m pytest -m "not e2e and not slow"
 
-lint: install ## ruff over the package, tests and benchmarks
+lint: install ## ruff over the package, tests, benchmarks and DAGs; import-linter's layer contracts (.importlinter)
 	@$(VENV)/bin/ruff check jobs tests bench dags
+	@$(VENV)/bin/lint-imports --no-cache
 
 bench: install ## the benchmarks: lake, generator, ingest, identity, features, recs (long: 1 M persons)
 	@$(C360) bench lake

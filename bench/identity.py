@@ -32,15 +32,15 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql import functions as F
 
+from jobs import pipeline
 from jobs.common import runtime
 from jobs.common.bench import Figures, peak_rss_mb
 from jobs.common.config import Config, load_config
+from jobs.common.stage import Days
 from jobs.generate.main import generate
 from jobs.identity.evaluate import accuracy
-from jobs.identity.main import MAP, resolve_identities
+from jobs.identity.main import MAP
 from jobs.identity.records import PROFILE_SOURCES
-from jobs.ingest.main import ingest
-from jobs.silver.main import build_silver
 
 START = dt.date(2026, 10, 1)
 DAYS = 30
@@ -57,8 +57,8 @@ def _config(base: Config, root: Path, landing: Path) -> Config:
 
 
 def _load(rt, config: Config, first: dt.date, last: dt.date) -> None:
-    ingest(rt.spark, rt.lake, config, first, last).raise_for_failures()
-    build_silver(rt.spark, rt.lake, first, until=last)
+    pipeline.stage("ingest").run(rt, Days.of(first, last))
+    pipeline.stage("silver").run(rt, Days.of(first, last))
 
 
 def _truth(spark, truth_dir: Path):
@@ -80,7 +80,7 @@ def ground_truth(base: Config, scratch: Path, persons: int, difficulty: str) -> 
     _load(rt, config, START, last)
     load_s = time.perf_counter() - loading
     began = time.perf_counter()
-    report = resolve_identities(rt.spark, rt.lake, config, last)
+    report = pipeline.stage("resolve_identities").run(rt, Days.of(last))
     seconds = time.perf_counter() - began
     predicted = rt.lake.read(MAP)
     truth, ambiguous = _truth(rt.spark, out / "truth")
@@ -162,7 +162,7 @@ def febrl_ours(base: Config, scratch: Path) -> Figures:
     rt = runtime.start(config=config, app_name="c360 bench identity")
     _load(rt, config, day, day)
     began = time.perf_counter()
-    resolve_identities(rt.spark, rt.lake, config, day)
+    pipeline.stage("resolve_identities").run(rt, Days.of(day))
     seconds = time.perf_counter() - began
     assign = (
         rt.lake.read(MAP).where("source = 'crm_customers'")

@@ -26,8 +26,9 @@ from jobs import pipeline
 from jobs.common import runtime
 from jobs.common.bench import Figures, peak_rss_mb
 from jobs.common.config import load_config
+from jobs.common.rates import VariationRates
+from jobs.common.stage import Days
 from jobs.generate.main import generate
-from jobs.generate.rates import VariationRates
 
 START = dt.date(2026, 10, 1)
 DAYS = 30
@@ -68,16 +69,15 @@ def measure(persons: int, scratch: Path, profile: str | None) -> Figures:
     last_history = START + dt.timedelta(days=DAYS - 2)
     history_lines = _data_lines(landing, last_history)
     figures: Figures = {}
-    for step, fn in (("ingest", pipeline.ingest_step), ("silver", pipeline.silver_step)):
+    for step in ("ingest", "silver"):
         began = time.perf_counter()
-        fn(rt, START, last_history)
+        pipeline.stage(step).run(rt, Days.of(START, last_history))
         figures[f"{tag}_history_{step}_s"] = round(time.perf_counter() - began, 1)
     day = START + dt.timedelta(days=DAYS - 1)
     day_total = 0.0
-    for step, fn in (("ingest", pipeline.ingest_step), ("quality_gate", pipeline.quality_gate_step),
-                     ("silver", pipeline.silver_step)):
+    for step in ("ingest", "quality_gate", "silver"):
         began = time.perf_counter()
-        fn(rt, day, day)
+        pipeline.stage(step).run(rt, Days.of(day))
         seconds = time.perf_counter() - began
         day_total += seconds
         figures[f"{tag}_day_{step}_s"] = round(seconds, 1)

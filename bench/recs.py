@@ -26,13 +26,12 @@ import time
 from pathlib import Path
 
 from bench.identity import _config, _load
+from jobs import pipeline
 from jobs.common import runtime
 from jobs.common.bench import Figures, peak_rss_mb
 from jobs.common.config import load_config
-from jobs.features.main import build_features
+from jobs.common.stage import Days
 from jobs.generate.main import generate
-from jobs.identity.main import resolve_identities
-from jobs.recommend.main import score_recommendations, train_recommender
 
 DEFAULT_SCALE = 20_000
 DAYS = 60
@@ -58,14 +57,14 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
         rt = runtime.start(config=config, app_name="c360 bench recs")
         began = time.perf_counter()
         _load(rt, config, START, last)
-        resolve_identities(rt.spark, rt.lake, config, last)
+        pipeline.stage("resolve_identities").run(rt, Days.of(last))
         holdout = config.recommend.holdout_days
         for back in (2 * holdout, holdout, 0):
-            build_features(rt.spark, rt.lake, config.lake.reports, last - dt.timedelta(days=back), docs=False)
+            pipeline.stage("build_features").run(rt, Days.of(last - dt.timedelta(days=back)), docs=False)
         figures: Figures = {f"{tag}_prepare_s": round(time.perf_counter() - began, 1)}
 
         began = time.perf_counter()
-        report = train_recommender(rt.spark, rt.lake, config, last, compare_implicit=True)
+        report = pipeline.stage("train_recommender").run(rt, Days.of(last), compare_implicit=True)
         figures[f"{tag}_train_recommender_s"] = round(time.perf_counter() - began, 1)
         metrics = mlflow.get_run(report.run_id).data.metrics
         k = config.recommend.eval_k
@@ -84,7 +83,7 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
             figures[f"{name}_s"] = round(metrics[f"seconds_{name}"], 1)
 
         began = time.perf_counter()
-        scored = score_recommendations(rt.spark, rt.lake, config, last)
+        scored = pipeline.stage("score_recommendations").run(rt, Days.of(last))
         figures[f"{tag}_score_s"] = round(time.perf_counter() - began, 1)
         figures["scored_customers"] = scored.customers
         figures["scored_rows"] = scored.rows

@@ -19,21 +19,24 @@ import time
 
 from pyspark.sql import functions as F
 
+from jobs import pipeline
 from jobs.common import runtime
 from jobs.common.bench import Figures, peak_rss_mb
 from jobs.common.config import AlsSearch, load_config
+from jobs.common.stage import Days
 from jobs.recommend import registry
-from jobs.recommend.inputs import histories, item_index, load_catalog, popularity, segments_as_of
-from jobs.recommend.interactions import interactions
-from jobs.recommend.main import (
+from jobs.recommend.inputs import (
     ACTIVITY,
     CUSTOMERS,
     PRODUCTS,
     RFM_HISTORY,
-    champion_factors,
-    score_recommendations,
-    train_recommender,
+    histories,
+    item_index,
+    load_catalog,
+    popularity,
+    segments_as_of,
 )
+from jobs.recommend.interactions import interactions
 from jobs.recommend.scoring import score
 
 
@@ -49,11 +52,12 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
         first = AlsSearch(ranks=rc.search.ranks[-1:], reg_params=rc.search.reg_params[-1:], alphas=rc.search.alphas[:1])
         quick = dataclasses.replace(config, recommend=dataclasses.replace(rc, search=first))
         began = time.perf_counter()
-        trained = train_recommender(rt.spark, rt.lake, quick, day, compare_implicit=False)
+        trained = pipeline.stage("train_recommender").run(dataclasses.replace(rt, config=quick), Days.of(day),
+                                                          compare_implicit=False)
         figures["train_one_grid_point_s"] = round(time.perf_counter() - began, 1)
         figures["train_interactions"] = trained.train_interactions
     began = time.perf_counter()
-    report = score_recommendations(rt.spark, rt.lake, config, day)
+    report = pipeline.stage("score_recommendations").run(rt, Days.of(day))
     seconds = time.perf_counter() - began
     figures.update({
         "model_version": report.model_version,
@@ -82,7 +86,7 @@ def _all_personalised(rt, config, day) -> Figures:
         customers = (lake.read(CUSTOMERS).select("customer_key", F.lit(True).alias("personalised"))
                      .join(segments, "customer_key", "left"))
         recs = score(customers, histories(recent, item_index(rt.spark, catalog)), catalog,
-                     champion_factors(config, catalog), popularity(recent, segments, catalog), rc.top_n,
+                     registry.champion_factors(config, catalog), popularity(recent, segments, catalog), rc.top_n,
                      rc.new_product_slots)
         recs.write.format("delta").save(f"{scratch}/recommendations")
         seconds = time.perf_counter() - began

@@ -1,9 +1,15 @@
 """
 ### c360_daily
 
-The daily Customer 360 pipeline for one landing day, the run's data interval
-(`data_interval_start`, i.e. the logical date):
+The daily Customer 360 pipeline for one landing day: the run's **data interval**
+(`data_interval_start` .. `data_interval_end`). The schedule is a data-interval
+timetable, so the run that starts at 00:00 UTC on day D+1 processes day D, whose
+files are complete (a manual trigger processes the last complete day, and
+`airflow dags test c360_daily D+1` runs day D as the scheduler would).
 
+0. **wait_for_landing**: waits (deferred to the triggerer, no worker slot held) until
+   every source the landing contract delivers daily has a file in
+   `<landing>/<source>/ds=<day>/`; after 6 hours it fails naming the empty folders;
 1. **ingest**: `<landing>/<source>/ds=<day>/*` -> `bronze.<source>`, bad rows to
    `ops.quarantine`, every file in `ops.ingest_log` (a file is ingested once);
 2. **quality_gate**: the Great Expectations suites in `expectations/` on the day's
@@ -18,65 +24,43 @@ The daily Customer 360 pipeline for one landing day, the run's data interval
    `serving.recommendations` for the day (content and popularity only before the first
    training; `c360_train` trains weekly).
 
-Each task reads and writes only its day, and every write is one atomic Delta
+Tasks 1-6 are the daily stages of `jobs/pipeline.py`, one task each, in registry
+order. Each reads and writes only its day, and every write is one atomic Delta
 commit, so a retry or a backfill rewrites that day and a failed task leaves the
 tables at their last good version. The logic lives in `jobs/`; this file wires it.
-Params: `landing` overrides the profile's landing URI (a folder or s3://bucket/prefix).
+Params: `landing` (optional) overrides the profile's landing URI (a folder or
+s3://bucket/prefix).
 """
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 
-
-def _run(step: str) -> dict:
-    from jobs.pipeline import run_step
-
-    context = get_current_context()
-    day = context["data_interval_start"].date()
-    landing = context["params"].get("landing") or None
-    return run_step(step, day, landing=landing)
+from jobs.dag_tasks import LandingSensor, run_stage_task
+from jobs.pipeline import DAILY
 
 
 @dag(
     dag_id="c360_daily",
-    schedule="@daily",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=pendulum.datetime(2026, 10, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "c360", "retries": 2, "retry_delay": timedelta(minutes=2)},
-    params={"landing": Param("", type="string", description="landing URI; empty: the profile's")},
+    params={"landing": Param(None, type=["null", "string"],
+                             description="landing folder or s3://bucket/prefix; empty: the profile's")},
     tags=["c360", "daily"],
     doc_md=__doc__,
 )
 def c360_daily():
-    @task
-    def ingest() -> dict:
-        return _run("ingest")
-
-    @task
-    def quality_gate() -> dict:
-        return _run("quality_gate")
-
-    @task
-    def silver() -> dict:
-        return _run("silver")
-
-    @task
-    def resolve_identities() -> dict:
-        return _run("resolve_identities")
-
-    @task
-    def build_features() -> dict:
-        return _run("build_features")
-
-    @task
-    def score_recommendations() -> dict:
-        return _run("score_recommendations")
-
-    ingest() >> quality_gate() >> silver() >> resolve_identities() >> build_features() >> score_recommendations()
+    upstream = LandingSensor(task_id="wait_for_landing", poke_interval=300, timeout=6 * 3600, retries=0)
+    for stage in DAILY:
+        current = task(task_id=stage.name, doc=stage.summary)(run_stage_task)(stage.name)
+        upstream >> current
+        upstream = current
 
 
 c360_daily()

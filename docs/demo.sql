@@ -54,6 +54,18 @@ SELECT rfm_segment, count(*) AS customers, round(avg(recency_days), 1) AS avg_re
        round(avg(frequency), 2) AS avg_orders, round(avg(monetary), 2) AS avg_spend
 FROM gold.customer_rfm GROUP BY rfm_segment ORDER BY customers DESC;
 
+-- Returns: what came back over the 30 days and why (silver.returns), and what silver refused (ops.quarantine)
+SELECT r.channel, r.reason, count(*) AS lines, sum(r.quantity) AS units, sum(r.refund_amount) AS refunded
+FROM silver.returns r GROUP BY r.channel, r.reason
+UNION ALL
+SELECT 'quarantined', regexp_extract(reason, '^rule ([a-z_]+)', 1), count(*), NULL, NULL
+FROM ops.quarantine WHERE source = 'returns' AND reason LIKE 'rule %' GROUP BY 2
+ORDER BY 1, 3 DESC;
+
+-- Gold: RFM monetary net of refunds, for the customers with the most refunded (gold.customer_rfm)
+SELECT customer_key, rfm_segment, frequency, monetary_before_refunds, refunds, monetary
+FROM gold.customer_rfm WHERE refunds > 0 ORDER BY refunds DESC LIMIT 5;
+
 -- Gold: a few customer_360 rows (pseudonymised: hashes and districts, no names or addresses)
 SELECT customer_key, left(email_sha256, 12) AS email_hash, postcode_district, birth_year, sources,
        rfm_score, rfm_segment, orders, net_spend, top_category, channel_mix, email_open_rate_30d,

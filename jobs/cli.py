@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.common.errors import C360Error
+from jobs.common.stage import jsonable
 
 
 def _date(text: str) -> dt.date:
@@ -55,90 +56,77 @@ def cmd_generate(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     print(f"wrote {report.files} files for {report.persons} persons to {args.out} in {report.seconds:.1f} s")
-    return 0
-
-
-def cmd_ingest(args: argparse.Namespace) -> int:
-    from jobs.common import runtime
-    from jobs.ingest.main import ingest
-
-    rt = runtime.start(args.profile, app_name="c360 ingest")
-    report = ingest(rt.spark, rt.lake, rt.config, args.date, args.until, landing=args.landing)
-    rows = [
-        {"source": s.source, "files": s.files_seen, "skipped": s.files_skipped, "loaded": s.files_loaded,
-         "changed": s.files_changed, "rows": s.rows_loaded, "quarantined": s.rows_quarantined,
-         "status": "FAILED" if s.error else "ok"}
-        for s in report.sources
-    ]
-    print(f"batch {report.batch_id}: {report.start} .. {report.end}")
-    print(render(rows, list(rows[0]), "table"))
-    report.raise_for_failures()
+    if args.json:
+        print(json.dumps({
+            "persons": report.persons, "files": report.files, "seconds": round(report.seconds, 2),
+            "rows_per_source": report.rows_per_source,
+            "duplicate_rate_measured": report.duplicate_rate_measured,
+            "duplicate_rate_configured": report.duplicate_rate_configured,
+        }))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from jobs import pipeline
+    from jobs.common.stage import Days
 
-    steps = tuple(args.steps.split(",")) if args.steps else pipeline.STEPS
-    known = pipeline.STEPS + pipeline.WEEKLY_STEPS
-    unknown = [s for s in steps if s not in known]
+    names = tuple(n.strip() for n in args.stages.split(",")) if args.stages else pipeline.DAILY_NAMES
+    unknown = [n for n in names if n not in pipeline.STAGES]
     if unknown:
-        raise C360Error(f"unknown step(s) {', '.join(unknown)}; steps: {', '.join(known)}")
-    print(f"c360 run {args.date}{f' .. {args.until}' if args.until else ''}: {' -> '.join(steps)}")
-    pipeline.run(args.date, args.until, landing=args.landing, profile=args.profile, steps=steps)
+        raise C360Error(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(pipeline.STAGES)}")
+    days = Days.of(args.date, args.until)
+    print(f"c360 run {days}: {' -> '.join(n for n in pipeline.STAGES if n in names)}")
+    pipeline.run(_runtime(args, "c360 run"), days, names)
     return 0
 
 
-def cmd_resolve(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
+def _runtime(args: argparse.Namespace, app_name: str):
     from jobs.common import runtime
-    from jobs.identity.main import resolve_identities
 
-    rt = runtime.start(args.profile, app_name="c360 resolve")
-    report = resolve_identities(rt.spark, rt.lake, rt.config, args.date, retrain=args.retrain)
-    rows = [{"figure": k, "value": v} for k, v in asdict(report).items()]
-    print(render(rows, ["figure", "value"], "table"))
-    return 0
+    return runtime.start(args.profile, app_name=app_name).with_landing(getattr(args, "landing", None))
 
 
-def cmd_build_features(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+def stage_command(name: str) -> Callable[[argparse.Namespace], int]:
+    """The body of a stage's own command: run it over the days given, print its report."""
 
-    from jobs.common import runtime
-    from jobs.features.main import build_features
+    def command(args: argparse.Namespace) -> int:
+        from jobs import pipeline
+        from jobs.common.stage import Days, StageError
 
-    rt = runtime.start(args.profile, app_name="c360 build-features")
-    report = build_features(rt.spark, rt.lake, rt.config.lake.reports, args.date, docs=not args.no_docs)
-    rows = [{"figure": k, "value": v} for k, v in asdict(report).items()]
-    print(render(rows, ["figure", "value"], "table"))
-    return 0
+        chosen = pipeline.stage(name)
+        options = {o.keyword: getattr(args, o.keyword) for o in chosen.options
+                   if getattr(args, o.keyword) is not None}
+        days = Days.of(args.date, args.until)
+        try:
+            report = chosen.run(_runtime(args, f"c360 {chosen.command}"), days, **options)
+        except StageError as exc:
+            if exc.report is not None:
+                print(render_report(exc.report.as_dict()))
+            raise
+        print(render_report(report.as_dict()))
+        return 0
 
-
-def cmd_train_recommender(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from jobs.common import runtime
-    from jobs.recommend.main import train_recommender
-
-    rt = runtime.start(args.profile, app_name="c360 train-recommender")
-    report = train_recommender(rt.spark, rt.lake, rt.config, args.date, compare_implicit=args.implicit or None)
-    rows = [{"figure": k, "value": v} for k, v in asdict(report).items()]
-    print(render(rows, ["figure", "value"], "table"))
-    return 0
+    return command
 
 
-def cmd_score_recommendations(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
+def render_report(figures: dict[str, Any]) -> str:
+    """A stage report as a table: one row per figure; a list of records (per source) as its own table."""
+    tables = {k: v for k, v in figures.items() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)}
+    rows = [{"figure": k, "value": v} for k, v in _flat(figures).items() if k.split(".")[0] not in tables]
+    parts = [render(rows, ["figure", "value"], "table")]
+    for records in tables.values():
+        parts.append(render(records, list(records[0]), "table"))
+    return "\n".join(parts)
 
-    from jobs.common import runtime
-    from jobs.recommend.main import score_recommendations
 
-    rt = runtime.start(args.profile, app_name="c360 score-recommendations")
-    report = score_recommendations(rt.spark, rt.lake, rt.config, args.date)
-    rows = [{"figure": k, "value": v} for k, v in asdict(report).items()]
-    print(render(rows, ["figure", "value"], "table"))
-    return 0
+def _flat(figures: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in figures.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = ", ".join(map(str, value)) if isinstance(value, list) else value
+    return out
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
@@ -208,7 +196,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> str:
     """Rows as an aligned text table, CSV or a JSON array."""
     if fmt == "json":
-        return json.dumps([{c: _jsonable(r[c]) for c in columns} for r in rows], indent=None)
+        return json.dumps([{c: jsonable(r[c]) for c in columns} for r in rows], indent=None)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -239,19 +227,15 @@ def _numeric(text: str) -> bool:
         return False
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return str(value)
+def _days_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--date", type=_date, required=True, help="(first) landing day YYYY-MM-DD")
+    p.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
+    p.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from jobs import pipeline
+
     parser = argparse.ArgumentParser(prog="c360", description="Retail Customer 360 lakehouse on Spark and Delta Lake.")
     parser.add_argument(
         "--profile", default=None,
@@ -259,8 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_: str,
+                aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_, aliases=list(aliases))
         p.add_argument("--profile", default=argparse.SUPPRESS, help="config profile (as above)")
         p.set_defaults(func=func)
         return p
@@ -274,41 +259,21 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--difficulty", choices=("default", "hard"), default="default",
                      help="variation rates from the config's generator section")
     gen.add_argument("--overwrite", action="store_true", help="replace landing/ and truth/ if present")
+    gen.add_argument("--json", action="store_true", help="also print the report as one JSON object (last line)")
 
-    ing = command("ingest", cmd_ingest, "landing files of a day (or days) -> bronze, bad rows -> ops.quarantine")
-    ing.add_argument("--date", type=_date, required=True, help="landing day YYYY-MM-DD")
-    ing.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
-    ing.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
+    run = command("run", cmd_run, "the daily pipeline (ingest -> quality gate -> silver -> identities -> features -> "
+                  "recommendations) for a day or a range, without Airflow")
+    _days_arguments(run)
+    run.add_argument("--stages", "--steps", dest="stages", default=None,
+                     help=f"comma-separated subset of the stages: {','.join(pipeline.STAGES)} (default: the daily ones)")
 
-    run = command("run", cmd_run,
-                  "the daily pipeline (ingest -> quality gate -> silver -> identities -> features -> "
-                  "recommendations) for a day or a range")
-    run.add_argument("--date", type=_date, required=True, help="first day YYYY-MM-DD")
-    run.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
-    run.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
-    run.add_argument("--steps", default=None,
-                     help="comma-separated subset of: ingest,quality_gate,silver,resolve_identities,build_features,"
-                          "score_recommendations (and train_recommender, the weekly step)")
-
-    res = command("resolve", cmd_resolve, "identity resolution as of a day: silver records -> customer keys")
-    res.add_argument("--date", type=_date, required=True, help="resolve everything landed up to this day")
-    res.add_argument("--retrain", action="store_true", help="estimate the match model again and score every pair")
-
-    feat = command("build-features", cmd_build_features,
-                   "dbt build of the feature layer as of a day: silver -> gold marts (RFM, features, customer_360)")
-    feat.add_argument("--date", type=_date, required=True, help="the as-of day: only events up to it count")
-    feat.add_argument("--no-docs", action="store_true", help="skip dbt docs generate")
-
-    train = command("train-recommender", cmd_train_recommender,
-                    "search, train and evaluate the recommender as of a day; log it to MLflow, register it, "
-                    "promote it to champion if it beats the current one on the same holdout")
-    train.add_argument("--date", type=_date, required=True, help="the last day of data (the holdout ends on it)")
-    train.add_argument("--implicit", action="store_true",
-                       help="also train the `implicit` library's ALS on the same split, for comparison")
-
-    score = command("score-recommendations", cmd_score_recommendations,
-                    "the champion recommender's top N for every customer as of a day -> serving.recommendations")
-    score.add_argument("--date", type=_date, required=True, help="the run day")
+    for chosen in pipeline.STAGES.values():
+        p = command(chosen.command, stage_command(chosen.name),
+                    f"{chosen.summary} (the `{chosen.name}` {chosen.cadence} task)", aliases=chosen.aliases)
+        _days_arguments(p)
+        for option in chosen.options:
+            p.add_argument(option.flag, dest=option.keyword, action="store_const", const=option.value, default=None,
+                           help=option.help)
 
     tables = command("tables", cmd_tables, "list every lake table with its layer, Delta version and row count")
     tables.add_argument("--format", choices=("table", "csv", "json"), default="table")

@@ -1,7 +1,9 @@
-"""The daily pipeline: the steps `c360 run` and the `c360_daily` DAG run, in this order.
+"""The stage registry: every stage once, in order. `c360 run`, the per-stage commands and the DAGs are built from it.
+
+Daily (the `c360_daily` DAG, `c360 run`), in this order:
 
     ingest        landing -> bronze.* (+ ops.ingest_log, ops.quarantine)
-    quality_gate  Great Expectations suites on the day's bronze rows -> ops.dq_results;
+    quality_gate  Great Expectations suites on the days' bronze rows -> ops.dq_results;
                   an error-severity failure stops the run before silver
     silver        bronze -> silver.* (typed, conformed, deduplicated, SCD2 history)
     resolve_identities
@@ -12,138 +14,145 @@
     score_recommendations
                   the champion recommender's top N per customer -> serving.recommendations
 
-Outside the daily order, `train_recommender` (the weekly `c360_train` DAG) searches,
-trains, evaluates and registers the recommender in MLflow as of a day.
+Weekly (the `c360_train` DAG): `train_recommender` searches, trains, evaluates and
+registers the recommender in MLflow as of a day.
 
-Every step is a function of (profile, first day, last day) and rewrites exactly
-those days, so a rerun or backfill never duplicates. A range runs each step once
-over all its days (one bronze commit per source, one gate and silver pass).
+Every stage is a function of (runtime, days) and rewrites exactly those days, so a
+rerun or backfill never duplicates. A range runs each stage once over all its days
+(one bronze commit per source, one gate and silver pass); the stages that keep
+cumulative state (identity, features, scores) compute it as of the range's last day.
+
+Adding a stage: a module `jobs/<stage>/main.py` exposing `run(rt, days) -> Report`
+(see `jobs.common.stage`), one `Stage(...)` line below, and the DAG picks it up (the
+daily DAG builds one task per daily stage; a weekly stage gets a line in its DAG).
+
+This module imports no stage at load time (DAG files import it while Airflow parses them).
 """
 from __future__ import annotations
 
-import datetime as dt
 import functools
+import importlib
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from jobs.common import runtime
 from jobs.common.errors import C360Error
+from jobs.common.stage import Days, StageReport
 
-STEPS = ("ingest", "quality_gate", "silver", "resolve_identities", "build_features", "score_recommendations")
-WEEKLY_STEPS = ("train_recommender",)
+
+@dataclass(frozen=True)
+class Option:
+    """A keyword-only switch of a stage's `run`, shown as a flag on the stage's command."""
+
+    flag: str  # e.g. "--retrain"
+    keyword: str  # the keyword of `run` it sets, e.g. "retrain"
+    help: str
+    value: Any = True  # what the flag sets the keyword to
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: its module (exposing `run(rt, days, **options)`), cadence and command-line face."""
+
+    name: str
+    module: str
+    summary: str
+    cadence: Literal["daily", "weekly"] = "daily"
+    options: tuple[Option, ...] = ()
+    aliases: tuple[str, ...] = ()  # older command names kept working
+
+    @property
+    def command(self) -> str:
+        return self.name.replace("_", "-")
+
+    @property
+    def run(self) -> Callable[..., StageReport]:
+        """The stage's `run` function (its module is imported on first use)."""
+        return importlib.import_module(self.module).run
+
+
+DAILY: tuple[Stage, ...] = (
+    Stage("ingest", "jobs.ingest.main",
+          "landing files of the days -> bronze.<source>; bad rows -> ops.quarantine; each file once (ops.ingest_log)"),
+    Stage("quality_gate", "jobs.quality.gate",
+          "Great Expectations suites on the days' bronze rows -> ops.dq_results and Data Docs; an error stops the run"),
+    Stage("silver", "jobs.silver.main",
+          "bronze rows of the days -> silver.<source>: typed, conformed, deduplicated, SCD2 history"),
+    Stage("resolve_identities", "jobs.identity.main",
+          "identity resolution as of the last day: silver records -> stable customer keys and golden records",
+          options=(Option("--retrain", "retrain", "estimate the match model again and score every pair"),),
+          aliases=("resolve",)),
+    Stage("build_features", "jobs.features.main",
+          "dbt build of the feature layer as of the last day: silver -> gold marts (RFM, features, customer_360)",
+          options=(Option("--no-docs", "docs", "skip dbt docs generate", value=False),)),
+    Stage("score_recommendations", "jobs.recommend.score_main",
+          "the champion recommender's top N for every customer as of the last day -> serving.recommendations"),
+)
+WEEKLY: tuple[Stage, ...] = (
+    Stage("train_recommender", "jobs.recommend.train_main",
+          "search, train and evaluate the recommender as of the last day; log it to MLflow, register it, promote it "
+          "to champion if it beats the current one on the same holdout",
+          cadence="weekly",
+          options=(Option("--implicit", "compare_implicit",
+                          "also train the `implicit` library's ALS on the same split, for comparison"),)),
+)
+STAGES: dict[str, Stage] = {s.name: s for s in DAILY + WEEKLY}
+DAILY_NAMES = tuple(s.name for s in DAILY)
+
+
+def stage(name: str) -> Stage:
+    """The stage named `name`, or a clear error listing the stages."""
+    if name not in STAGES:
+        raise C360Error(f"unknown stage '{name}'; stages: {', '.join(STAGES)}")
+    return STAGES[name]
 
 
 @functools.lru_cache(maxsize=4)
-def _runtime(profile: str | None) -> runtime.Runtime:
+def _runtime(profile: str | None):
     # One SparkSession per process: Airflow's `dags test` runs every task in one process.
-    return runtime.start(profile, app_name="c360 daily")
+    from jobs.common import runtime
+
+    return runtime.start(profile, app_name="c360 pipeline")
 
 
-def ingest_step(rt: runtime.Runtime, start: dt.date, end: dt.date, landing: str | None = None) -> dict[str, Any]:
-    from jobs.ingest.main import ingest
-
-    report = ingest(rt.spark, rt.lake, rt.config, start, end, landing=landing)
-    report.raise_for_failures()
-    return {
-        "batch_id": report.batch_id,
-        "files_loaded": sum(s.files_loaded for s in report.sources),
-        "files_skipped": sum(s.files_skipped for s in report.sources),
-        "rows_loaded": sum(s.rows_loaded for s in report.sources),
-        "rows_quarantined": sum(s.rows_quarantined for s in report.sources),
-    }
+def run_stage(name: str, days: Days, *, landing: str | None = None, profile: str | None = None,
+              **options: Any) -> dict[str, Any]:
+    """Run one stage for `days` in this process's runtime; its report as a JSON-ready dict (a DAG task's XCom)."""
+    chosen = stage(name)
+    rt = _runtime(profile).with_landing(landing)
+    return chosen.run(rt, days, **options).as_dict()
 
 
-def quality_gate_step(rt: runtime.Runtime, start: dt.date, end: dt.date, landing: str | None = None) -> dict[str, Any]:
-    from jobs.quality.gate import enforce, run_gate
-
-    result = run_gate(rt.spark, rt.lake, start, rt.config.lake.reports, until=end)
-    enforce(result)
-    return {"passed": result.passed, "data_docs": str(result.docs_index) if result.docs_index else None}
-
-
-def silver_step(rt: runtime.Runtime, start: dt.date, end: dt.date, landing: str | None = None) -> dict[str, Any]:
-    from jobs.silver.main import build_silver
-
-    return build_silver(rt.spark, rt.lake, start, until=end)
-
-
-def resolve_identities_step(rt: runtime.Runtime, start: dt.date, end: dt.date, landing: str | None = None) -> dict[str, Any]:
-    """Identity state as of the last day (a range resolves once, over everything landed by its end)."""
-    from dataclasses import asdict
-
-    from jobs.identity.main import resolve_identities
-
-    report = asdict(resolve_identities(rt.spark, rt.lake, rt.config, end))
-    report["ds"] = report["ds"].isoformat()
-    return report
-
-
-def build_features_step(rt: runtime.Runtime, start: dt.date, end: dt.date, landing: str | None = None) -> dict[str, Any]:
-    """Gold as of the last day (a range builds once: every model is computed as of its end)."""
-    from dataclasses import asdict
-
-    from jobs.features.main import build_features
-
-    report = asdict(build_features(rt.spark, rt.lake, rt.config.lake.reports, end))
-    report["as_of"] = report["as_of"].isoformat()
-    return report
-
-
-def score_recommendations_step(rt: runtime.Runtime, start: dt.date, end: dt.date,
-                               landing: str | None = None) -> dict[str, Any]:
-    """Recommendations as of the last day (a range scores once)."""
-    from dataclasses import asdict
-
-    from jobs.recommend.main import score_recommendations
-
-    report = asdict(score_recommendations(rt.spark, rt.lake, rt.config, end))
-    report["day"] = report["day"].isoformat()
-    return report
-
-
-def train_recommender_step(rt: runtime.Runtime, start: dt.date, end: dt.date,
-                           landing: str | None = None) -> dict[str, Any]:
-    """The recommender trained as of the last day; registered, promoted if it beats the champion."""
-    from dataclasses import asdict
-
-    from jobs.recommend.main import train_recommender
-
-    report = asdict(train_recommender(rt.spark, rt.lake, rt.config, end))
-    report["day"] = report["day"].isoformat()
-    return report
-
-
-_STEP_FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
-    "ingest": ingest_step,
-    "quality_gate": quality_gate_step,
-    "silver": silver_step,
-    "resolve_identities": resolve_identities_step,
-    "build_features": build_features_step,
-    "score_recommendations": score_recommendations_step,
-    "train_recommender": train_recommender_step,
-}
-
-
-def run_step(step: str, start: dt.date, end: dt.date | None = None, landing: str | None = None,
-             profile: str | None = None) -> dict[str, Any]:
-    """Run one step for `start`..`end` (inclusive) in this process's runtime."""
-    if step not in _STEP_FUNCTIONS:
-        raise C360Error(f"unknown step '{step}'; steps: {', '.join(STEPS + WEEKLY_STEPS)}")
-    # Airflow hands over pendulum dates; Spark wants plain ones.
-    start = dt.date(start.year, start.month, start.day)
-    end = dt.date(end.year, end.month, end.day) if end else start
-    if end < start:
-        raise C360Error(f"the last day {end} is before the first day {start}")
-    return _STEP_FUNCTIONS[step](_runtime(profile), start, end, landing)
-
-
-def run(start: dt.date, end: dt.date | None = None, landing: str | None = None, profile: str | None = None,
-        steps: tuple[str, ...] = STEPS, log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
-    """Run the steps in order; the first failing step stops the run with its error."""
-    results = {}
-    for step in steps:
+def run(rt, days: Days, names: Sequence[str] = DAILY_NAMES,
+        log: Callable[[str], None] = print) -> dict[str, StageReport]:
+    """Run the stages `names` in registry order over `days`; the first failing stage stops the run with its error."""
+    chosen = [stage(n) for n in names]
+    order = list(STAGES)
+    reports: dict[str, StageReport] = {}
+    for s in sorted(chosen, key=lambda s: order.index(s.name)):
         began = time.perf_counter()
-        results[step] = run_step(step, start, end, landing, profile)
-        log(f"{step:<13} {time.perf_counter() - began:6.1f} s  {results[step]}")
-    return results
+        reports[s.name] = s.run(rt, days)
+        log(f"{s.name:<22} {time.perf_counter() - began:6.1f} s  {_brief(reports[s.name].as_dict())}")
+    return reports
+
+
+def _brief(figures: Mapping[str, Any], limit: int = 160) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in figures.items() if not isinstance(v, (dict, list)))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def missing_landing(days: Days, landing: str | None = None, profile: str | None = None) -> list[str]:
+    """The `<source>/ds=<day>` folders of sources delivered daily that have no file yet (no Spark needed)."""
+    from jobs.common.config import load_config
+    from jobs.common.landing_contract import SOURCES
+    from jobs.ingest.landing import list_files
+
+    config = load_config(profile)
+    uri = landing or config.landing.uri
+    return [
+        f"{s.name}/ds={day}"
+        for day in days
+        for s in SOURCES
+        if s.delivery == "daily" and not list_files(uri, s.name, day, config.landing.s3_endpoint_url)
+    ]

@@ -1,8 +1,22 @@
-"""Shared fixtures: one SparkSession for the whole run, a fresh lake per test."""
+"""Shared fixtures: one SparkSession for the whole run, a fresh lake per test, one end-to-end lake.
+
+Markers are set from the fixtures a test uses (`pytest -m unit`, `-m spark`, `-m e2e`):
+- `e2e`: reads the shared end-to-end lake (`e2e` fixture), built once per run;
+- `spark`: needs the SparkSession (tiny DataFrames, small lakes of its own);
+- `unit`: neither (pure Python).
+"""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import json
 import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +24,21 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from jobs.common.config import Config, load_config  # noqa: E402
 from jobs.common.lake import LAYERS, Lake  # noqa: E402
+from jobs.common.runtime import Runtime  # noqa: E402
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "e2e" in names:
+            item.add_marker(pytest.mark.e2e)
+        elif "spark" in names:
+            item.add_marker(pytest.mark.spark)
+        else:
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")
@@ -47,13 +76,146 @@ def spark(config):
     session.stop()
 
 
-@pytest.fixture
-def lake(spark, config, tmp_path) -> Lake:
-    """A fresh, empty lake for one test; the session catalog forgets earlier tests' tables."""
+def reset_catalog(spark) -> None:
+    """Forget every lake table and temporary view the session has seen (earlier tests' lakes).
+
+    Dropping a database deletes its folder, and a layer's database lives in a lake's layer
+    folder: each is first pointed at an empty scratch folder, so no lake loses a file.
+    """
+    existing = {db.name for db in spark.catalog.listDatabases()}
     for db in LAYERS:
-        spark.sql(f"DROP DATABASE IF EXISTS {db} CASCADE")
+        if db in existing:
+            spark.sql(f"ALTER DATABASE {db} SET LOCATION '{tempfile.mkdtemp(prefix=f'c360-catalog-{db}-')}'")
+            spark.sql(f"DROP DATABASE {db} CASCADE")
     for view in spark.catalog.listTables():
         if view.isTemporary:
             spark.catalog.dropTempView(view.name)
+
+
+@pytest.fixture
+def lake(spark, config, tmp_path) -> Lake:
+    """A fresh, empty lake for one test; the session catalog forgets earlier tests' tables."""
+    reset_catalog(spark)
     root = tmp_path / "lake"
     return Lake(spark, dataclasses.replace(config.lake, root=str(root)))
+
+
+# -- the shared end-to-end lake ---------------------------------------------------------------
+
+E2E_PERSONS = 900  # enough profile records (> identity.min_training_records) to train the match model
+E2E_FIRST = dt.date(2026, 10, 1)
+E2E_LAST = dt.date(2026, 10, 10)  # ten days: returns come back inside the window
+E2E_SEED = 5
+# The Spark settings of the test session, for the Airflow process too (a profile file of its own).
+_AIRFLOW_PROFILE = """
+spark:
+  master: local[2]
+  shuffle_partitions: 1
+  driver_memory: 3g
+  conf:
+    spark.ui.enabled: "false"
+    spark.databricks.delta.snapshotPartitions: "1"
+    spark.sql.sources.parallelPartitionDiscovery.parallelism: "2"
+"""
+
+
+@dataclass(frozen=True)
+class EndToEnd:
+    """The shared lake: what was generated, how it was built, and what the Airflow run printed."""
+
+    rt: Runtime
+    sample: Path  # the generator's output: landing/ and truth/
+    first: dt.date
+    last: dt.date  # the day run through Airflow; days before it are the history
+    airflow_output: str
+    before_day: dict[str, object]  # facts recorded between the history and the Airflow day
+
+    @property
+    def history_last(self) -> dt.date:
+        return self.last - dt.timedelta(days=1)
+
+
+def airflow_env(home: Path, lake_root: str, profile: str = "local") -> dict[str, str]:
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(CHECKOUT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "C360_LAKE_ROOT": lake_root,
+        "C360_PROFILE": profile,
+        "GX_ANALYTICS_ENABLED": "false",
+    }
+
+
+@pytest.fixture(scope="session")
+def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
+    """Built once: a generated sample, its history in this process, its last day through Airflow.
+
+    1. `c360 generate` equivalent: E2E_PERSONS persons x 10 days (default rates, seed 5);
+    2. the history (days 1-9): ingest, silver and identity resolution, each stage once over
+       the range, in this process (what `make demo` does);
+    3. day 10: `airflow dags test c360_daily 2026-10-11` in another process: a run at the
+       end of day 10 processes day 10, every task of the DAG for real (the sensor, ingest,
+       quality gate, silver, identities, dbt features, recommendations).
+    """
+    from pyspark.sql import functions as F
+
+    from jobs import pipeline
+    from jobs.common.stage import Days
+    from jobs.generate.main import generate
+
+    root = tmp_path_factory.mktemp("e2e")
+    sample = root / "sample"
+    generate(sample, customers=E2E_PERSONS, days=(E2E_LAST - E2E_FIRST).days + 1, seed=E2E_SEED, start=E2E_FIRST,
+             log=lambda *_: None)
+    reset_catalog(spark)
+    lake = Lake(spark, dataclasses.replace(config.lake, root=str(root / "lake")))
+    local = dataclasses.replace(
+        config,
+        lake=dataclasses.replace(config.lake, root=lake.root),
+        landing=dataclasses.replace(config.landing, uri=str(sample / "landing")),
+        identity=dataclasses.replace(config.identity, model_dir=f"{lake.root}/_models/identity"),
+    )
+    rt = Runtime(local, spark, lake)
+    history = Days.of(E2E_FIRST, E2E_LAST - dt.timedelta(days=1))
+    pipeline.run(rt, history, ("ingest", "silver", "resolve_identities"), log=lambda *_: None)
+    before_day = {
+        "ingest_batches": {r["batch_id"] for r in lake.read("ops.ingest_log").select("batch_id").distinct().collect()},
+        "silver_web_events_per_day": {r["_ds"]: r["n"] for r in lake.read("silver.web_events").groupBy("_ds")
+                                      .agg(F.count("*").alias("n")).collect()},
+    }
+
+    profile = root / "airflow_profile.yaml"
+    profile.write_text(_AIRFLOW_PROFILE)
+    env = airflow_env(root / "airflow", lake.root, str(profile))
+    migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    conf = json.dumps({"landing": str(sample / "landing")})
+    run_after = (E2E_LAST + dt.timedelta(days=1)).isoformat()
+    run = subprocess.run([AIRFLOW, "dags", "test", "c360_daily", run_after, "-c", conf],
+                         env=env, cwd=root, capture_output=True, text=True, timeout=1200)
+    output = run.stdout + run.stderr
+    (root / "airflow_dags_test.log").write_text(output)  # kept beside the lake for a look after a failure
+    assert run.returncode == 0, f"airflow dags test c360_daily failed:\n{output[-6000:]}"
+    return EndToEnd(rt, sample, E2E_FIRST, E2E_LAST, output, before_day)
+
+
+@pytest.fixture
+def e2e(_e2e_lake: EndToEnd) -> Iterator[EndToEnd]:
+    """The shared end-to-end lake; whatever a test changes in it is put back afterwards.
+
+    Tables the test wrote to are restored to their version before it (Delta RESTORE),
+    tables it created are dropped, so every test sees the lake as the build left it.
+    """
+    lake = _e2e_lake.rt.lake
+    reset_catalog(lake.spark)
+    lake.register_all()
+    versions = {t: lake.version(t) for t in lake.table_names()}
+    yield _e2e_lake
+    for table in lake.table_names():
+        if table not in versions:
+            lake.drop(table)
+        elif lake.version(table) != versions[table]:
+            lake.restore(table, versions[table])

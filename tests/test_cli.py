@@ -1,6 +1,7 @@
 """`c360 tables` and `c360 sql`: output formats and errors a user can act on."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -98,3 +99,20 @@ def test_sql_file_runs_each_statement_under_its_title(filled_lake, tmp_path, cap
     assert capsys.readouterr().out == "\n-- people\nn\n3\n\n-- scores\ntop\n2\n"
     assert main(["sql", "--file", str(tmp_path / "missing.sql")]) == 2
     assert "cannot read SQL file" in capsys.readouterr().err
+
+
+def test_every_stage_has_a_command_built_from_the_registry(capsys):
+    from jobs import pipeline
+    from jobs.cli import build_parser
+
+    parser = build_parser()
+    for stage in pipeline.STAGES.values():
+        args = parser.parse_args([stage.command, "--date", "2026-10-02", "--until", "2026-10-03",
+                                  *[o.flag for o in stage.options]])
+        assert (args.date, args.until) == (dt.date(2026, 10, 2), dt.date(2026, 10, 3))
+        assert all(getattr(args, o.keyword) == o.value for o in stage.options), stage.name
+    assert parser.parse_args(["resolve", "--date", "2026-10-02", "--retrain"]).retrain is True  # the older name
+    assert main(["run", "--date", "2026-10-02", "--stages", "ingest,teleport"]) == 2
+    assert "unknown stage(s) teleport; stages: ingest, quality_gate" in capsys.readouterr().err
+    assert main(["silver", "--date", "2026-10-03", "--until", "2026-10-02"]) == 2
+    assert "the last day 2026-10-02 is before the first day 2026-10-03" in capsys.readouterr().err

@@ -1,13 +1,17 @@
 """Typed config: profiles, overrides and start-up errors naming key and file."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
+import typing
 from pathlib import Path
 
 import pytest
+import yaml
 
-from jobs.common.config import CONF_DIR, load_config
+from jobs.common.config import CONF_DIR, Config, load_config
 from jobs.common.errors import ConfigError
+from jobs.common.rates import HARD_RATES
 
 
 @pytest.fixture
@@ -58,10 +62,51 @@ def test_wrong_type_names_the_key_the_file_and_the_value(conf_dir):
 
 
 def test_wrong_type_in_a_nested_preset(conf_dir):
-    text = (conf_dir / "base.yaml").read_text().replace("typo: 0.08", "typo: lots")
-    (conf_dir / "base.yaml").write_text(text)
-    with pytest.raises(ConfigError, match=r"base\.yaml: key 'generator\.hard\.typo' must be a number"):
+    (conf_dir / "local.yaml").write_text("generator:\n  hard: {typo: lots}\n")
+    with pytest.raises(ConfigError, match=r"local\.yaml: key 'generator\.hard\.typo' must be a number"):
         load_config("local", conf_dir=conf_dir, env={})
+
+
+def test_a_preset_given_in_part_keeps_its_own_defaults_for_the_rest(conf_dir):
+    (conf_dir / "local.yaml").write_text("generator:\n  hard: {typo: 0.2}\n")
+    hard = load_config("local", conf_dir=conf_dir, env={}).generator.rates("hard")
+    assert hard.typo == 0.2
+    assert hard == dataclasses.replace(HARD_RATES, typo=0.2)  # not the default rates with one change
+
+
+def _leaves(data: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value and not key == "conf":
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_every_default_is_written_once():
+    """base.yaml sets only what has no default in jobs/common/config.py or differs from it."""
+    base = yaml.safe_load((CONF_DIR / "base.yaml").read_text())
+    defaults = Config.__dataclass_fields__
+    repeated = []
+    for dotted, value in _leaves(base).items():
+        section, *path = dotted.split(".")
+        node = defaults[section]
+        cls = node.type if isinstance(node.type, type) else typing.get_type_hints(Config)[section]
+        default = None
+        for name in path:
+            field = {f.name: f for f in dataclasses.fields(cls)}[name]
+            if field.default is not dataclasses.MISSING:
+                default = field.default
+            elif field.default_factory is not dataclasses.MISSING:
+                default = field.default_factory()
+            else:
+                default = dataclasses.MISSING
+            hint = typing.get_type_hints(cls)[name]
+            cls = hint if dataclasses.is_dataclass(hint) else None
+        if default is not dataclasses.MISSING and default == value:
+            repeated.append(dotted)
+    assert repeated == [], f"conf/base.yaml repeats the defaults of jobs/common/config.py: {repeated}"
 
 
 def test_missing_value_names_the_key_and_where_to_set_it(conf_dir):

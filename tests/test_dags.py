@@ -1,34 +1,24 @@
-"""The Airflow DAGs: they load, are wired as designed, and run for real with `airflow dags test`."""
+"""The Airflow DAGs: they load, are wired from the stage registry, schedule the right day, and run for real.
+
+The real run is the shared end-to-end lake's last day: `airflow dags test c360_daily` ran
+every task of the DAG in its own process (tests/conftest.py); the assertions on it are here.
+"""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import json
 import os
-import subprocess
-import sys
+import time
 from pathlib import Path
 
+import pendulum
 import pytest
 
-from jobs.generate.main import generate
-from jobs.generate.rates import VariationRates
+from jobs import pipeline
+from jobs.common.landing_contract import SOURCES
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-
-
-def _airflow_env(home: Path, lake: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(CHECKOUT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "C360_LAKE_ROOT": str(lake),
-        "C360_PROFILE": "local",
-        "GX_ANALYTICS_ENABLED": "false",
-    }
+DAILY_TASKS = ["wait_for_landing", *pipeline.DAILY_NAMES]
 
 
 @pytest.fixture(scope="module")
@@ -44,43 +34,89 @@ def test_the_dag_folder_imports_without_errors(dagbag):
     assert {"c360_daily", "c360_train"} <= set(dagbag.dags)
 
 
-def test_c360_daily_is_wired_ingest_then_gate_then_silver_then_identities_then_features(dagbag):
+def test_c360_daily_waits_for_landing_then_runs_the_daily_stages_in_registry_order(dagbag):
     dag = dagbag.dags["c360_daily"]
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
-    assert edges == {"ingest": ["quality_gate"], "quality_gate": ["silver"], "silver": ["resolve_identities"],
-                     "resolve_identities": ["build_features"], "build_features": ["score_recommendations"],
-                     "score_recommendations": []}
+    assert edges == {"wait_for_landing": ["ingest"], "ingest": ["quality_gate"], "quality_gate": ["silver"],
+                     "silver": ["resolve_identities"], "resolve_identities": ["build_features"],
+                     "build_features": ["score_recommendations"], "score_recommendations": []}
+    # every stage task is its registry entry
+    for stage in pipeline.DAILY:
+        task = dag.get_task(stage.name)
+        assert list(task.op_args) == [stage.name], stage.name
+        assert task.python_callable.__name__ == "run_stage_task"
+    from jobs.dag_tasks import LandingSensor
+
+    sensor = dag.get_task("wait_for_landing")
+    assert isinstance(sensor, LandingSensor) and sensor.timeout == 6 * 3600
     assert dag.max_active_runs == 1 and dag.catchup is False
-    assert all(t.retries >= 1 for t in dag.tasks)
+    assert all(t.retries >= 1 for t in dag.tasks if t.task_id != "wait_for_landing")
     assert dag.doc_md and "data interval" in dag.doc_md
     assert set(dag.tags) >= {"c360"}
 
 
-def test_c360_train_is_one_weekly_task(dagbag):
+def test_the_scheduled_run_after_a_day_processes_that_day(dagbag):
+    """A data-interval timetable: the run at 2026-10-31 00:00 covers 2026-10-30, whose files are complete."""
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    dag = dagbag.dags["c360_daily"]
+    done = DataInterval(pendulum.datetime(2026, 10, 29, tz="UTC"), pendulum.datetime(2026, 10, 30, tz="UTC"))
+    restriction = TimeRestriction(earliest=pendulum.datetime(2026, 10, 1, tz="UTC"), latest=None, catchup=True)
+    nxt = dag.timetable.next_dagrun_info(last_automated_data_interval=done, restriction=restriction)
+    assert nxt.run_after == pendulum.datetime(2026, 10, 31, tz="UTC")
+    assert nxt.data_interval.start.date() == dt.date(2026, 10, 30)
+    # a manual trigger (or `airflow dags test`) at a day's end processes that day too
+    manual = dag.timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 10, 31, 9, tz="UTC"))
+    assert manual.start.date() == dt.date(2026, 10, 30)
+
+
+def test_the_trigger_form_has_no_required_param(dagbag):
+    """Optional params are nullable, so the UI can trigger and backfill without filling them in."""
+    for dag in dagbag.dags.values():
+        for name, param in dag.params.items():
+            schema = param.schema
+            assert param.value is None, f"{dag.dag_id}.{name} has a default the form would have to keep"
+            assert "null" in schema.get("type", []), f"{dag.dag_id}.{name} is required in the trigger form"
+            param.resolve(None)  # validates: no value is a valid value
+
+
+def test_c360_train_is_one_weekly_task_on_the_week_that_ended(dagbag):
     dag = dagbag.dags["c360_train"]
     assert [t.task_id for t in dag.tasks] == ["train_recommender"]
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.tasks[0].retries >= 1
     assert "champion" in dag.doc_md
+    manual = dag.timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 2, 9, tz="UTC"))
+    assert (manual.start.date(), manual.end.date()) == (dt.date(2026, 10, 25), dt.date(2026, 11, 1))
 
 
-@pytest.mark.slow
-def test_airflow_dags_test_runs_the_day_into_gold(tmp_path):
-    """`airflow dags test` runs every task of c360_daily for real on a tiny generated sample."""
-    day = dt.date(2026, 10, 2)
-    generate(tmp_path / "sample", customers=150, days=2, seed=5, start=dt.date(2026, 10, 1),
-             rates=VariationRates(), log=lambda *_: None)
-    env = _airflow_env(tmp_path / "airflow", tmp_path / "lake")
-    migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
-    conf = json.dumps({"landing": str(tmp_path / "sample" / "landing")})
-    run = subprocess.run([AIRFLOW, "dags", "test", "c360_daily", day.isoformat(), "-c", conf],
-                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-5000:]
-    for task in ("ingest", "quality_gate", "silver", "resolve_identities", "build_features", "score_recommendations"):
+def test_the_landing_wait_names_the_missing_sources_when_it_times_out(tmp_path, monkeypatch):
+    from jobs.dag_tasks import LandingTrigger
+
+    landing = tmp_path / "landing"
+    (landing / "orders" / "ds=2026-10-30").mkdir(parents=True)
+    (landing / "orders" / "ds=2026-10-30" / "orders_20261030.csv").write_text("order_id\n")
+    trigger = LandingTrigger("2026-10-30", str(landing), None, poke_interval=0.05, deadline=time.time() + 0.2)
+    kind, args = trigger.serialize()
+    assert kind == "jobs.dag_tasks.LandingTrigger" and args["day"] == "2026-10-30"
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    payload = asyncio.run(first_event())
+    assert payload["status"] == "timeout"
+    assert "crm_customers/ds=2026-10-30" in payload["missing"] and "orders/ds=2026-10-30" not in payload["missing"]
+    daily = {s.name for s in SOURCES if s.delivery == "daily"}
+    assert {m.split("/")[0] for m in payload["missing"]} == daily - {"orders"}
+
+
+def test_airflow_dags_test_ran_the_day_into_gold(e2e):
+    """`airflow dags test c360_daily` ran every task of the DAG for real on the shared lake's last day."""
+    output = e2e.airflow_output
+    for task in DAILY_TASKS:
         assert f"end task task_id={task}" in output, f"task {task} did not run to its end"
-    lake = tmp_path / "lake"
+    lake, day = Path(e2e.rt.lake.root), e2e.last
     assert (lake / "bronze" / "web_events" / "_delta_log").is_dir()
     assert (lake / "silver" / "web_events" / "_delta_log").is_dir()
     assert (lake / "ops" / "dq_results" / "_delta_log").is_dir()
@@ -90,37 +126,29 @@ def test_airflow_dags_test_runs_the_day_into_gold(tmp_path):
     assert (lake / "_reports" / "dbt_docs" / "index.html").is_file()
     # No champion yet: every customer still gets recommendations (content and popularity).
     assert (lake / "serving" / "recommendations" / f"run_date={day}").is_dir()
-    bronze_days = {p.name for p in (lake / "bronze" / "web_events").glob("_ds=*")}
-    assert bronze_days == {f"_ds={day}"}, "the run must touch its own day only"
+    # The run touched its own day only: its ingest-log rows are all of that day, earlier silver days are as they were.
+    from pyspark.sql import functions as F
+
+    rt = e2e.rt
+    day_run = rt.lake.read("ops.ingest_log").where(~F.col("batch_id").isin(*e2e.before_day["ingest_batches"]))
+    assert {r["ds"] for r in day_run.select("ds").distinct().collect()} == {day}
+    per_day = {r["_ds"]: r["n"] for r in rt.lake.read("silver.web_events").groupBy("_ds")
+               .agg(F.count("*").alias("n")).collect()}
+    assert {d: n for d, n in per_day.items() if d != day} == e2e.before_day["silver_web_events_per_day"]
+    assert per_day[day] > 0
+    assert rt.lake.read("ops.dq_results").where(F.col("run_date") == F.lit(day)).count() > 0
 
 
-@pytest.mark.slow
-def test_airflow_dags_test_trains_registers_and_promotes_a_recommender(spark, lake, tmp_path):
-    """`airflow dags test c360_train` searches, trains, logs and registers on a small gold layer."""
-    from mlflow import MlflowClient
+def test_the_dag_files_only_wire_the_registry():
+    """DAG files import Airflow, the registry and the task helpers, nothing of the stages (and no heavy library)."""
+    import ast
 
-    from tests.support.gold import write_gold
-
-    day = dt.date(2026, 10, 28)
-    write_gold(spark, lake, day)
-    env = _airflow_env(tmp_path / "airflow", Path(lake.root))
-    # A profile of its own: a two-point grid still runs the validation search, in a fraction of the time.
-    profile = tmp_path / "weekly.yaml"
-    profile.write_text("recommend:\n  search: {ranks: [8, 16], reg_params: [0.1], alphas: [10.0]}\n")
-    env["C360_PROFILE"] = str(profile)
-    migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
-    # The weekly interval ending on the 29th: its last whole day is the 28th.
-    run = subprocess.run([AIRFLOW, "dags", "test", "c360_train", "2026-10-29"],
-                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output[-5000:]
-    assert "end task task_id=train_recommender" in output
-    client = MlflowClient(tracking_uri=f"sqlite:///{lake.root}/_mlflow/mlflow.db")
-    champion = client.get_model_version_by_alias("c360_recommender", "champion")
-    params = client.get_run(champion.run_id).data.params
-    assert params["train_day"] == day.isoformat()
-    assert params["cutoff"] == (day - dt.timedelta(days=7)).isoformat()
-    assert params["rank"] in ("8", "16")
-    metrics = client.get_run(champion.run_id).data.metrics
-    assert metrics["hybrid_ndcg_at_10"] > metrics["popular_ndcg_at_10"]
+    for path in (CHECKOUT / "dags").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        modules = {n.module for n in top if isinstance(n, ast.ImportFrom)} | {a.name for n in top
+                                                                              if isinstance(n, ast.Import)
+                                                                              for a in n.names}
+        ours = {m for m in modules if m and m.startswith("jobs")}
+        assert ours <= {"jobs.pipeline", "jobs.dag_tasks"}, f"{path.name} imports {ours}"
+        assert not {m for m in modules if m and m.split(".")[0] in ("pyspark", "mlflow", "dbt", "great_expectations")}

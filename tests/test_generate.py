@@ -15,10 +15,11 @@ import pyarrow.json as pj
 import pytest
 
 from jobs.common.landing_contract import SOURCES, SOURCES_BY_NAME, Source
+from jobs.common.rates import HARD_RATES, VariationRates
 from jobs.generate.main import OutputExistsError, generate
 from jobs.generate.people import Registry
 from jobs.generate.pools import NICKNAMES
-from jobs.generate.rates import HARD, VariationRates
+from jobs.generate.returns import CROSS_TABLE_KINDS, REASONS, REFUND_OVER_LINE, UNKNOWN_ORIGINAL
 
 START = dt.date(2026, 10, 1)
 PERSONS, DAYS, SEED = 3000, 7, 11
@@ -40,6 +41,7 @@ ACCEPTED = {
     "consent_events.subject_type": {"crm_id", "account_id", "loyalty_id", "email"},
     "loyalty_members.tier": {"bronze", "silver", "gold"},
     "orders.channel": {"web", "app"},
+    "returns.reason": set(REASONS),
 }
 
 
@@ -109,9 +111,12 @@ def _violations(source: Source, table: pa.Table, skus: set[str]) -> np.ndarray:
             bad |= ~col.isin(ACCEPTED[key]).to_numpy()
     if "quantity" in df:
         bad |= (df["quantity"].fillna(0) <= 0).to_numpy()
-    for money in ("discount", "unit_price", "price", "order_total"):
+    for money in ("discount", "unit_price", "price", "order_total", "refund_amount"):
         if money in df:
             bad |= (df[money].astype(float) < 0).to_numpy()
+    if source.name == "returns":  # a return names its order or its till transaction, not both
+        order, till = df["order_id"].replace({"": None}), df["transaction_id"].replace({"": None})
+        bad |= (order.isna() == till.isna()).to_numpy()
     if "sku" in df and source.name != "products":
         bad |= (df["sku"].notna() & ~df["sku"].isin(skus)).to_numpy()
     return bad
@@ -150,7 +155,7 @@ def _clean_table(run: Path, dirty: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
-    args = dict(customers=600, days=3, start=START, rates=HARD, chunk_size=250, log=_quiet)
+    args = dict(customers=600, days=3, start=START, rates=HARD_RATES, chunk_size=250, log=_quiet)
     generate(tmp_path / "a", seed=5, **args)
     generate(tmp_path / "b", seed=5, **args)
     generate(tmp_path / "c", seed=6, **args)
@@ -204,9 +209,10 @@ def test_clean_rows_parse_with_contract_types_and_pass_range_rules(run, dirty, c
 
 
 def test_each_listed_dirty_row_fails_on_its_own_and_every_kind_occurs(run, dirty, catalog_skus):
-    assert {"bad_date", "negative_quantity", "unknown_sku", "truncated_line", "duplicate_file"} <= set(
-        dirty["kind"])
-    rows = dirty[dirty["kind"] != "duplicate_file"]
+    assert {"bad_date", "negative_quantity", "unknown_sku", "truncated_line", "duplicate_file",
+            *CROSS_TABLE_KINDS} <= set(dirty["kind"])
+    # A break only the returned line reveals is checked against the lines below.
+    rows = dirty[~dirty["kind"].isin(["duplicate_file", *CROSS_TABLE_KINDS])]
     total = sum(sum(1 for _ in open(p, "rb")) for s in SOURCES for p in _day_files(run, s))
     assert len(rows) < total * 0.01
     for rec in rows.itertuples():
@@ -334,4 +340,95 @@ def test_rates_are_validated_by_name():
         VariationRates.from_dict({"typos": 0.2})
     with pytest.raises(ValueError, match="duplicate_crm"):
         VariationRates(duplicate_crm=0.6)
-    assert HARD.duplicate_crm > 2 * VariationRates().duplicate_crm
+    assert HARD_RATES.duplicate_crm > 2 * VariationRates().duplicate_crm
+
+
+# -- returns ----------------------------------------------------------------------
+
+
+def _bought_lines(run: Path, dirty: pd.DataFrame) -> pd.DataFrame:
+    """Every clean order line and till line: channel, purchase id, line_no, quantity and value (pence)."""
+    parts = []
+    for name, id_col, channel in (("order_lines", "order_id", "online"), ("pos_transactions", "transaction_id", "store")):
+        df = _clean_table(run, dirty, name)
+        value = df["quantity"] * df["unit_price"].astype(float) - df["discount"].astype(float)
+        parts.append(pd.DataFrame({"channel": channel, "original_id": df[id_col], "line_no": df["line_no"],
+                                   "sku": df["sku"], "bought": df["quantity"], "value_pence": (value * 100).round()}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _landed_row(run: Path, source: Source, file: str, line_no: int) -> dict:
+    """One data line of a landing file, parsed with the contract's types (empty CSV fields as None)."""
+    header, lines = _split((run / "landing" / file).read_bytes(), source)
+    row = _parse(source, header + lines[line_no - 1] + b"\n").to_pylist()[0]
+    return {k: (None if v == "" else v) for k, v in row.items()}
+
+
+def test_planted_return_breaks_show_against_the_returned_line(run, dirty):
+    source = SOURCES_BY_NAME["returns"]
+    lines = _bought_lines(run, dirty)
+    planted = dirty[dirty["kind"].isin(CROSS_TABLE_KINDS)]
+    assert set(planted["kind"]) == set(CROSS_TABLE_KINDS)
+    for rec in planted.itertuples():
+        row = _landed_row(run, source, rec.file, rec.line_no)
+        original = row["order_id"] or row["transaction_id"]
+        match = lines[(lines["original_id"] == original) & (lines["line_no"] == row["line_no"])]
+        if rec.kind == UNKNOWN_ORIGINAL:
+            assert match.empty and row[rec.column] == original, rec
+        else:
+            [line] = match.itertuples()
+            assert float(row["refund_amount"]) * 100 * line.bought > row["quantity"] * line.value_pence, rec
+    assert len(_clean_table(run, dirty, "returns")) > len(planted)
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory) -> Path:
+    """Four weeks: enough returns to measure rates per category (most come back within weeks)."""
+    out = tmp_path_factory.mktemp("generate") / "month"
+    generate(out, 4000, 28, SEED, START, VariationRates(), log=_quiet)
+    return out
+
+
+def test_returns_follow_their_category_and_never_refund_more_than_their_line(month):
+    dirty = pd.read_parquet(month / "truth" / "dirty_rows")
+    truth = pd.read_parquet(month / "truth" / "returns")
+    clean = truth[truth["dirty_kind"].isna()]
+    assert len(clean) > 150
+    products = _clean_table(month, dirty, "products").drop_duplicates("sku")[["sku", "category"]]
+    bought = _bought_lines(month, dirty).merge(products, on="sku")
+    rate = clean.groupby("category").size() / bought.groupby("category").size()
+    fashion = clean["category"].isin(["Women's Fashion", "Men's Fashion"]).sum() / bought["category"].isin(
+        ["Women's Fashion", "Men's Fashion"]).sum()
+    staples = clean["category"].isin(["Grocery", "Health", "Pet"]).sum() / bought["category"].isin(
+        ["Grocery", "Health", "Pet"]).sum()
+    assert fashion > 5 * staples and fashion > 0.05, rate.round(3).to_dict()
+
+    # Store purchases come back less often than online ones.
+    per_channel = clean.groupby("channel").size() / bought.groupby("channel").size()
+    assert per_channel["store"] < per_channel["online"]
+
+    # Within the line: units and money; some returns keep part of a multi-unit line.
+    assert (clean["quantity"] >= 1).all() and (clean["quantity"] <= clean["bought_quantity"]).all()
+    assert (clean["refund_pence"] * clean["bought_quantity"] <= clean["quantity"] * clean["line_amount_pence"]).all()
+    assert (clean["quantity"] < clean["bought_quantity"]).any()
+    over = truth[truth["dirty_kind"] == REFUND_OVER_LINE]
+    assert (over["refund_pence"] * over["bought_quantity"] > over["quantity"] * over["line_amount_pence"]).all()
+
+    # Days to weeks after the purchase, inside the window, in the folder of the day they come back.
+    delay = clean["returned_at"] - clean["purchased_at"]
+    assert (delay > pd.Timedelta(hours=1)).all() and (delay < pd.Timedelta(days=31)).all()
+    assert delay.median() > pd.Timedelta(days=2)
+    end = pd.Timestamp(START + dt.timedelta(days=28), tz="UTC")
+    assert (clean["returned_at"] < end).all()
+    landed = _clean_table(month, dirty, "returns")
+    assert len(landed) == len(truth) - (dirty["source"] == "returns").sum()  # clean lines: the dirty ones skipped
+    files = {p.parent.name.removeprefix("ds="): p for p in _day_files(month, SOURCES_BY_NAME["returns"])}
+    for rec in clean.sample(40, random_state=0).itertuples():
+        day = rec.returned_at.strftime("%Y-%m-%d")
+        assert f"{rec.return_id},".encode() in files[day].read_bytes(), rec
+
+    # Each return's purchase belongs to the person the truth names.
+    records = pd.read_parquet(month / "truth" / "records")
+    owner = records[records["source"].isin(["orders", "pos_transactions"])].set_index("record_id")["person_id"]
+    assert (owner.reindex(clean["original_id"]).to_numpy() == clean["person_id"].to_numpy()).all()
+

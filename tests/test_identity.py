@@ -1,69 +1,46 @@
-"""Identity resolution end to end: generated landing files -> silver -> customer keys, against ground truth."""
+"""Identity resolution end to end: landing files -> silver -> customer keys, against the generator's ground truth."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import pytest
 from pyspark.sql import functions as F
 
 from jobs import pipeline
-from jobs.common.runtime import Runtime
-from jobs.generate.main import generate
-from jobs.generate.rates import VariationRates
+from jobs.common.stage import Days
 from jobs.identity import model as match_model
 from jobs.identity.evaluate import accuracy
-from jobs.identity.main import CUSTOMERS, HISTORY, LINKS, MAP, RUNS, resolve_identities
+from jobs.identity.main import CUSTOMERS, HISTORY, LINKS, MAP, RUNS
+from jobs.identity.main import run as resolve
 from jobs.identity.records import PROFILE_SOURCES
+from tests.support.runtime import runtime_for
 
 DAY1 = dt.date(2026, 10, 1)
-LAST = dt.date(2026, 10, 4)
 
 
-def _runtime(lake, spark, config, tmp_path, landing) -> Runtime:
-    local = dataclasses.replace(
-        config,
-        lake=dataclasses.replace(config.lake, root=lake.root),
-        landing=dataclasses.replace(config.landing, uri=str(landing)),
-        identity=dataclasses.replace(config.identity, model_dir=str(tmp_path / "model")),
-    )
-    return Runtime(local, spark, lake)
-
-
-@pytest.fixture
-def rt(lake, spark, config, tmp_path) -> Runtime:
-    generate(tmp_path / "sample", customers=900, days=4, seed=5, start=DAY1, rates=VariationRates(),
-             log=lambda *_: None)
-    return _runtime(lake, spark, config, tmp_path, tmp_path / "sample" / "landing")
-
-
-def _truth(spark, tmp_path):
-    truth = spark.read.parquet(str(tmp_path / "sample" / "truth" / "records"))
+def _truth(spark, sample):
+    truth = spark.read.parquet(str(sample / "truth" / "records"))
     key = F.when(F.col("source") == "email_events", F.lower("record_id")).otherwise(F.col("record_id"))
     truth = truth.select(F.concat_ws(":", "source", key).alias("record_id"), "source", "person_id").distinct()
     ambiguous = truth.groupBy("record_id").count().where("count > 1")
     return truth.join(ambiguous, "record_id", "left_anti")
 
 
-@pytest.mark.slow
-def test_resolution_matches_ground_truth_and_a_rerun_keeps_every_key(rt, spark, tmp_path):
-    pipeline.ingest_step(rt, DAY1, LAST - dt.timedelta(days=1))
-    pipeline.silver_step(rt, DAY1, LAST - dt.timedelta(days=1))
-    first = resolve_identities(rt.spark, rt.lake, rt.config, LAST - dt.timedelta(days=1))
-    assert first.mode == "full"
-
-    pipeline.ingest_step(rt, LAST, LAST)
-    pipeline.silver_step(rt, LAST, LAST)
-    day = resolve_identities(rt.spark, rt.lake, rt.config, LAST)
-    assert day.mode == "incremental" and 0 < day.new_records < day.profile_records
+def test_resolution_matches_ground_truth_and_a_rerun_keeps_every_key(e2e, spark):
+    """The history resolved in full (days 1-9), the Airflow day incrementally (day 10), a rerun changes no key."""
+    rt, last = e2e.rt, e2e.last
+    runs = {r["ds"]: r for r in rt.lake.read(RUNS).collect()}
+    first, day = runs[e2e.history_last], runs[last]
+    assert first["mode"] == "full"
+    assert day["mode"] == "incremental" and 0 < day["new_records"] < day["profile_records"]
     identity_map = rt.lake.read(MAP)
 
     # every source record has exactly one key
-    assert identity_map.count() == identity_map.select("record_id").distinct().count() == day.records
+    assert identity_map.count() == identity_map.select("record_id").distinct().count() == day["records"]
     for table, source in (("silver.web_accounts", "web_accounts"), ("silver.orders", "orders")):
         assert identity_map.where(F.col("source") == source).count() == rt.lake.read(table).count()
 
-    truth = _truth(spark, tmp_path)
+    truth = _truth(spark, e2e.sample)
     profiles = accuracy(identity_map, truth.where(F.col("source").isin(*PROFILE_SOURCES)))
     everything = accuracy(identity_map, truth)
     assert profiles["pairwise_precision"] >= 0.97 and profiles["pairwise_recall"] >= 0.95, profiles
@@ -83,15 +60,15 @@ def test_resolution_matches_ground_truth_and_a_rerun_keeps_every_key(rt, spark, 
 
     # golden records: one per key, no key without one
     customers = rt.lake.read(CUSTOMERS)
-    assert customers.count() == identity_map.select("customer_key").distinct().count() == day.customer_keys
+    assert customers.count() == identity_map.select("customer_key").distinct().count() == day["customer_keys"]
 
     # rerunning the day gives the same keys, from the same starting state
     before = {(r.record_id, r.customer_key) for r in identity_map.select("record_id", "customer_key").collect()}
-    again = resolve_identities(rt.spark, rt.lake, rt.config, LAST)
+    again = resolve(rt, Days.of(last))
     assert again.mode == "incremental"
     after = {(r.record_id, r.customer_key) for r in rt.lake.read(MAP).select("record_id", "customer_key").collect()}
     assert after == before
-    assert rt.lake.read(RUNS).where(F.col("ds") == LAST).count() == 2
+    assert rt.lake.read(RUNS).where(F.col("ds") == last).count() == 2
     # keys of the first run that disappeared were merged or split, and the history says where they went
     first_keys = {r.customer_key for r in rt.lake.read(MAP, version=0).select("customer_key").distinct().collect()}
     now_keys = {k for _, k in after}
@@ -113,10 +90,9 @@ def test_a_crm_export_of_our_own_gets_keys_without_code_changes(lake, spark, con
         f"X4,Priya,Raman,priya.r@example.org,07922 555444,1985-11-30,F,9 High St,York,YO1 7HH,GB,{stamp}",
     ]
     (folder / "my_crm_export.csv").write_text("\n".join([header, *rows]) + "\n")
-    rt = _runtime(lake, spark, config, tmp_path, tmp_path / "landing")
-    pipeline.ingest_step(rt, DAY1, DAY1)
-    pipeline.silver_step(rt, DAY1, DAY1)
-    report = resolve_identities(rt.spark, rt.lake, rt.config, DAY1)
+    rt = runtime_for(config, lake, tmp_path / "landing", tmp_path / "model")
+    report = pipeline.run(rt, Days.of(DAY1), ("ingest", "silver", "resolve_identities"), log=lambda *_: None)[
+        "resolve_identities"]
     assert report.mode == "rules only"  # four records: too few to estimate a match model
     keys = {r.record_key: r.customer_key for r in rt.lake.read(MAP).collect()}
     assert keys["X1"] == keys["X2"]  # same phone and email, nickname

@@ -12,10 +12,12 @@ from pathlib import Path
 import boto3
 import pytest
 
+from jobs.common.bronze import INGEST_LOG_TABLE
+from jobs.common.rates import VariationRates
+from jobs.common.stage import Days
 from jobs.generate.main import generate
-from jobs.generate.rates import VariationRates
-from jobs.ingest.bronze import INGEST_LOG_TABLE
-from jobs.ingest.main import ingest
+from jobs.ingest.main import run as ingest_run
+from tests.support.runtime import runtime_for
 
 DAY = dt.date(2026, 10, 1)
 
@@ -69,8 +71,8 @@ def test_ingest_reads_an_s3_landing_area_through_boto3(lake, spark, config, tmp_
 
     s3_config = dataclasses.replace(config, landing=dataclasses.replace(config.landing, s3_endpoint_url=s3_endpoint))
     sources = ["crm_customers", "web_events", "products"]
-    report = ingest(spark, lake, s3_config, DAY, landing="s3://landing/exports", sources=sources)
-    report.raise_for_failures()
+    report = ingest_run(runtime_for(s3_config, lake, "s3://landing/exports"), Days.of(DAY), sources=sources)
+    assert not report.failed and report.files_loaded > 0
     log = lake.read(INGEST_LOG_TABLE).where("outcome = 'loaded'").collect()
     assert sorted(r["path"] for r in log) == sorted(
         f"s3://landing/exports/{p.relative_to(out / 'landing').as_posix()}"
@@ -82,11 +84,11 @@ def test_ingest_reads_an_s3_landing_area_through_boto3(lake, spark, config, tmp_
         assert r["size_bytes"] == local.stat().st_size
     assert lake.read("bronze.web_events").count() == sum(r["rows_loaded"] for r in log if r["source"] == "web_events")
 
-    again = ingest(spark, lake, s3_config, DAY, landing="s3://landing/exports", sources=sources)
+    again = ingest_run(runtime_for(s3_config, lake, "s3://landing/exports"), Days.of(DAY), sources=sources)
     assert [s.files_loaded for s in again.sources] == [0, 0, 0]
 
 
 def test_an_unreachable_bucket_is_named(lake, spark, config, s3_endpoint, aws_env):
     s3_config = dataclasses.replace(config, landing=dataclasses.replace(config.landing, s3_endpoint_url=s3_endpoint))
     with pytest.raises(Exception, match="cannot list s3://no-such-bucket/exports/crm_customers/ds=2026-10-01/"):
-        ingest(spark, lake, s3_config, DAY, landing="s3://no-such-bucket/exports", sources=["crm_customers"])
+        ingest_run(runtime_for(s3_config, lake, "s3://no-such-bucket/exports"), Days.of(DAY), sources=["crm_customers"])

@@ -15,11 +15,13 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.common.bronze import META_NAMES, latest_file_versions
 from jobs.common.errors import C360Error, ConfigError
-from jobs.common.lake import LAYERS, Lake
+from jobs.common.lake import Lake
 from jobs.common.landing_contract import SOURCES, SOURCES_BY_NAME
+from jobs.common.runtime import Runtime
+from jobs.common.stage import Days
 from jobs.generate.main import generate
-from jobs.ingest.bronze import META_NAMES, latest_file_versions
 from jobs.quality.gate import (
     DQ_RESULTS,
     ExpectationOutcome,
@@ -27,9 +29,11 @@ from jobs.quality.gate import (
     QualityGateError,
     SourceSummary,
     enforce,
-    run_gate,
+    validate,
 )
 from jobs.quality.suites import REFERENCES, SEVERITIES, columns_of, load_suite
+from tests.conftest import reset_catalog
+from tests.support.runtime import runtime_for
 
 DAY1, DAY2, DAY3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 3)
 
@@ -107,8 +111,7 @@ def gate_lake(spark, config, tmp_path_factory) -> Lake:
     """Bronze for three generated days, built like ingest does (typed, lineage, required columns present)."""
     sample = tmp_path_factory.mktemp("gate_sample")
     generate(sample, customers=2000, days=3, seed=5, start=DAY1, log=lambda *_: None)
-    for db in LAYERS:
-        spark.sql(f"DROP DATABASE IF EXISTS {db} CASCADE")
+    reset_catalog(spark)
     lake = Lake(spark, dataclasses.replace(config.lake, root=str(tmp_path_factory.mktemp("gate_lake"))))
     for src in SOURCES:
         reader = spark.read.schema(src.ddl())
@@ -129,14 +132,19 @@ def gate_lake(spark, config, tmp_path_factory) -> Lake:
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("reports")
+def gate_rt(config, gate_lake) -> Runtime:
+    return runtime_for(config, gate_lake)
 
 
 @pytest.fixture(scope="module")
-def clean_run(spark, gate_lake, reports) -> GateResult:
+def reports(gate_rt) -> Path:
+    return Path(gate_rt.config.lake.reports)
+
+
+@pytest.fixture(scope="module")
+def clean_run(gate_rt) -> GateResult:
     """The generator's default data of the second day, every source."""
-    return run_gate(spark, gate_lake, DAY2, reports)
+    return validate(gate_rt, Days.of(DAY2))
 
 
 def _dq(lake: Lake, day: dt.date) -> DataFrame:
@@ -204,7 +212,7 @@ def _inject(lake: Lake, source: str, rows: DataFrame) -> None:
     lake.append(rows.select(*lake.read(f"bronze.{source}").columns), f"bronze.{source}", partition_by=["_ds"])
 
 
-def test_injected_errors_fail_naming_source_and_expectation_and_a_rerun_replaces_results(spark, clean_run, gate_lake, reports):
+def test_injected_errors_fail_naming_source_and_expectation_and_a_rerun_replaces_results(gate_rt, clean_run, gate_lake):
     events = latest_file_versions(gate_lake.read("bronze.web_events").where(F.col("_ds") == F.lit(DAY3)))
     # The same event twice in one file, and an event without its id.
     _inject(gate_lake, "web_events", events.limit(2).withColumn("_line_no", F.col("_line_no") + 100_000))
@@ -214,7 +222,7 @@ def test_injected_errors_fail_naming_source_and_expectation_and_a_rerun_replaces
     orphans = lines.withColumn("order_id", F.concat(F.lit("MISSING-"), F.col("order_id")))
     _inject(gate_lake, "order_lines", orphans)
 
-    result = run_gate(spark, gate_lake, DAY3, reports, sources=["web_events", "order_lines"])
+    result = validate(gate_rt, Days.of(DAY3), sources=["web_events", "order_lines"])
     assert not result.passed
     assert result.summary("web_events").status == "failed"
     assert result.summary("order_lines").status == "failed"
@@ -238,7 +246,7 @@ def test_injected_errors_fail_naming_source_and_expectation_and_a_rerun_replaces
     before = _dq(gate_lake, DAY3).count()
     assert before == len(result.outcomes)
     day2_rows = _dq(gate_lake, DAY2).count()
-    again = run_gate(spark, gate_lake, DAY3, reports, sources=["web_events", "order_lines"])
+    again = validate(gate_rt, Days.of(DAY3), sources=["web_events", "order_lines"])
     assert _dq(gate_lake, DAY3).count() == before
     assert _dq(gate_lake, DAY2).count() == day2_rows
     assert {(o.source, o.label) for o in again.failures} == failed
@@ -246,13 +254,13 @@ def test_injected_errors_fail_naming_source_and_expectation_and_a_rerun_replaces
     assert "2026-10-03" in index and "2026-10-02" in index
 
 
-def test_first_day_skips_the_volume_check_and_unknown_sources_are_refused(spark, gate_lake, reports):
-    result = run_gate(spark, gate_lake, DAY1, reports, sources=["orders"])
+def test_first_day_skips_the_volume_check_and_unknown_sources_are_refused(gate_rt):
+    result = validate(gate_rt, Days.of(DAY1), sources=["orders"])
     skipped = [o for o in result.outcomes if o.success is None]
     assert [o.expectation_type for o in skipped] == ["expect_table_row_count_to_be_between"]
     assert "previous day" in skipped[0].observed_value
     assert result.summary("orders").skipped == 1
     with pytest.raises(C360Error, match="unknown source.*nope"):
-        run_gate(spark, gate_lake, DAY1, reports, sources=["nope"])
-    empty = run_gate(spark, gate_lake, dt.date(2026, 9, 1), reports, sources=["orders"])
+        validate(gate_rt, Days.of(DAY1), sources=["nope"])
+    empty = validate(gate_rt, Days.of(dt.date(2026, 9, 1)), sources=["orders"])
     assert empty.passed and empty.summary("orders") == SourceSummary(dt.date(2026, 9, 1), "orders", 0)

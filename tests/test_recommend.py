@@ -3,19 +3,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.common.config import AlsSearch, InteractionWeights
+from jobs.common.config import AlsSearch, Config, InteractionWeights, load_config
 from jobs.common.lake import Lake
+from jobs.common.runtime import Runtime
+from jobs.common.stage import Days
 from jobs.recommend import als as als_model
 from jobs.recommend.evaluate import ranking_metrics
 from jobs.recommend.hybrid import History, fold_in
 from jobs.recommend.inputs import histories, item_index, load_catalog
 from jobs.recommend.interactions import ADDED_TO_CART, BOUGHT, VIEWED, interactions
 from tests.support.gold import REPEATABLE, write_gold
+from tests.support.runtime import runtime_for
 
 LAST = dt.date(2026, 10, 28)
 ACTIVITY_DDL = "customer_key string, sku string, activity_date date, views int, add_to_carts int, purchases int"
@@ -81,20 +86,20 @@ def test_fold_in_gives_back_the_user_factors_spark_als_trained(spark, lake, gold
 
 
 def test_training_without_enough_history_names_the_missing_days(spark, lake, config):
-    from jobs.recommend.main import RecommendError, train_recommender
+    from jobs.recommend.inputs import RecommendError
+    from jobs.recommend.train_main import run as train
 
     write_gold(spark, lake, LAST, days=10)
-    local = dataclasses.replace(config, lake=dataclasses.replace(config.lake, root=lake.root))
     with pytest.raises(RecommendError, match=r"no activity up to 2026-10-14.*2 x recommend.holdout_days"):
-        train_recommender(spark, lake, local, LAST)
+        train(runtime_for(config, lake), Days.of(LAST))
 
 
 def test_scoring_before_gold_exists_says_what_to_run(spark, lake, config):
-    from jobs.recommend.main import RecommendError, score_recommendations
+    from jobs.recommend.inputs import RecommendError
+    from jobs.recommend.score_main import run as score
 
-    local = dataclasses.replace(config, lake=dataclasses.replace(config.lake, root=lake.root))
     with pytest.raises(RecommendError, match=r"gold.customer_product_activity does not exist: run `c360 build-features"):
-        score_recommendations(spark, lake, local, LAST)
+        score(runtime_for(config, lake), Days.of(LAST))
 
 
 def test_the_implicit_reference_ranks_products_for_the_customers_it_knows(spark, lake, gold):
@@ -114,27 +119,39 @@ def test_the_implicit_reference_ranks_products_for_the_customers_it_knows(spark,
 def test_training_promotes_only_a_better_model_and_scoring_follows_the_rules(spark, lake, gold, config, tmp_path):
     from mlflow import MlflowClient
 
-    from jobs.recommend.main import RECOMMENDATIONS, score_recommendations, train_recommender
+    from jobs.recommend.inputs import RECOMMENDATIONS
+    from jobs.recommend.score_main import run as score
+    from jobs.recommend.train_main import run as train
 
-    def configured(rank: int, max_iter: int):
+    def configured(base: Config, rank: int | None, max_iter: int) -> Runtime:
         rc = dataclasses.replace(
-            config.recommend, holdout_days=7, max_iter=max_iter, top_n=8, new_product_slots=1,
+            base.recommend, holdout_days=7, max_iter=max_iter, top_n=8, new_product_slots=1,
             repeatable_categories=REPEATABLE,
-            search=AlsSearch(ranks=(rank,), reg_params=(0.1,), alphas=(10.0,)),
+            search=AlsSearch(ranks=(rank,), reg_params=(0.1,), alphas=(10.0,)) if rank else base.recommend.search,
         )
-        mlflow = dataclasses.replace(config.mlflow, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        mlflow = dataclasses.replace(base.mlflow, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
                                      artifact_root=str(tmp_path / "artifacts"))
-        return dataclasses.replace(config, lake=dataclasses.replace(config.lake, root=lake.root), recommend=rc,
-                                   mlflow=mlflow)
+        return runtime_for(dataclasses.replace(base, recommend=rc, mlflow=mlflow, spark=config.spark), lake)
 
-    weak = train_recommender(spark, lake, configured(rank=1, max_iter=1), LAST, compare_implicit=False)
+    # The first model comes from a profile file of one's own: a two-point grid, searched on the validation week.
+    profile = tmp_path / "weekly.yaml"
+    profile.write_text("recommend:\n  search: {ranks: [1, 2], reg_params: [0.1], alphas: [10.0]}\n")
+    weak = train(configured(load_config(str(profile), env={"C360_LAKE_ROOT": lake.root}), None, 1), Days.of(LAST),
+                 compare_implicit=False)
     assert weak.promoted and weak.champion_ndcg is None
-    strong = train_recommender(spark, lake, configured(rank=4, max_iter=10), LAST, compare_implicit=False)
+    client = MlflowClient()
+    params = client.get_run(weak.run_id).data.params
+    assert params["train_day"] == LAST.isoformat()
+    assert params["cutoff"] == (LAST - dt.timedelta(days=7)).isoformat()
+    assert params["rank"] in ("1", "2")
+    searched = json.loads(Path(client.download_artifacts(weak.run_id, "search.json", str(tmp_path))).read_text())
+    assert sorted(point["rank"] for point in searched["grid"]) == [1, 2]  # the profile file's grid, not the default
+
+    strong = train(configured(config, rank=4, max_iter=10), Days.of(LAST), compare_implicit=False)
     assert strong.promoted and strong.ndcg > strong.champion_ndcg
-    again = train_recommender(spark, lake, configured(rank=1, max_iter=1), LAST, compare_implicit=False)
+    again = train(configured(config, rank=1, max_iter=1), Days.of(LAST), compare_implicit=False)
     assert not again.promoted and again.champion_ndcg == pytest.approx(strong.ndcg)
 
-    client = MlflowClient()
     name = config.recommend.registered_model
     assert str(client.get_model_version_by_alias(name, "champion").version) == strong.model_version.split("/")[1]
     run = client.get_run(strong.run_id)
@@ -143,8 +160,8 @@ def test_training_promotes_only_a_better_model_and_scoring_follows_the_rules(spa
     assert {"hybrid_ndcg_at_10", "als_ndcg_at_10", "popular_ndcg_at_10", "champion_ndcg_at_10"} <= set(run.data.metrics)
     assert strong.ndcg > strong.popular_ndcg
 
-    cfg = configured(rank=4, max_iter=10)
-    report = score_recommendations(spark, lake, cfg, LAST, generated_at=dt.datetime(2026, 10, 29, 6))
+    rt = configured(config, rank=4, max_iter=10)
+    report = score(rt, Days.of(LAST), generated_at=dt.datetime(2026, 10, 29, 6))
     recs = lake.read(RECOMMENDATIONS).where(F.col("run_date") == LAST)
     assert report.model_version == strong.model_version
     assert report.customers == len(gold["customers"]) and report.rows == recs.count()
@@ -164,6 +181,6 @@ def test_training_promotes_only_a_better_model_and_scoring_follows_the_rules(spa
 
     version = lake.version(RECOMMENDATIONS)
     before = recs.orderBy("customer_key", "rank").collect()
-    score_recommendations(spark, lake, cfg, LAST, generated_at=dt.datetime(2026, 10, 29, 6))
+    score(rt, Days.of(LAST), generated_at=dt.datetime(2026, 10, 29, 6))
     assert lake.version(RECOMMENDATIONS) == version + 1
     assert lake.read(RECOMMENDATIONS).where(F.col("run_date") == LAST).orderBy("customer_key", "rank").collect() == before

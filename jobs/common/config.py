@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from jobs.common.errors import ConfigError
-from jobs.generate.rates import VariationRates
+from jobs.common.rates import HARD_RATES, VariationRates
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 CONF_DIR = CHECKOUT / "conf"
@@ -80,7 +80,7 @@ class GeneratorConfig:
     """Variation rates of `c360 generate`, per named difficulty."""
 
     default: VariationRates = field(default_factory=VariationRates)
-    hard: VariationRates = field(default_factory=VariationRates)
+    hard: VariationRates = HARD_RATES
 
     def rates(self, difficulty: str) -> VariationRates:
         if difficulty not in ("default", "hard"):
@@ -200,9 +200,7 @@ def load_config(
         if not profile_file.is_file():
             raise ConfigError(f"profile file {profile_file} does not exist: give the path of a YAML profile, or a profile name")
         profile = profile_file.stem
-    else:
-        profile_file = conf_dir / f"{profile}.yaml"
-    if not profile_file.is_file():
+    elif not (profile_file := conf_dir / f"{profile}.yaml").is_file():
         known = sorted(p.stem for p in conf_dir.glob("*.yaml") if p.stem != "base")
         raise ConfigError(
             f"unknown profile '{profile}': {profile_file} does not exist; profiles: {', '.join(known)}"
@@ -255,7 +253,7 @@ def _mark(origins: dict[str, str], dotted: str, value: Any, origin: str) -> None
             _mark(origins, f"{dotted}.{key}", sub, origin)
 
 
-def _build(cls: type, data: Any, path: str, origins: dict[str, str], files: str) -> Any:
+def _build(cls: type, data: Any, path: str, origins: dict[str, str], files: str, base: Any = None) -> Any:
     where = origins.get(path, files) if path else files
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: key '{path}' must be a mapping, got {type(data).__name__}")
@@ -276,8 +274,12 @@ def _build(cls: type, data: Any, path: str, origins: dict[str, str], files: str)
             if not has_default:
                 raise ConfigError(f"missing required key '{dotted}': set it in {files}")
             continue
-        kwargs[f.name] = _coerce(hints[f.name], data[f.name], dotted, origins, files)
-    return cls(**kwargs)
+        if dataclasses.is_dataclass(hints[f.name]) and f.default is not dataclasses.MISSING:
+            # A section given in part keeps the field's own default for the rest (generator.hard).
+            kwargs[f.name] = _build(hints[f.name], data[f.name], dotted, origins, files, f.default)
+        else:
+            kwargs[f.name] = _coerce(hints[f.name], data[f.name], dotted, origins, files)
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def _coerce(hint: Any, value: Any, dotted: str, origins: dict[str, str], files: str) -> Any:

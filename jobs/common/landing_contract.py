@@ -19,6 +19,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 FileFormat = Literal["csv", "jsonl"]
+# How silver stores a source's conformed rows (jobs/silver/main.py):
+# `day` replaces the landing-day partition, `scd2` keeps record history, `latest` upserts.
+SilverWrite = Literal["day", "scd2", "latest"]
+# What identity resolution makes of a source's records: `profile` records are matched with
+# each other (rules and the probabilistic model), `satellite` records attach to a profile
+# cluster, `via_purchase` records name no person but a purchase (an order or a till
+# transaction) and belong to that purchase's customer (joined in the feature layer),
+# `none` carry no person.
+IdentityRole = Literal["profile", "satellite", "via_purchase", "none"]
+# `daily`: a file (CSV: at least its header) lands every day; `when_any`: a quiet day has no file.
+Delivery = Literal["daily", "when_any"]
+
+# The landing-day partition column of bronze and of day-written silver tables.
+DAY_COLUMN = "_ds"
 
 
 @dataclass(frozen=True)
@@ -32,17 +46,57 @@ class Column:
     # A SQL condition every non-empty value must meet (e.g. `quantity > 0`); rows
     # that fail it are quarantined at ingest with the rule as the reason.
     check: str = ""
+    # Personal data: normalised in silver, pseudonymised or left out past it.
+    pii: bool = False
 
 
 @dataclass(frozen=True)
 class Source:
-    """One landing source: a folder of daily files sharing one schema."""
+    """One landing source, declared once: its files, and what each stage makes of them.
+
+    Attributes:
+        name: the folder under the landing area and the table name in bronze and silver.
+        format, grain, description, columns: the landing files.
+        system: the system the feed comes from (`source_system` in silver; with `record_key`
+            it names a source record).
+        silver_write: how silver stores the conformed rows (`day`, `scd2`, `latest`).
+        keys: the business key of a silver row (for `scd2`: of a record, without its validity).
+        order_col: for `scd2` the effective time, for `latest` the column a newer row wins on.
+        tracked: for `scd2`, the silver columns whose change makes a new version.
+        identity: `profile`, `satellite`, `via_purchase` or `none` (see `IdentityRole`).
+        delivery: `daily` or `when_any` (see `Delivery`); the daily DAG waits for `daily` ones.
+    """
 
     name: str
     format: FileFormat
     grain: str
     description: str
     columns: tuple[Column, ...]
+    system: str
+    silver_write: SilverWrite
+    keys: tuple[str, ...]
+    order_col: str | None = None
+    tracked: tuple[str, ...] = ()
+    identity: IdentityRole = "none"
+    delivery: Delivery = "daily"
+
+    def __post_init__(self) -> None:
+        if self.silver_write in ("scd2", "latest") and not self.order_col:
+            raise ValueError(f"source {self.name}: silver_write '{self.silver_write}' needs an order_col")
+        if self.tracked and self.silver_write != "scd2":
+            raise ValueError(f"source {self.name}: tracked columns only apply to silver_write 'scd2'")
+
+    @property
+    def bronze_table(self) -> str:
+        return f"bronze.{self.name}"
+
+    @property
+    def silver_table(self) -> str:
+        return f"silver.{self.name}"
+
+    @property
+    def pii_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.pii)
 
     @property
     def extension(self) -> str:
@@ -69,24 +123,26 @@ class Source:
         return f"{self.name}/ds={day}"
 
 
-def _c(name: str, type_: str, required: bool, description: str, check: str = "") -> Column:
-    return Column(name, type_, required, description, check)
+def _c(name: str, type_: str, required: bool, description: str, check: str = "", pii: bool = False) -> Column:
+    return Column(name, type_, required, description, check, pii)
 
 
 _PERSON_COLUMNS = (
-    _c("first_name", "string", False, "Given name as typed into the source system"),
-    _c("last_name", "string", False, "Family name as typed into the source system"),
-    _c("email", "string", False, "Email address as captured (any case, may carry dots or +tags)"),
-    _c("phone", "string", False, "Phone number in any national or international format"),
+    _c("first_name", "string", False, "Given name as typed into the source system", pii=True),
+    _c("last_name", "string", False, "Family name as typed into the source system", pii=True),
+    _c("email", "string", False, "Email address as captured (any case, may carry dots or +tags)", pii=True),
+    _c("phone", "string", False, "Phone number in any national or international format", pii=True),
 )
 
 # Where invoices or local law make a business record one (CPF, codice fiscale, NIF, ...); optional.
-_TAX_ID = _c("tax_id", "string", False, "Tax or national id number, where the business records one (optional)")
+_TAX_ID = _c("tax_id", "string", False, "Tax or national id number, where the business records one (optional)",
+             pii=True)
+_DATE_OF_BIRTH = _c("date_of_birth", "date", False, "Date of birth", pii=True)
 
 _ADDRESS_COLUMNS = (
-    _c("street", "string", False, "House number and street"),
+    _c("street", "string", False, "House number and street", pii=True),
     _c("city", "string", False, "Post town"),
-    _c("postcode", "string", False, "Postcode (UK format, any case or spacing)"),
+    _c("postcode", "string", False, "Postcode (UK format, any case or spacing)", pii=True),
     _c("country", "string", False, "ISO 3166-1 alpha-2 country code"),
 )
 
@@ -99,13 +155,17 @@ SOURCES: tuple[Source, ...] = (
         columns=(
             _c("crm_id", "string", True, "CRM customer id"),
             *_PERSON_COLUMNS,
-            _c("date_of_birth", "date", False, "Date of birth"),
+            _DATE_OF_BIRTH,
             _TAX_ID,
             _c("gender", "string", False, "F, M, X or empty"),
             *_ADDRESS_COLUMNS,
             _c("created_at", "timestamp", True, "When the CRM record was created"),
             _c("updated_at", "timestamp", True, "When this version of the record was written"),
         ),
+        system="crm", silver_write="scd2", keys=("record_key",), order_col="updated_at",
+        tracked=("first_name", "last_name", "email", "phone", "date_of_birth", "tax_id", "gender", "street", "city",
+                 "postcode", "country"),
+        identity="profile",
     ),
     Source(
         name="web_accounts",
@@ -114,14 +174,16 @@ SOURCES: tuple[Source, ...] = (
         description="Accounts of the web shop and app, incremental by updated_at.",
         columns=(
             _c("account_id", "string", True, "Web shop account id"),
-            _c("email", "string", True, "Login email as typed at sign-up"),
-            _c("first_name", "string", False, "Given name"),
-            _c("last_name", "string", False, "Family name"),
-            _c("phone", "string", False, "Phone number in any format"),
-            _c("postcode", "string", False, "Default delivery postcode"),
+            _c("email", "string", True, "Login email as typed at sign-up", pii=True),
+            _c("first_name", "string", False, "Given name", pii=True),
+            _c("last_name", "string", False, "Family name", pii=True),
+            _c("phone", "string", False, "Phone number in any format", pii=True),
+            _c("postcode", "string", False, "Default delivery postcode", pii=True),
             _c("created_at", "timestamp", True, "Account creation time"),
             _c("updated_at", "timestamp", True, "When this version of the account was written"),
         ),
+        system="web", silver_write="latest", keys=("record_key",), order_col="updated_at", identity="profile",
+        delivery="when_any",
     ),
     Source(
         name="loyalty_members",
@@ -131,14 +193,18 @@ SOURCES: tuple[Source, ...] = (
         columns=(
             _c("loyalty_id", "string", True, "Loyalty card number"),
             *_PERSON_COLUMNS,
-            _c("date_of_birth", "date", False, "Date of birth"),
+            _DATE_OF_BIRTH,
             _TAX_ID,
-            _c("postcode", "string", False, "Home postcode"),
+            _c("postcode", "string", False, "Home postcode", pii=True),
             _c("tier", "string", True, "bronze, silver or gold"),
             _c("points_balance", "int", True, "Points balance at updated_at", "points_balance >= 0"),
             _c("joined_at", "timestamp", True, "When the member joined"),
             _c("updated_at", "timestamp", True, "When this version of the record was written"),
         ),
+        system="loyalty", silver_write="scd2", keys=("record_key",), order_col="updated_at",
+        tracked=("first_name", "last_name", "email", "phone", "date_of_birth", "tax_id", "postcode", "tier",
+                 "points_balance"),
+        identity="profile",
     ),
     Source(
         name="products",
@@ -157,6 +223,7 @@ SOURCES: tuple[Source, ...] = (
             _c("active", "boolean", True, "Whether the SKU is listed"),
             _c("launched_at", "date", True, "Date the SKU was first listed"),
         ),
+        system="catalog", silver_write="latest", keys=("sku",), order_col=DAY_COLUMN,
     ),
     Source(
         name="orders",
@@ -166,16 +233,17 @@ SOURCES: tuple[Source, ...] = (
         columns=(
             _c("order_id", "string", True, "Order id"),
             _c("account_id", "string", False, "Web account id; empty for guest checkout"),
-            _c("email", "string", True, "Email given at checkout"),
+            _c("email", "string", True, "Email given at checkout", pii=True),
             _c("order_ts", "timestamp", True, "When the order was placed"),
             _c("channel", "string", True, "web or app"),
             _c("currency", "string", True, "ISO 4217 currency code"),
             _c("order_total", "decimal(12,2)", True, "Total charged, after discounts", "order_total >= 0"),
-            _c("ship_street", "string", False, "Delivery street"),
+            _c("ship_street", "string", False, "Delivery street", pii=True),
             _c("ship_city", "string", False, "Delivery town"),
-            _c("ship_postcode", "string", False, "Delivery postcode"),
+            _c("ship_postcode", "string", False, "Delivery postcode", pii=True),
             _c("cookie_id", "string", False, "Web cookie the order was placed from"),
         ),
+        system="web", silver_write="day", keys=("order_id",), identity="satellite",
     ),
     Source(
         name="order_lines",
@@ -190,6 +258,7 @@ SOURCES: tuple[Source, ...] = (
             _c("unit_price", "decimal(12,2)", True, "Price per unit before discount", "unit_price >= 0"),
             _c("discount", "decimal(12,2)", True, "Discount on the line", "discount >= 0"),
         ),
+        system="web", silver_write="day", keys=("order_id", "line_no"),
     ),
     Source(
         name="pos_transactions",
@@ -202,12 +271,36 @@ SOURCES: tuple[Source, ...] = (
             _c("store_id", "string", True, "Store id"),
             _c("transaction_ts", "timestamp", True, "When the transaction was rung up"),
             _c("loyalty_id", "string", False, "Loyalty card scanned, if any"),
-            _c("receipt_email", "string", False, "Email given for an e-receipt, if any"),
+            _c("receipt_email", "string", False, "Email given for an e-receipt, if any", pii=True),
             _c("sku", "string", True, "SKU sold"),
-            _c("quantity", "int", True, "Units sold (returns are not in this export)", "quantity > 0"),
+            _c("quantity", "int", True, "Units sold (returns are in the `returns` export)", "quantity > 0"),
             _c("unit_price", "decimal(12,2)", True, "Price per unit before discount", "unit_price >= 0"),
             _c("discount", "decimal(12,2)", True, "Discount on the line", "discount >= 0"),
         ),
+        system="pos", silver_write="day", keys=("transaction_id", "line_no"), identity="satellite",
+    ),
+    # After order_lines and pos_transactions: silver checks a return against the lines it returns,
+    # so those are built first (silver builds sources in this order).
+    Source(
+        name="returns",
+        format="csv",
+        grain="one row per returned line; a return (return_id) spans one or more lines of one purchase",
+        description=("Returns of online order lines and store till lines, booked that day, with their refunds. "
+                     "Silver quarantines a return that names no landed line, or another SKU, more units or "
+                     "more money than its line (`jobs/silver/returns.py`)."),
+        columns=(
+            _c("return_id", "string", True, "Return id (returns authorisation or till refund)"),
+            _c("order_id", "string", False, "Online order of the returned line; empty for a store return"),
+            _c("transaction_id", "string", False, "Till transaction of the returned line; empty for an online return"),
+            _c("line_no", "int", True, "Line number of the returned line in its order or till transaction"),
+            _c("sku", "string", True, "SKU returned: the SKU of that line"),
+            _c("quantity", "int", True, "Units returned, at most the units of the line", "quantity > 0"),
+            _c("refund_amount", "decimal(12,2)", True,
+               "Amount refunded: units returned x the line's unit price after discount", "refund_amount >= 0"),
+            _c("reason", "string", True, "damaged, wrong_size, not_as_described, changed_mind or late_delivery"),
+            _c("returned_at", "timestamp", True, "When the return was booked (received back or refunded at the till)"),
+        ),
+        system="returns", silver_write="day", keys=("return_id", "line_no"), identity="via_purchase",
     ),
     Source(
         name="web_events",
@@ -226,6 +319,7 @@ SOURCES: tuple[Source, ...] = (
             _c("search_query", "string", False, "Query text for search"),
             _c("order_id", "string", False, "Order id for purchase"),
         ),
+        system="web", silver_write="day", keys=("event_id",), identity="satellite", delivery="when_any",
     ),
     Source(
         name="email_events",
@@ -236,10 +330,11 @@ SOURCES: tuple[Source, ...] = (
             _c("event_id", "string", True, "Event id (unique)"),
             _c("event_ts", "timestamp", True, "When the event happened"),
             _c("event_type", "string", True, "send, open or click"),
-            _c("email", "string", True, "Recipient address as held by the email tool"),
+            _c("email", "string", True, "Recipient address as held by the email tool", pii=True),
             _c("campaign_id", "string", True, "Campaign id"),
             _c("link_url", "string", False, "Clicked link, for click"),
         ),
+        system="email", silver_write="day", keys=("event_id",), identity="satellite", delivery="when_any",
     ),
     Source(
         name="consent_events",
@@ -250,11 +345,12 @@ SOURCES: tuple[Source, ...] = (
             _c("event_id", "string", True, "Event id (unique)"),
             _c("event_ts", "timestamp", True, "When the subject gave or withdrew consent"),
             _c("subject_type", "string", True, "crm_id, account_id, loyalty_id or email"),
-            _c("subject_id", "string", True, "The id (or email) the consent is about"),
+            _c("subject_id", "string", True, "The id (or email) the consent is about", pii=True),
             _c("purpose", "string", True, "email_marketing, sms_marketing, personalization, analytics or all"),
             _c("action", "string", True, "opt_in, opt_out or erasure_request"),
             _c("source_system", "string", True, "Where it was captured: web, store, email, crm"),
         ),
+        system="consent", silver_write="day", keys=("event_id",), delivery="when_any",
     ),
 )
 
@@ -268,6 +364,28 @@ def source(name: str) -> Source:
     except KeyError:
         known = ", ".join(sorted(SOURCES_BY_NAME))
         raise KeyError(f"unknown landing source '{name}'; known sources: {known}") from None
+
+
+_DELIVERY_TEXT = {
+    "daily": "a file every day (CSV: at least its header row); the daily DAG waits for it",
+    "when_any": "a file on days with rows; a quiet day has none",
+}
+_IDENTITY_TEXT = {
+    "profile": "profile records, matched with each other",
+    "satellite": "attached to a profile by an id or email it carries",
+    "via_purchase": "the customer of the order or till transaction it names (exactly one of "
+                    "`order_id`, `transaction_id`), joined in the feature layer",
+    "none": "no person",
+}
+
+
+def _silver_text(s: Source) -> str:
+    keys = ", ".join(f"`{k}`" for k in s.keys)
+    if s.silver_write == "day":
+        return f"one row per {keys}, the landing day's partition replaced"
+    if s.silver_write == "scd2":
+        return f"SCD2 history per {keys}, a new version when a tracked column changes"
+    return f"one row per {keys}, the newer `{s.order_col}` wins"
 
 
 def render_markdown() -> str:
@@ -297,13 +415,15 @@ def render_markdown() -> str:
             f"- folder: `{s.day_folder('YYYY-MM-DD')}/`",
             f"- format: {s.format}",
             f"- grain: {s.grain}",
+            f"- delivery: {_DELIVERY_TEXT[s.delivery]}",
+            f"- source system: `{s.system}`; in silver: {_silver_text(s)}; identity: {_IDENTITY_TEXT[s.identity]}",
             "",
-            "| column | type | required | rule | description |",
-            "|---|---|---|---|---|",
+            "| column | type | required | rule | personal data | description |",
+            "|---|---|---|---|---|---|",
         ]
         lines += [
             f"| `{c.name}` | {c.type} | {'yes' if c.required else 'no'} | {f'`{c.check}`' if c.check else ''} "
-            f"| {c.description} |"
+            f"| {'yes' if c.pii else ''} | {c.description} |"
             for c in s.columns
         ]
         lines.append("")

@@ -1,6 +1,7 @@
 """A job's runtime: the profile's config, its SparkSession and its lake."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
@@ -14,6 +15,13 @@ class Runtime:
     config: Config
     spark: SparkSession
     lake: Lake
+
+    def with_landing(self, uri: str | None) -> Runtime:
+        """This runtime reading landing files from `uri` instead of the profile's (None: unchanged)."""
+        if not uri:
+            return self
+        landing = dataclasses.replace(self.config.landing, uri=uri)
+        return dataclasses.replace(self, config=dataclasses.replace(self.config, landing=landing))
 
 
 def start(profile: str | None = None, app_name: str = "c360", config: Config | None = None) -> Runtime:

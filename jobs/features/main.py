@@ -30,10 +30,11 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from jobs.common.errors import C360Error
+from jobs.common.files import write_text
 from jobs.common.lake import Lake
+from jobs.common.runtime import Runtime
+from jobs.common.stage import Days, StageError, StageReport
 from jobs.features import dbt
-from jobs.quality.docs import write_text
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,12 @@ GOLD = "gold"
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 
 
-class FeatureBuildError(C360Error):
+class FeatureBuildError(StageError):
     """dbt build failed; gold was left at its last good version."""
 
 
 @dataclass(frozen=True)
-class FeaturesReport:
+class FeaturesReport(StageReport):
     as_of: dt.date
     seconds: float
     models: int
@@ -83,16 +84,18 @@ def _publish_docs(spark: SparkSession, target: Path, build_results: str, reports
     return f"{dest}/index.html"
 
 
-def build_features(spark: SparkSession, lake: Lake, reports: str, day: dt.date, docs: bool = True) -> FeaturesReport:
-    """Run `dbt build` as of `day`; on failure restore gold and raise `FeatureBuildError`.
+def run(rt: Runtime, days: Days, *, docs: bool = True) -> FeaturesReport:
+    """Run `dbt build` as of the last of `days`; on failure restore gold and raise `FeatureBuildError`.
+
+    A range builds once: every model is computed as of its last day.
 
     Args:
-        spark: the job's session; dbt runs on it.
-        lake: the lake; its silver tables are dbt's sources, its gold folder the marts' home.
-        reports: where the dbt docs go (`<reports>/dbt_docs`).
-        day: the as-of day.
+        rt: the runtime; dbt runs on its session, reads the lake's silver tables and writes
+            the marts to its gold folder; the dbt docs go to `<reports>/dbt_docs`.
+        days: the days run; gold is built as of `days.last`.
         docs: also run `dbt docs generate`.
     """
+    spark, lake, reports, day = rt.spark, rt.lake, rt.config.lake.reports, days.last
     began = time.perf_counter()
     # Also creates the gold database at <lake>/gold, where dbt's schema `gold` must live.
     lake.register_all()
@@ -100,11 +103,11 @@ def build_features(spark: SparkSession, lake: Lake, reports: str, day: dt.date, 
     dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root}
     work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
     try:
-        run = dbt.invoke(["build"], dbt_vars, work)
-        if not run.success:
+        build = dbt.invoke(["build"], dbt_vars, work)
+        if not build.success:
             undone = roll_back(lake, before)
             raise FeatureBuildError(
-                f"dbt build as of {day} failed: {run.describe_failures()}. "
+                f"dbt build as of {day} failed: {build.describe_failures()}. "
                 f"Gold is at its last good version ({', '.join(undone) or 'no gold table was changed'}); "
                 f"fix the model or the data and rerun the day."
             )
@@ -117,7 +120,7 @@ def build_features(spark: SparkSession, lake: Lake, reports: str, day: dt.date, 
                 docs_index = _publish_docs(spark, work / "target", build_results, reports)
             else:
                 log.warning("dbt docs generate failed: %s", generated.describe_failures())
-        nodes = run.nodes
+        nodes = build.nodes
         return FeaturesReport(
             as_of=day,
             seconds=round(time.perf_counter() - began, 1),

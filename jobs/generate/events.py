@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jobs.common.rates import VariationRates
 from jobs.generate.catalog import CATEGORIES, Catalog
 from jobs.generate.identity import IdentityRecords, format_postcode, vary_emails
 from jobs.generate.people import CHANGE_ADDRESS, Persons
-from jobs.generate.rates import VariationRates
 from jobs.generate.timeline import DAY, Window
 
 # Sessions per visitor-day and store visits per person-day at an average weekday.

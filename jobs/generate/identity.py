@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jobs.common.rates import VariationRates
 from jobs.generate.people import (
     CHANGE_ADDRESS,
     CHANGE_EMAIL,
@@ -23,7 +24,6 @@ from jobs.generate.people import (
     email_key,
 )
 from jobs.generate.pools import GMAIL_DOMAINS, PLUS_TAG_DOMAINS, PLUS_TAGS, Pools, typo
-from jobs.generate.rates import VariationRates
 from jobs.generate.timeline import DAY, Window
 
 # Days between a person's first contact with the retailer and a record in each source.

@@ -6,8 +6,10 @@ Output below `out`:
   contract (jobs/common/landing_contract.py), one file per source and day.
 - `truth/` (never read by the pipeline), Parquet folders of parts:
   `persons/` (one row per person), `records/` (one row per source record id, order,
-  transaction, cookie and email-tool address -> person), `dirty_rows/` (one row per
-  broken line: source, file, line_no, kind) and `summary.json`.
+  transaction, cookie and email-tool address -> person), `returns/` (one row per
+  returned line written: its person, channel, original purchase, category, units
+  bought and returned, line value, refund and any planted break), `dirty_rows/`
+  (one row per broken line: source, file, line_no, kind) and `summary.json`.
 
 Persons are generated in chunks of `chunk_size`; each chunk's rows are appended to
 the day files and its truth parts written before the next chunk starts, so memory
@@ -15,11 +17,9 @@ stays bounded whatever the number of persons. Same arguments, same bytes.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,12 +31,13 @@ import pyarrow.parquet as pq
 
 from jobs.common.errors import C360Error
 from jobs.common.landing_contract import SOURCES, SOURCES_BY_NAME
+from jobs.common.rates import DEFAULT_RATES, VariationRates
 from jobs.generate.catalog import CATEGORIES, Catalog, build_catalog
 from jobs.generate.events import build_campaigns, email_engagement, hex_ids, seq_ids, store_baskets, web_and_orders
 from jobs.generate.identity import build_consents, build_identity, format_phone
 from jobs.generate.people import IDENTITY_SOURCES, NEVER, Persons, Registry, make_persons, persons_holding
 from jobs.generate.pools import TOWNS, Pools, build_pools
-from jobs.generate.rates import DEFAULT, HARD, VariationRates
+from jobs.generate.returns import RETURN_RATES, SHOES_FACTOR, STORE_FACTOR, ReturnsTruth, build_returns
 from jobs.generate.timeline import DAY, Window
 from jobs.generate.writer import DUPLICATE_FILE, DirtyRow, LandingWriter
 
@@ -75,7 +76,7 @@ def generate(
     days: int,
     seed: int,
     start: dt.date = DEFAULT_START,
-    rates: VariationRates = DEFAULT,
+    rates: VariationRates = DEFAULT_RATES,
     chunk_size: int = 50_000,
     log: Callable[[str], None] = print,
     overwrite: bool = False,
@@ -113,7 +114,7 @@ def generate(
                     f"(--overwrite) to replace it"
                 )
             shutil.rmtree(folder)
-    for part in ("persons", "records", "dirty_rows"):
+    for part in ("persons", "records", "returns", "dirty_rows"):
         (truth / part).mkdir(parents=True, exist_ok=True)
 
     window = Window(start, days)
@@ -160,6 +161,11 @@ def generate(
         pos, txn_ids, txn_person = store_baskets(rng, persons, records[2], catalog, window, rates, chunk_no,
                                                  n_stores)
         email_rows, _ = email_engagement(rng, persons, consents.subscribers, campaigns, window, chunk_no)
+        # Its own stream: adding returns left every other source's rows as they were.
+        returns, returns_truth = build_returns(
+            np.random.default_rng([seed, 300, chunk_no]), lines, orders, order_person, pos, txn_ids, txn_person,
+            persons, catalog, window, chunk_no, rates.dirty_rows, force_each_kind=chunk_no == 0 and rates.dirty_rows > 0,
+        )
         consent_rows = _with_event_ids(consents.rows, "CE", chunk_no)
 
         chunk_rows = {
@@ -172,6 +178,7 @@ def generate(
             "web_events": web,
             "email_events": email_rows,
             "consent_events": consent_rows,
+            "returns": returns,
         }
         for name, rows in chunk_rows.items():
             dirty += writer.append(SOURCES_BY_NAME[name], rows, dirty_rng, rates.dirty_rows,
@@ -183,9 +190,10 @@ def generate(
             dup_persons[rec.source] += len(np.unique(rec.person))
         _write_truth_parts(truth, chunk_no, persons, records, order_person, orders["order_id"], txn_ids,
                            txn_person, cookie_ids, consents.subscribers, window, pools, catalog)
+        _write_returns_truth(truth, chunk_no, persons, returns, returns_truth)
         log(f"chunk {chunk_no + 1}/{n_chunks}: persons {first + n:,} of {customers:,} "
             f"({time.perf_counter() - began:.1f} s)")
-        del persons, records, consents, web, orders, lines, pos, email_rows, consent_rows, chunk_rows
+        del persons, records, consents, web, orders, lines, pos, email_rows, consent_rows, returns, chunk_rows
 
     copied = _duplicate_a_file(writer, np.random.default_rng([seed, 4])) if rates.dirty_rows > 0 else []
     dirty += copied
@@ -218,6 +226,7 @@ def generate(
         "duplicate_rate_measured": measured,
         "dirty_rows": dict(sorted(dirty_counts.items())),
         "categories": [c.name for c in CATEGORIES],
+        "return_rates": {"online": RETURN_RATES, "shoes_factor": SHOES_FACTOR, "store_factor": STORE_FACTOR},
         "campaigns": [c.campaign_id for c in campaigns],
     }
     (truth / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -269,6 +278,34 @@ def _duplicate_a_file(writer: LandingWriter, rng: np.random.Generator) -> list[D
 
 def _person_ids(gid: np.ndarray) -> np.ndarray:
     return np.array([f"P{g + 1:09d}" for g in gid.tolist()], dtype=object)
+
+
+def _write_returns_truth(truth: Path, chunk_no: int, persons: Persons, rows: dict[str, np.ndarray],
+                        t: ReturnsTruth) -> None:
+    """Truth of one chunk's returned lines: who returned what from which purchase, and any planted break."""
+    def ts(values: np.ndarray) -> pa.Array:
+        return pa.array(np.asarray(values, dtype=np.int64)).cast(pa.timestamp("s", tz="UTC"))
+
+    pq.write_table(
+        pa.table({
+            "return_id": pa.array(rows["return_id"], pa.string()),
+            "line_no": pa.array(np.asarray(rows["line_no"], dtype=np.int64)),
+            "channel": pa.array(t.channel, pa.string()),
+            "original_id": pa.array(t.original_id, pa.string()),
+            "person_id": pa.array(_person_ids(persons.gid)[t.person], pa.string()),
+            "sku": pa.array(rows["sku"], pa.string()),
+            "category": pa.array(t.category, pa.string()),
+            "bought_quantity": pa.array(t.bought_quantity),
+            "quantity": pa.array(np.asarray(rows["quantity"], dtype=np.int64)),
+            "line_amount_pence": pa.array(t.line_amount_pence),
+            "refund_pence": pa.array(np.asarray(rows["refund_amount"], dtype=np.int64)),
+            "reason": pa.array(rows["reason"], pa.string()),
+            "purchased_at": ts(t.purchased_at),
+            "returned_at": ts(rows["returned_at"]),
+            "dirty_kind": pa.array(t.dirty_kind, pa.string()),
+        }),
+        truth / "returns" / f"part-{chunk_no:05d}.parquet",
+    )
 
 
 def _write_truth_parts(
@@ -368,34 +405,3 @@ def _write_truth_parts(
                                pa.string()),
     })
     pq.write_table(table, truth / "persons" / f"part-{chunk_no:05d}.parquet")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jobs.generate.main --customers N --days D --seed S --out DIR`."""
-    parser = argparse.ArgumentParser(prog="python -m jobs.generate.main", description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, required=True)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--start", type=dt.date.fromisoformat, default=DEFAULT_START)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--chunk-size", type=int, default=50_000)
-    parser.add_argument("--hard", action="store_true", help="use the hard variation rates")
-    parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        report = generate(args.out, args.customers, args.days, args.seed, args.start, HARD if args.hard else DEFAULT,
-                          chunk_size=args.chunk_size, overwrite=args.overwrite)
-    except (C360Error, ValueError) as exc:
-        print(f"generate: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({
-        "persons": report.persons, "files": report.files, "seconds": round(report.seconds, 2),
-        "rows_per_source": report.rows_per_source,
-        "duplicate_rate_measured": report.duplicate_rate_measured,
-        "duplicate_rate_configured": report.duplicate_rate_configured,
-    }))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

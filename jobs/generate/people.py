@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from jobs.common.rates import VariationRates
 from jobs.generate.catalog import CATEGORIES, Catalog
 from jobs.generate.pools import GMAIL_DOMAINS, Pools
-from jobs.generate.rates import VariationRates
 from jobs.generate.timeline import DAY, YEAR_DAYS, Window
 
 NEVER = np.int64(2**62)  # a timestamp after everything: "no churn", "no change"

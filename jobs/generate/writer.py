@@ -5,6 +5,9 @@ epoch days, decimals as pence) plus `_day` (the file's window day) and `_sort`.
 They are formatted with Arrow compute kernels into CSV or JSON-lines text and
 appended to `<landing>/<source>/ds=<day>/<source>_<yyyymmdd>.<ext>`; the writer
 counts lines per file so every dirty row it plants can be named by file and line.
+Rows a builder wrote wrong itself (a break only other tables reveal, such as a
+refund above its line's value) carry `_planted` (the kind, else None) and
+`_planted_column`; the writer plants nothing more in them and lists them too.
 """
 from __future__ import annotations
 
@@ -177,6 +180,9 @@ class LandingWriter:
             return []
         order = np.lexsort((np.asarray(rows["_sort"]), day))
         day = day[order]
+        pre_kind = np.asarray(rows["_planted"], dtype=object)[order] if "_planted" in rows else np.full(n, None)
+        pre_column = np.asarray(rows["_planted_column"], dtype=object)[order] if "_planted" in rows else pre_kind
+        pre = pre_kind != None  # noqa: E711 - elementwise on an object array
         # An optional contract column the generator does not model (tax_id) is exported empty.
         texts = [to_text(_take(rows[c.name], order), c.type) if c.name in rows else pa.nulls(n, pa.string())
                  for c in source.columns]
@@ -186,6 +192,7 @@ class LandingWriter:
         planted = np.full(n, -1)  # index into `kinds`, -1 for a clean row
         hit = np.flatnonzero(rng.random(n) < dirty_rate)
         planted[hit] = rng.integers(0, len(kinds), size=len(hit))
+        planted[pre] = -1  # one break per row: the builder's own stays alone
         # A file of nothing but a cut line is an unreadable file, not a dirty row: a cut line
         # is planted only where its day's file has other rows.
         _, per_day = np.unique(day, return_counts=True)
@@ -196,7 +203,7 @@ class LandingWriter:
         if force_each_kind:
             for j in range(len(kinds)):
                 if not (planted == j).any():
-                    free = np.flatnonzero((planted < 0) & (cuttable if kinds[j] == TRUNCATED_LINE else True))
+                    free = np.flatnonzero((planted < 0) & ~pre & (cuttable if kinds[j] == TRUNCATED_LINE else True))
                     if len(free):
                         planted[free[int(rng.integers(0, len(free)))]] = j
         if UNKNOWN_SKU in kinds:
@@ -246,7 +253,7 @@ class LandingWriter:
         data, offsets = _newline_joined(lines)
         bounds = np.searchsorted(day, np.arange(self.window.days + 1))
         dirty: list[DirtyRow] = []
-        planted_rows = np.flatnonzero(planted >= 0)
+        planted_rows = np.flatnonzero((planted >= 0) | pre)
         for d in np.unique(day).tolist():
             a, b = int(bounds[d]), int(bounds[d + 1])
             before = self.lines[(source.name, d)]
@@ -255,7 +262,8 @@ class LandingWriter:
             self.lines[(source.name, d)] = before + (b - a)
             rel = self.relative(source, d)
             for i in planted_rows[(planted_rows >= a) & (planted_rows < b)].tolist():
-                dirty.append(DirtyRow(source.name, rel, before + (i - a) + 1, kinds[planted[i]], columns[i]))
+                kind, column = (pre_kind[i], pre_column[i]) if pre[i] else (kinds[planted[i]], columns[i])
+                dirty.append(DirtyRow(source.name, rel, before + (i - a) + 1, kind, column))
         return dirty
 
 

@@ -27,13 +27,16 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.common.config import Config
 from jobs.common.lake import Lake
+from jobs.common.landing_contract import DAY_COLUMN
+from jobs.common.runtime import Runtime
+from jobs.common.stage import Days, StageReport
 from jobs.identity import model as match_model
 from jobs.identity.clusters import cluster
 from jobs.identity.golden import golden_records
@@ -56,7 +59,7 @@ RUNS_DDL = ("ds DATE, mode STRING, model_sha256 STRING, map_version BIGINT, link
 
 
 @dataclass(frozen=True)
-class IdentityReport:
+class IdentityReport(StageReport):
     ds: dt.date
     mode: str
     profile_records: int
@@ -71,7 +74,7 @@ class IdentityReport:
 
 
 def _table(lake: Lake, name: str, day: dt.date) -> DataFrame | None:
-    return lake.read(name).where(F.col("_ds") <= F.lit(day)) if lake.exists(name) else None
+    return lake.read(name).where(F.col(DAY_COLUMN) <= F.lit(day)) if lake.exists(name) else None
 
 
 def _base_run(lake: Lake, day: dt.date):
@@ -117,8 +120,17 @@ def _accepted_links(spark, lake, config: Config, records: DataFrame, base, model
              "match_weight", F.lit(day).alias("ds"))
 
 
-def resolve_identities(spark: SparkSession, lake: Lake, config: Config, day: dt.date, retrain: bool = False) -> IdentityReport:
-    """Resolve every source record landed up to `day` into customer keys and write the identity tables."""
+def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
+    """Resolve every source record landed up to the last of `days` into customer keys; write the identity tables.
+
+    A range resolves once, as of its last day (identity state is cumulative).
+
+    Args:
+        rt: the runtime.
+        days: the days run; the identity state is that of `days.last`.
+        retrain: estimate the match model again and score every pair.
+    """
+    spark, lake, config, day = rt.spark, rt.lake, rt.config, days.last
     began = time.perf_counter()
     ic = config.identity
     base = _base_run(lake, day)
@@ -182,5 +194,5 @@ def resolve_identities(spark: SparkSession, lake: Lake, config: Config, day: dt.
                 report.links, report.new_records, report.keys_merged, report.keys_split, report.oversized_clusters,
                 report.seconds, dt.datetime.now(dt.UTC).replace(tzinfo=None))]
     lake.append(spark.createDataFrame(run_row, RUNS_DDL), RUNS)
-    log.info("identity %s: %s", day, asdict(report))
+    log.info("identity %s: %s", day, report.as_dict())
     return report

@@ -28,10 +28,12 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-PROFILE_SOURCES = ("crm_customers", "loyalty_members", "web_accounts")
+from jobs.common.landing_contract import DAY_COLUMN, SOURCES
+
+PROFILE_SOURCES = tuple(s.name for s in SOURCES if s.identity == "profile")
 PROFILE_COLUMNS = (
     "record_id", "source", "record_key", "first_name", "last_name", "date_of_birth", "tax_id", "email",
-    "email_match_key", "email_user", "phone", "street", "city", "postcode", "created_at", "updated_at", "_ds",
+    "email_match_key", "email_user", "phone", "street", "city", "postcode", "created_at", "updated_at", DAY_COLUMN,
 )
 # Columns shown in the golden record, as the source wrote them (silver's normalised form).
 DISPLAY_COLUMNS = ("first_name", "last_name", "email", "phone", "street", "city", "postcode", "date_of_birth")
@@ -49,7 +51,9 @@ def _profile(df: DataFrame, source: str, created: str) -> DataFrame:
     present = set(df.columns)
 
     def col(name: str) -> Column:
-        return F.col(name) if name in present else F.lit(None).cast("string")
+        # A column the source lacks is a typed null, so every source's records union to one schema
+        # whatever the session's type coercion (ANSI or not).
+        return F.col(name) if name in present else F.lit(None).cast("date" if name == "date_of_birth" else "string")
 
     return df.select(
         record_id(source, F.col("record_key")).alias("record_id"),
@@ -68,16 +72,16 @@ def _profile(df: DataFrame, source: str, created: str) -> DataFrame:
         F.upper(col("postcode")).alias("postcode"),
         F.col(created).alias("created_at"),
         F.col("updated_at"),
-        F.col("_ds"),
+        F.col(DAY_COLUMN),
         *[col(c).alias(f"display_{c}") for c in DISPLAY_COLUMNS],
     )
 
 
 def _as_of(history: DataFrame, day) -> DataFrame:
     """The version of each record_key current at the end of `day` (landed on or before it)."""
-    rank = Window.partitionBy("record_key").orderBy(F.col("valid_from").desc(), F.col("_ds").desc())
+    rank = Window.partitionBy("record_key").orderBy(F.col("valid_from").desc(), F.col(DAY_COLUMN).desc())
     return (
-        history.where(F.col("_ds") <= F.lit(day))
+        history.where(F.col(DAY_COLUMN) <= F.lit(day))
         .withColumn("_r", F.row_number().over(rank)).where("_r = 1").drop("_r")
     )
 
@@ -95,7 +99,7 @@ def profile_records(crm: DataFrame | None, loyalty: DataFrame | None, web: DataF
     if loyalty is not None:
         parts.append(_profile(_as_of(loyalty, day), "loyalty_members", "joined_at"))
     if web is not None:
-        parts.append(_profile(web.where(F.col("_ds") <= F.lit(day)), "web_accounts", "created_at"))
+        parts.append(_profile(web.where(F.col(DAY_COLUMN) <= F.lit(day)), "web_accounts", "created_at"))
     if not parts:
         raise ValueError("no profile source to resolve: none of silver.crm_customers, "
                          "silver.loyalty_members, silver.web_accounts exists")
@@ -135,4 +139,4 @@ def flag_new(records: DataFrame, since) -> DataFrame:
     """`records` with `is_new`: the record's version landed after `since` (all records when `since` is None)."""
     if since is None:
         return records.withColumn("is_new", F.lit(True))
-    return records.withColumn("is_new", F.col("_ds") > F.lit(since))
+    return records.withColumn("is_new", F.col(DAY_COLUMN) > F.lit(since))

@@ -2,7 +2,7 @@
 
 Reads `<landing>/<source>/ds=YYYY-MM-DD/*`, writes
 - `bronze.<source>`: good rows, typed, one row per landing data line
-  (partitioned by `_ds`; layout in `jobs.ingest.bronze`);
+  (partitioned by `_ds`; layout in `jobs.common.bronze`);
 - `ops.quarantine`: one row per rejected line (source, file, line_no, raw, reason);
 - `ops.ingest_log`: one row per file and ingest (path, size, sha256, version, rows, outcome).
 
@@ -22,6 +22,7 @@ import datetime as dt
 import tempfile
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,12 +30,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common.config import Config
+from jobs.common.bronze import INGEST_LOG_TABLE, QUARANTINE_TABLE, bronze_table
 from jobs.common.errors import C360Error
 from jobs.common.lake import Lake
-from jobs.common.landing_contract import SOURCES, Source
+from jobs.common.landing_contract import DAY_COLUMN, SOURCES, Source
 from jobs.common.landing_contract import source as source_named
-from jobs.ingest.bronze import INGEST_LOG_TABLE, QUARANTINE_TABLE, bronze_table
+from jobs.common.runtime import Runtime
+from jobs.common.stage import Days, StageError, StageReport
 from jobs.ingest.inspect import FileFacts, UnreadableFileError, inspect_file
 from jobs.ingest.landing import LandingFile, clear_staging, fetch, list_files
 from jobs.ingest.parse import numbered_lines, split_csv, split_json, typed
@@ -49,7 +51,7 @@ INGEST_LOG_DDL = (
 )
 
 
-class IngestError(C360Error):
+class IngestError(StageError):
     """One or more sources could not be ingested; the message names each file and problem."""
 
 
@@ -66,21 +68,28 @@ class SourceResult:
 
 
 @dataclass(frozen=True)
-class IngestReport:
+class IngestReport(StageReport):
+    """What one ingest batch did, per source."""
+
     batch_id: str
-    start: dt.date
-    end: dt.date
+    days: Days
     sources: tuple[SourceResult, ...] = field(default_factory=tuple)
 
     @property
     def failed(self) -> tuple[SourceResult, ...]:
         return tuple(s for s in self.sources if s.error)
 
-    def raise_for_failures(self) -> None:
-        if self.failed:
-            lines = [f"{s.source}: {s.error}" for s in self.failed]
-            raise IngestError(f"ingest of {len(self.failed)} source(s) stopped, nothing of them was written:\n  "
-                              + "\n  ".join(lines))
+    @property
+    def files_loaded(self) -> int:
+        return sum(s.files_loaded for s in self.sources)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(s.rows_loaded for s in self.sources)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(s.rows_quarantined for s in self.sources)
 
 
 @dataclass(frozen=True)
@@ -94,41 +103,30 @@ class _PlannedFile:
     cut_short: bool  # an earlier run logged `loading` for this version and never finished
 
 
-def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
-    if end < start:
-        raise C360Error(f"--until {end} is before --date {start}")
-    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+def run(rt: Runtime, days: Days, *, sources: Sequence[str] | None = None) -> IngestReport:
+    """Ingest every source's files (or those of `sources`) for `days` from `rt.config.landing.uri`.
 
-
-def ingest(
-    spark: SparkSession,
-    lake: Lake,
-    config: Config,
-    start: dt.date,
-    end: dt.date | None = None,
-    landing: str | None = None,
-    sources: list[str] | None = None,
-) -> IngestReport:
-    """Ingest every source's files for the days `start`..`end` (inclusive).
-
-    Returns the report; call `raise_for_failures()` to turn failed sources into an error.
+    Raises:
+        IngestError: when a source could not be read (its files are named; nothing of it was
+            written, the other sources were); the error carries the report.
     """
-    end = end or start
-    landing = landing or config.landing.uri
     chosen = [source_named(s) for s in sources] if sources else list(SOURCES)
-    batch_id = f"{start:%Y%m%d}-{uuid.uuid4().hex[:12]}"
+    batch_id = f"{days.first:%Y%m%d}-{uuid.uuid4().hex[:12]}"
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # lineage: when the batch ran
     staging = Path(tempfile.mkdtemp(prefix="c360-landing-"))
-    days = days_between(start, end)
     try:
-        known = _logged_files(lake, [s.name for s in chosen])
+        known = _logged_files(rt.lake, [s.name for s in chosen])
         results = tuple(
-            _ingest_source(spark, lake, config, src, days, landing, known, batch_id, ingested_at, staging)
-            for src in chosen
+            _ingest_source(rt, src, list(days), known, batch_id, ingested_at, staging) for src in chosen
         )
     finally:
         clear_staging(staging)
-    return IngestReport(batch_id, start, end, results)
+    report = IngestReport(batch_id, days, results)
+    if report.failed:
+        lines = [f"{s.source}: {s.error}" for s in report.failed]
+        raise IngestError(f"ingest of {len(report.failed)} source(s) stopped, nothing of them was written:\n  "
+                          + "\n  ".join(lines), report)
+    return report
 
 
 def _logged_files(lake: Lake, sources: list[str]) -> dict[str, list[dict]]:
@@ -147,8 +145,10 @@ def _logged_files(lake: Lake, sources: list[str]) -> dict[str, list[dict]]:
     return by_path
 
 
-def _ingest_source(spark, lake, config, src: Source, days, landing, known, batch_id, ingested_at, staging) -> SourceResult:
-    endpoint = config.landing.s3_endpoint_url
+def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[str, list[dict]], batch_id: str,
+                   ingested_at: dt.datetime, staging: Path) -> SourceResult:
+    spark, lake, landing = rt.spark, rt.lake, rt.config.landing.uri
+    endpoint = rt.config.landing.s3_endpoint_url
     files = [f for day in days for f in list_files(landing, src.name, day, endpoint)]
     if not files:
         return SourceResult(src.name)
@@ -196,7 +196,7 @@ def _load(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFi
     rows = _typed_rows(spark, src, planned, paths)
     meta = spark.createDataFrame(
         [(i, p.file.uri, p.version, p.file.day) for i, p in enumerate(planned)],
-        "_file_idx INT, _source_file STRING, _file_version INT, _ds DATE",
+        f"_file_idx INT, _source_file STRING, _file_version INT, {DAY_COLUMN} DATE",
     )
     rows = (
         rows.join(F.broadcast(meta), "_file_idx")
@@ -222,24 +222,24 @@ def _load(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFi
         log = _log_rows(src, planned, loaded, quarantined, batch_id, ingested_at)
         lake.append(spark.createDataFrame([(*r[:10], LOADING, *r[11:]) for r in log], INGEST_LOG_DDL), INGEST_LOG_TABLE)
         good = rows.where(F.col("_reason").isNull()).select(
-            *src.column_names, "_ds", "_source_file", "_file_version",
+            *src.column_names, DAY_COLUMN, "_source_file", "_file_version",
             F.col("_line").cast("bigint").alias("_line_no"), "_ingested_at", "_batch_id",
         )
         if len({p.file.day for p in planned}) > 1:
-            good = good.repartition("_ds")  # a backfill writes one file per day, not one per task and day
+            good = good.repartition(DAY_COLUMN)  # a backfill writes one file per day, not one per task and day
         repair = _file_scope([p for p in planned if p.cut_short])
         if repair:
             _drop_rows_of(lake, bronze_table(src), repair)
-        lake.append(good, bronze_table(src), partition_by=["_ds"], metadata=batch_id)
+        lake.append(good, bronze_table(src), partition_by=[DAY_COLUMN], metadata=batch_id)
         if sum(quarantined.values()):
             bad = rows.where(F.col("_reason").isNotNull()).select(
                 F.lit(src.name).alias("source"), F.col("_source_file").alias("file"),
                 F.col("_line").cast("bigint").alias("line_no"), F.col("value").alias("raw"),
-                F.col("_reason").alias("reason"), "_ds", "_source_file", "_file_version", "_ingested_at", "_batch_id",
+                F.col("_reason").alias("reason"), DAY_COLUMN, "_source_file", "_file_version", "_ingested_at", "_batch_id",
             )
             if repair:
                 _drop_rows_of(lake, QUARANTINE_TABLE, f"source = '{src.name}' AND {repair}")
-            lake.append(bad, QUARANTINE_TABLE, partition_by=["_ds"], metadata=batch_id)
+            lake.append(bad, QUARANTINE_TABLE, partition_by=[DAY_COLUMN], metadata=batch_id)
     finally:
         rows.unpersist()
     lake.append(spark.createDataFrame(log, INGEST_LOG_DDL), INGEST_LOG_TABLE)
@@ -287,7 +287,7 @@ def _file_scope(planned: list[_PlannedFile]) -> str:
     files = " OR ".join(
         f"(_source_file = '{_sql_text(p.file.uri)}' AND _file_version = {p.version})" for p in planned
     )
-    return f"_ds >= '{days[0]}' AND _ds <= '{days[-1]}' AND ({files})"
+    return f"{DAY_COLUMN} >= '{days[0]}' AND {DAY_COLUMN} <= '{days[-1]}' AND ({files})"
 
 
 def _sql_text(text: str) -> str:

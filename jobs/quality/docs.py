@@ -22,6 +22,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common.files import write_text
+
 # Value sets longer than this (a whole catalog) are cut on the pages.
 _MAX_VALUES_SHOWN = 20
 
@@ -91,23 +93,6 @@ def write_index(spark: SparkSession, dq_results: DataFrame, folder: str) -> str:
     path = f"{folder}/index.html"
     write_text(spark, path, _index_html(per_source, failures))
     return path
-
-
-def write_text(spark: SparkSession, target: str, text: str) -> None:
-    """Write a UTF-8 file to a local path, or through Hadoop's file systems to a URI (s3a://, abfss://)."""
-    if "://" not in target or target.startswith("file://"):
-        path = Path(target.removeprefix("file://"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(target)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    out = fs.create(hadoop_path, True)
-    try:
-        out.write(bytearray(text.encode("utf-8")))
-    finally:
-        out.close()
 
 
 _STYLE = """

@@ -31,10 +31,12 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common.bronze import bronze_table, latest_file_versions
 from jobs.common.errors import C360Error
 from jobs.common.lake import Lake
-from jobs.common.landing_contract import SOURCES_BY_NAME
-from jobs.ingest.bronze import bronze_table, latest_file_versions
+from jobs.common.landing_contract import DAY_COLUMN, SOURCES_BY_NAME
+from jobs.common.runtime import Runtime
+from jobs.common.stage import Days, StageError, StageReport
 from jobs.quality.suites import REFERENCES, Suite, columns_of, load_suite, parameters_of, references_of
 
 DQ_RESULTS = "ops.dq_results"
@@ -48,7 +50,7 @@ DQ_RESULTS_DDL = (
 _SAMPLE = 20
 
 
-class QualityGateError(C360Error):
+class QualityGateError(StageError):
     """Error-severity expectations failed: the day's bronze rows must not reach silver."""
 
 
@@ -101,7 +103,7 @@ class SourceSummary:
 
 
 @dataclass(frozen=True)
-class GateResult:
+class GateResult(StageReport):
     """The gate's verdict on a day (or a range of days)."""
 
     first_day: dt.date
@@ -137,45 +139,61 @@ class GateResult:
                 return s
         raise KeyError(f"no summary for {source} on {wanted.isoformat()}")
 
+    def as_dict(self) -> dict[str, Any]:
+        """The verdict in brief: status per source and day, the failing expectations, the Data Docs index."""
+        return {
+            "days": str(Days(self.first_day, self.last_day)),
+            "passed": self.passed,
+            "sources": {f"{s.run_date} {s.source}" if self.first_day != self.last_day else s.source: s.status
+                        for s in self.summaries},
+            "errors": [f"{o.source}: {o.label}" for o in self.failures],
+            "warnings": [f"{o.source}: {o.label}" for o in self.warnings],
+            "data_docs": self.docs_index,
+        }
 
-def run_gate(
-    spark: SparkSession,
-    lake: Lake,
-    day: str | dt.date,
-    reports_dir: str | Path,
+
+def run(rt: Runtime, days: Days, *, sources: Sequence[str] | None = None) -> GateResult:
+    """Validate the bronze rows of `days`, record the results, and stop on an error-severity failure.
+
+    Raises:
+        QualityGateError: naming every failing source and expectation; carries the verdict.
+    """
+    result = validate(rt, days, sources=sources)
+    enforce(result)
+    return result
+
+
+def validate(
+    rt: Runtime,
+    days: Days,
     sources: Sequence[str] | None = None,
-    until: str | dt.date | None = None,
     suites_dir: Path | None = None,
 ) -> GateResult:
-    """Validate the bronze rows of a landing day (or each day up to `until`), record and render the results.
+    """Validate the bronze rows of each landing day of `days`, record and render the results.
 
     Args:
-        spark: the job's session.
-        lake: the lake holding `bronze.*`; `ops.dq_results` is written to it.
-        day: the landing day (`_ds`), `YYYY-MM-DD` or a date.
-        reports_dir: the reports folder (`config.lake.reports`); Data Docs go to `data_docs/` in it.
+        rt: the runtime; `ops.dq_results` is written to its lake, Data Docs to `data_docs/` of
+            its reports folder (`config.lake.reports`).
+        days: the landing days (`_ds`); each day is validated on its own.
         sources: landing sources to validate; default all. A source without bronze rows on a day is
             summarised with status "no data".
-        until: the last day of a range (inclusive); default `day`. Each day is validated on its own.
         suites_dir: folder of the suites; default `expectations/` of the checkout.
 
     Returns:
-        The verdict; pass it to `enforce` to stop on error-severity failures.
+        The verdict; `enforce` turns error-severity failures into an error.
 
     Raises:
         ConfigError: a suite file is missing or malformed.
-        C360Error: an unknown source name or a bad day.
+        C360Error: an unknown source name.
     """
     from jobs.quality import docs
 
-    first = _as_date(day)
-    last = _as_date(until) if until is not None else first
-    if last < first:
-        raise C360Error(f"the last day {last} is before the first day {first}")
+    spark, lake = rt.spark, rt.lake
+    first, last = days.first, days.last
     names = _source_names(sources)
     suites = {name: load_suite(name, suites_dir) for name in names}
     validated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    folder = docs.docs_dir(reports_dir)
+    folder = docs.docs_dir(rt.config.lake.reports)
 
     summaries: list[SourceSummary] = []
     outcomes: list[ExpectationOutcome] = []
@@ -224,7 +242,8 @@ def enforce(result: GateResult) -> None:
         f"quality gate failed for {days} in {failing}: "
         + " | ".join(parts)
         + where
-        + "; fix the landing files and re-ingest the day, or change the rule in expectations/<source>.json if it is wrong"
+        + "; fix the landing files and re-ingest the day, or change the rule in expectations/<source>.json if it is wrong",
+        result,
     )
 
 
@@ -240,10 +259,10 @@ def _gate_source(
     if not inputs.lake.exists(table):
         return SourceSummary(day, suite.name, 0), [], None
     # The day and the day before in one read: the day is validated, the day before sizes the volume check.
-    both = latest_file_versions(inputs.lake.read(table).where(F.col("_ds").isin(day, previous))).persist()
+    both = latest_file_versions(inputs.lake.read(table).where(F.col(DAY_COLUMN).isin(day, previous))).persist()
     try:
-        per_day = both.groupBy("_ds").agg(F.count(F.lit(1)).alias("rows"), F.collect_set("_batch_id").alias("batches"))
-        stats = {r["_ds"]: (r["rows"], sorted(b for b in r["batches"] if b)) for r in per_day.collect()}
+        per_day = both.groupBy(DAY_COLUMN).agg(F.count(F.lit(1)).alias("rows"), F.collect_set("_batch_id").alias("batches"))
+        stats = {r[DAY_COLUMN]: (r["rows"], sorted(b for b in r["batches"] if b)) for r in per_day.collect()}
         count, batches = stats.get(day, (0, []))
         if count == 0:
             return SourceSummary(day, suite.name, 0), [], None
@@ -258,7 +277,7 @@ def _gate_source(
         references = {r: inputs.reference(r) for r in suite.references()}
         unknown = {k for k, v in [*values.items(), *references.items()] if v is None}
         runnable = tuple(e for e in suite.expectations if not _needs(e) & unknown)
-        data = both.where(F.col("_ds") == F.lit(day))
+        data = both.where(F.col(DAY_COLUMN) == F.lit(day))
         for column, keys in references.items():
             if keys is not None:
                 # Left join on distinct keys: one row out per row in, null where the key has no match.
@@ -408,7 +427,7 @@ class _RunInputs:
         table = bronze_table(source)
         if not self.lake.exists(table):
             return None
-        return latest_file_versions(self.lake.read(table).where(F.col("_ds") == F.lit(day)))
+        return latest_file_versions(self.lake.read(table).where(F.col(DAY_COLUMN) == F.lit(day)))
 
     def reference(self, column: str) -> DataFrame | None:
         """The keys a reference column is matched against (one column named like the key); None if unknown."""
@@ -423,7 +442,7 @@ class _RunInputs:
             if not self.lake.exists(table):
                 return None
             # The catalog is a full daily snapshot: the latest one on or before the day is the truth.
-            latest = self.lake.read(table).where(F.col("_ds") <= F.lit(self.run_date)).agg(F.max("_ds")).first()[0]
+            latest = self.lake.read(table).where(F.col(DAY_COLUMN) <= F.lit(self.run_date)).agg(F.max(DAY_COLUMN)).first()[0]
             if latest is None:
                 return None
             rows = self.day_rows(source, latest)

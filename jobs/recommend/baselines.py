@@ -11,6 +11,7 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common.errors import C360Error
 from jobs.recommend.als import AlsParams
 from jobs.recommend.hybrid import Catalog, Popularity
 
@@ -43,8 +44,14 @@ class ImplicitAls:
         self.model = None
 
     def fit(self) -> ImplicitAls:
-        from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
+        try:
+            from implicit.cpu.als import AlternatingLeastSquares
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            raise C360Error(
+                "the `implicit` comparison (recommend.compare_implicit, --implicit) needs the bench extra: "
+                "pip install -e '.[bench]' (make install installs it)"
+            ) from None
 
         began = time.perf_counter()
         # implicit parallelises itself; a multi-threaded BLAS underneath only oversubscribes.

@@ -13,9 +13,31 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common.errors import C360Error
+from jobs.common.lake import Lake
 from jobs.recommend.hybrid import Catalog, Popularity
 
+ACTIVITY = "gold.customer_product_activity"
+PRODUCTS = "gold.product_features"
+RFM_HISTORY = "gold.customer_rfm_history"
+CUSTOMERS = "gold.customer_360"
+RECOMMENDATIONS = "serving.recommendations"
 PRICE_BANDS = ("budget", "mid", "premium")
+
+
+class RecommendError(C360Error):
+    """The recommender cannot run (missing or stale inputs)."""
+
+
+def require_gold(lake: Lake, day: dt.date, tables: tuple[str, ...]) -> None:
+    for table in tables:
+        if not lake.exists(table):
+            raise RecommendError(f"{table} does not exist: run `c360 build-features --date {day}` (or c360_daily) first")
+    as_of = lake.read(ACTIVITY).agg(F.max("as_of_date")).first()[0]
+    if as_of is None or as_of < day:
+        raise RecommendError(
+            f"{ACTIVITY} is as of {as_of}, before {day}: run `c360 build-features --date {day}` first"
+        )
 
 
 def load_catalog(products: DataFrame, repeatable_categories: tuple[str, ...]) -> Catalog:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from jobs.common.config import Config
 from jobs.common.errors import C360Error
+from jobs.recommend import als as als_model
+from jobs.recommend.hybrid import Catalog, Factors
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +89,13 @@ def promote(ref: ModelRef, ndcg: float) -> None:
     client = MlflowClient()
     client.set_registered_model_alias(ref.name, CHAMPION, ref.version)
     log.info("%s is the champion now (NDCG@10 %.4f)", ref.label, ndcg)
+
+
+def champion_factors(config: Config, catalog: Catalog) -> Factors | None:
+    """The `champion` model's item side aligned with the catalog; None before the first promotion."""
+    current = champion(config)
+    if current is None:
+        return None
+    model = load_model(current)
+    return als_model.factors(model, catalog, float(current.params["alpha"]), float(current.params["reg_param"]),
+                             version=current.label)

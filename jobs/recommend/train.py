@@ -150,12 +150,12 @@ def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: Da
     seconds: dict[str, float] = {}
     began = time.perf_counter()
     candidates = grid(rc)
-    validation = None
     if len(candidates) > 1:
         validation = make_fold(spark, activity, rfm_history, catalog, split.validation_cutoff, split.cutoff, rc,
                                max_customers=rc.search_max_customers)
-    # A grid of one point has nothing to choose between: no validation training.
-    best, results = search(validation, catalog, rc) if validation is not None else (candidates[0], [])
+        best, results = search(validation, catalog, rc)
+    else:  # a grid of one point has nothing to choose between: no validation training
+        validation, best, results = None, candidates[0], []
     seconds["search"] = time.perf_counter() - began
 
     holdout = make_fold(spark, activity, rfm_history, catalog, split.cutoff, split.day, rc)

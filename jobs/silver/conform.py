@@ -22,10 +22,13 @@ Output grain per source (how `jobs.silver.main` stores it):
 | orders | one row per order_id |
 | order_lines | one row per (order_id, line_no) |
 | pos_transactions | one row per (transaction_id, line_no) |
+| returns | one row per (return_id, line_no) |
 | web_events, email_events, consent_events | one row per event_id |
 
 In consent_events the landing column `source_system` (where consent was captured)
 becomes `captured_in`, since `source_system` names the feed in every silver table.
+Returns also keep `_line_no`: the rules that need the returned line
+(`jobs.silver.returns`) name each return they reject by its file and line.
 """
 from __future__ import annotations
 
@@ -34,8 +37,9 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from jobs.common.bronze import latest_file_versions
+from jobs.common.landing_contract import DAY_COLUMN, SOURCES
 from jobs.common.landing_contract import source as contract_source
-from jobs.ingest.bronze import latest_file_versions
 from jobs.silver.normalize import (
     amount,
     email_match_key,
@@ -47,22 +51,10 @@ from jobs.silver.normalize import (
     text_clean,
 )
 
-LINEAGE = ("_ds", "_source_file", "_batch_id")
+LINEAGE = (DAY_COLUMN, "_source_file", "_batch_id")
 
 # The system each landing source comes from; with `record_key` it names a source record.
-SOURCE_SYSTEMS = {
-    "crm_customers": "crm",
-    "web_accounts": "web",
-    "loyalty_members": "loyalty",
-    "products": "catalog",
-    "orders": "web",
-    "order_lines": "web",
-    "pos_transactions": "pos",
-    "web_events": "web",
-    "email_events": "email",
-    "consent_events": "consent",
-}
-
+SOURCE_SYSTEMS = {s.name: s.system for s in SOURCES}
 
 
 def _last_ingested() -> list[Column]:
@@ -294,6 +286,36 @@ def conform_pos_transactions(bronze_day: DataFrame) -> DataFrame:
     )
 
 
+def conform_returns(bronze_day: DataFrame) -> DataFrame:
+    """Returned lines: one row per (return_id, line_no).
+
+    `channel` is `online` for a return naming an order, `store` for one naming a till
+    transaction, and null when the row names both or neither (a break the returns rules
+    quarantine). The refund is a `decimal(12,2)` amount like every silver amount.
+    """
+    df = _prepared(bronze_day, "returns", ["return_id", "line_no"])
+    order_id, transaction_id = text_clean(F.col("order_id")), text_clean(F.col("transaction_id"))
+    channel = (
+        F.when(order_id.isNotNull() & transaction_id.isNull(), F.lit("online"))
+        .when(transaction_id.isNotNull() & order_id.isNull(), F.lit("store"))
+    )
+    return df.select(
+        _id("return_id"),
+        F.col("line_no"),
+        _system("returns"),
+        channel.alias("channel"),
+        _id("order_id"),
+        _id("transaction_id"),
+        _upper("sku"),
+        F.col("quantity"),
+        amount(F.col("refund_amount")).alias("refund_amount"),
+        _lower("reason"),
+        F.col("returned_at"),
+        *_lineage(),
+        F.col("_line_no"),
+    )
+
+
 def conform_web_events(bronze_day: DataFrame) -> DataFrame:
     """Clickstream: one row per event_id."""
     df = _prepared(bronze_day, "web_events", ["event_id"])
@@ -359,6 +381,7 @@ CONFORMERS = {
     "orders": conform_orders,
     "order_lines": conform_order_lines,
     "pos_transactions": conform_pos_transactions,
+    "returns": conform_returns,
     "web_events": conform_web_events,
     "email_events": conform_email_events,
     "consent_events": conform_consent_events,

@@ -1,6 +1,7 @@
 """Silver build for one landing day: `bronze.<source>` (rows with `_ds = day`) -> `silver.<source>`.
 
-Silver tables, their grain and how a day is written (one Delta commit per table):
+Silver tables, their grain and how a day is written (one Delta commit per table; the
+write mode and keys are each source's declaration in `jobs.common.landing_contract`):
 
 | table | grain | write |
 |---|---|---|
@@ -11,10 +12,13 @@ Silver tables, their grain and how a day is written (one Delta commit per table)
 | silver.orders | one row per order_id, partitioned by `_ds` | replace the `_ds` partition |
 | silver.order_lines | one row per (order_id, line_no), partitioned by `_ds` | replace the `_ds` partition |
 | silver.pos_transactions | one row per (transaction_id, line_no), partitioned by `_ds` | replace the `_ds` partition |
+| silver.returns | one row per (return_id, line_no), partitioned by `_ds` | replace the `_ds` partition (rejects: quarantine) |
 | silver.web_events | one row per event_id, partitioned by `_ds` | replace the `_ds` partition |
 | silver.email_events | one row per event_id, partitioned by `_ds` | replace the `_ds` partition |
 | silver.consent_events | one row per event_id, partitioned by `_ds` | replace the `_ds` partition |
 
+Returns are checked against the lines they return (`jobs.silver.returns`); those
+that break a rule go to `ops.quarantine` (those rules' rows of the days replaced).
 Rerunning a day gives the same tables: a partition is replaced by the same rows,
 and the MERGEs only write rows that differ (nothing on a rerun).
 """
@@ -25,21 +29,25 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
 from jobs.common.lake import Lake
+from jobs.common.landing_contract import DAY_COLUMN, SOURCES, Source
+from jobs.common.runtime import Runtime
+from jobs.common.stage import Days, StageReport
 from jobs.silver.conform import CONFORMERS
+from jobs.silver.returns import apply_returns_rules
 from jobs.silver.scd2 import apply_scd2
 from jobs.silver.upsert import upsert_latest
 
 log = logging.getLogger(__name__)
 
-DAY_PARTITION = "_ds"
+DAY_PARTITION = DAY_COLUMN
 
 
 @dataclass(frozen=True)
 class SilverTable:
-    """How one source's conformed rows are stored in silver.
+    """How one source's conformed rows are stored in silver (from its declaration in the landing contract).
 
     Attributes:
         source: landing source, read from `bronze.<source>`.
@@ -55,6 +63,10 @@ class SilverTable:
     order_col: str | None = None
     tracked: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, source: Source) -> SilverTable:
+        return cls(source.name, source.silver_write, source.keys, source.order_col, source.tracked)
+
     @property
     def bronze(self) -> str:
         return f"bronze.{self.source}"
@@ -68,26 +80,7 @@ class SilverTable:
         return CONFORMERS[self.source]
 
 
-SILVER_TABLES: tuple[SilverTable, ...] = (
-    SilverTable(
-        "crm_customers", "scd2", ("record_key",), "updated_at",
-        ("first_name", "last_name", "email", "phone", "date_of_birth", "tax_id", "gender", "street", "city",
-         "postcode", "country"),
-    ),
-    SilverTable(
-        "loyalty_members", "scd2", ("record_key",), "updated_at",
-        ("first_name", "last_name", "email", "phone", "date_of_birth", "tax_id", "postcode", "tier",
-         "points_balance"),
-    ),
-    SilverTable("web_accounts", "latest", ("record_key",), "updated_at"),
-    SilverTable("products", "latest", ("sku",), DAY_PARTITION),
-    SilverTable("orders", "day", ("order_id",)),
-    SilverTable("order_lines", "day", ("order_id", "line_no")),
-    SilverTable("pos_transactions", "day", ("transaction_id", "line_no")),
-    SilverTable("web_events", "day", ("event_id",)),
-    SilverTable("email_events", "day", ("event_id",)),
-    SilverTable("consent_events", "day", ("event_id",)),
-)
+SILVER_TABLES: tuple[SilverTable, ...] = tuple(SilverTable.of(s) for s in SOURCES)
 
 
 def _day_range(day: dt.date, until: dt.date) -> str:
@@ -115,31 +108,35 @@ def write_silver(lake: Lake, spec: SilverTable, rows: DataFrame, day: dt.date, u
     raise ValueError(f"silver table {spec.silver}: unknown write mode '{spec.write}'")
 
 
-def build_silver(spark: SparkSession, lake: Lake, day: dt.date, until: dt.date | None = None) -> dict[str, int]:
-    """Conform every source's bronze rows of `day` (through `until`) and write them to silver.
+@dataclass(frozen=True)
+class SilverReport(StageReport):
+    """Rows written per silver table (sources without bronze rows in the days are left out)."""
+
+    days: Days
+    written: dict[str, int]
+
+
+def run(rt: Runtime, days: Days) -> SilverReport:
+    """Conform every source's bronze rows of `days` and write them to silver.
 
     Sources without a bronze table, or without rows in the days, are skipped. A
     range is one pass: history versions are ordered by their own timestamps, and
     day-partitioned tables replace every `_ds` of the range in one commit.
-
-    Args:
-        spark: the job's session (the lake is bound to it too).
-        lake: the lake to read bronze from and write silver to.
-        day: first landing day (`_ds`) to build.
-        until: last landing day of a range (inclusive); default `day`.
-
-    Returns:
-        Rows written per silver table, e.g. `{"silver.orders": 171, ...}`.
     """
+    lake = rt.lake
     written: dict[str, int] = {}
     for spec in SILVER_TABLES:
         if not lake.exists(spec.bronze):
-            log.info("silver %s: skipped, no table %s", day, spec.bronze)
+            log.info("silver %s: skipped, no table %s", days, spec.bronze)
             continue
-        bronze_days = lake.read(spec.bronze).where(_day_range(day, until or day))
+        bronze_days = lake.read(spec.bronze).where(_day_range(days.first, days.last))
         if bronze_days.isEmpty():
-            log.info("silver %s: skipped %s, no bronze rows those days", day, spec.silver)
+            log.info("silver %s: skipped %s, no bronze rows those days", days, spec.silver)
             continue
-        written[spec.silver] = write_silver(lake, spec, spec.conform(bronze_days), day, until)
-        log.info("silver %s: %s <- %d rows", day, spec.silver, written[spec.silver])
-    return written
+        rows = spec.conform(bronze_days)
+        if spec.source == "returns":
+            # Rules that need the returned lines: a return that breaks one goes to ops.quarantine instead.
+            rows = apply_returns_rules(lake, rows, bronze_days, days.first, days.last)
+        written[spec.silver] = write_silver(lake, spec, rows, days.first, days.last)
+        log.info("silver %s: %s <- %d rows", days, spec.silver, written[spec.silver])
+    return SilverReport(days, written)

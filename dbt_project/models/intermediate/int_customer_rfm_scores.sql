@@ -1,21 +1,35 @@
 -- One row per customer_key in the active base (a purchase, online or in store, in the last
 -- `rfm_active_days` days up to the as-of day): recency, frequency, monetary and their 1-5 scores.
 --
+-- Monetary is net spend: the active purchases after discounts, minus the refunds booked up to
+-- the as-of day on those purchases (a purchase's date puts it and its refunds in the window).
+-- A purchase returned in full still counts towards frequency: the customer did buy.
+--
 -- Scores are quintiles over the active base by percent rank: ties share a score (every
 -- one-time buyer gets the same F), and a higher score is better (more recent, more often, more spend).
 with purchases as (
     select * from {{ ref('int_purchases') }}
 ),
 
+refunds as (
+    select
+        purchase_id,
+        sum(refund_amount) as refund_amount
+    from {{ ref('int_returns') }}
+    group by purchase_id
+),
+
 active as (
     select
-        customer_key,
-        max(purchase_date) as last_purchase_date,
-        count(distinct purchase_id) as frequency,
-        sum(net_amount) as monetary
-    from purchases
-    where {{ within_days('purchase_date', var('rfm_active_days')) }}
-    group by customer_key
+        p.customer_key,
+        max(p.purchase_date) as last_purchase_date,
+        count(distinct p.purchase_id) as frequency,
+        sum(p.net_amount) as monetary_before_refunds,
+        coalesce(sum(r.refund_amount), 0) as refunds
+    from purchases as p
+    left join refunds as r on r.purchase_id = p.purchase_id
+    where {{ within_days('p.purchase_date', var('rfm_active_days')) }}
+    group by p.customer_key
 ),
 
 scored as (
@@ -24,10 +38,12 @@ scored as (
         last_purchase_date,
         datediff({{ as_of_date() }}, last_purchase_date) as recency_days,
         frequency,
-        cast(monetary as decimal(14, 2)) as monetary,
+        cast(monetary_before_refunds - refunds as decimal(14, 2)) as monetary,
+        cast(monetary_before_refunds as decimal(14, 2)) as monetary_before_refunds,
+        cast(refunds as decimal(14, 2)) as refunds,
         {{ quintile_score('last_purchase_date') }} as r_score,
         {{ quintile_score('frequency') }} as f_score,
-        {{ quintile_score('monetary') }} as m_score
+        {{ quintile_score('monetary_before_refunds - refunds') }} as m_score
     from active
 ),
 

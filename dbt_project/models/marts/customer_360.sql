@@ -1,6 +1,7 @@
 -- One row per customer_key known as of the `as_of` day: the pseudonymised golden profile
 -- (hashes and coarse attributes only: no raw email, phone, name or street), consent,
--- RFM and the customer features. Later stages add segments and scores.
+-- RFM and the customer features (spend net of refunds, refunds, return rate). Later stages
+-- add segments and scores.
 with customers as (
     select * from {{ ref('stg_silver__customers') }}
 ),
@@ -62,6 +63,10 @@ final as (
         f.orders_online,
         f.orders_store,
         f.net_spend,
+        f.spend_before_refunds,
+        f.refunds,
+        f.units_returned,
+        f.return_rate,
         f.avg_order_value,
         f.first_purchase_date,
         f.last_purchase_date,

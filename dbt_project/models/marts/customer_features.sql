@@ -1,5 +1,7 @@
--- One row per customer_key known as of the `as_of` day: purchase, product, email, web and
--- channel features over the customer's history and the last 30 / 90 days, and consent flags.
+-- One row per customer_key known as of the `as_of` day: purchase, return, product, email, web
+-- and channel features over the customer's history and the last 30 / 90 days, and consent flags.
+-- `net_spend` is after discounts and after the refunds booked up to the day; `return_rate` is
+-- the units returned of the units bought (both over the customer's purchases up to the day).
 with customers as (
     select * from {{ ref('int_customer_activity') }}
 ),
@@ -10,6 +12,10 @@ purchases as (
 
 lines as (
     select * from {{ ref('int_purchase_lines') }}
+),
+
+returns as (
+    select * from {{ ref('int_returns') }}
 ),
 
 web as (
@@ -28,6 +34,7 @@ purchase_stats as (
     select
         customer_key,
         count(*) as orders,
+        sum(units) as units_bought,
         count_if(channel <> 'store') as orders_online,
         count_if(channel = 'store') as orders_store,
         count_if(channel = 'web') as orders_web,
@@ -39,6 +46,15 @@ purchase_stats as (
         min(purchase_date) as first_purchase_date,
         max(purchase_date) as last_purchase_date
     from purchases
+    group by customer_key
+),
+
+return_stats as (
+    select
+        customer_key,
+        sum(returned_quantity) as units_returned,
+        sum(refund_amount) as refunds
+    from returns
     group by customer_key
 ),
 
@@ -122,7 +138,9 @@ final as (
         coalesce(p.orders, 0) as orders,
         coalesce(p.orders_online, 0) as orders_online,
         coalesce(p.orders_store, 0) as orders_store,
-        coalesce(p.net_spend, 0) as net_spend,
+        -- decimal(24, 2): the sum's type, as before refunds were netted.
+        cast(coalesce(p.net_spend, 0) - coalesce(rs.refunds, 0) as decimal(24, 2)) as net_spend,
+        -- What was ordered: refunds come later and are counted apart.
         cast({{ safe_ratio('p.net_spend', 'p.orders') }} as decimal(14, 2)) as avg_order_value,
         p.first_purchase_date,
         p.last_purchase_date,
@@ -157,9 +175,15 @@ final as (
         coalesce(k.consent_sms_marketing, false) as consent_sms_marketing,
         coalesce(k.consent_personalization, false) as consent_personalization,
         coalesce(k.consent_analytics, false) as consent_analytics,
-        coalesce(k.erasure_requested, false) as erasure_requested
+        coalesce(k.erasure_requested, false) as erasure_requested,
+        coalesce(p.net_spend, 0) as spend_before_refunds,
+        coalesce(rs.refunds, 0) as refunds,
+        coalesce(p.units_bought, 0) as units_bought,
+        coalesce(rs.units_returned, 0) as units_returned,
+        round({{ safe_ratio('coalesce(rs.units_returned, 0)', 'p.units_bought') }}, 4) as return_rate
     from customers as c
     left join purchase_stats as p on p.customer_key = c.customer_key
+    left join return_stats as rs on rs.customer_key = c.customer_key
     left join product_stats as ps on ps.customer_key = c.customer_key
     left join category_shares as cm on cm.customer_key = c.customer_key
     left join email_stats as e on e.customer_key = c.customer_key

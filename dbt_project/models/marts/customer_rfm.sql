@@ -1,5 +1,6 @@
 -- One row per customer_key in the active base, as of the `as_of` day: recency, frequency,
--- monetary, R/F/M scores 1-5, the three-digit rfm_score ('545') and the standard segment.
+-- monetary (net of refunds), R/F/M scores 1-5, the three-digit rfm_score ('545') and the
+-- standard segment; `monetary_before_refunds` and `refunds` show the netting.
 with scores as (
     select * from {{ ref('int_customer_rfm_scores') }}
 ),
@@ -17,7 +18,9 @@ final as (
         s.m_score,
         s.fm_score,
         s.rfm_score,
-        {{ rfm_segment('s.r_score', 's.fm_score') }} as rfm_segment
+        {{ rfm_segment('s.r_score', 's.fm_score') }} as rfm_segment,
+        s.monetary_before_refunds,
+        s.refunds
     from scores as s
 )
 

@@ -1,5 +1,6 @@
--- One row per sku in the catalog: attributes, price band within its category, and popularity
--- (views, add-to-carts, purchases, buyers) over the 7 / 30 / 90 days up to the `as_of` day.
+-- One row per sku in the catalog: attributes, price band within its category, popularity
+-- (views, add-to-carts, purchases, buyers) over the 7 / 30 / 90 days up to the `as_of` day, and
+-- returns: of the units bought in the last 90 days, how many have come back by the day.
 {%- set edges = var('price_band_edges') %}
 with products as (
     select * from {{ ref('stg_silver__products') }}
@@ -11,6 +12,10 @@ web as (
 
 lines as (
     select * from {{ ref('int_purchase_lines') }}
+),
+
+returns as (
+    select * from {{ ref('int_returns') }}
 ),
 
 web_stats as (
@@ -34,6 +39,16 @@ purchase_stats as (
         count(distinct case when {{ within_days('purchase_date', 30) }} then customer_key end) as buyers_30d,
         coalesce(sum(case when {{ within_days('purchase_date', 30) }} then net_amount end), 0) as revenue_30d
     from lines
+    group by sku
+),
+
+-- By purchase date, like units_sold_90d: a return counts with the purchase it undoes.
+return_stats as (
+    select
+        sku,
+        sum(returned_quantity) as units_returned_90d
+    from returns
+    where {{ within_days('purchase_date', 90) }}
     group by sku
 ),
 
@@ -66,10 +81,13 @@ joined as (
         coalesce(s.units_sold_{{ days }}d, 0) as units_sold_{{ days }}d,
         {%- endfor %}
         coalesce(s.buyers_30d, 0) as buyers_30d,
-        coalesce(s.revenue_30d, 0) as revenue_30d
+        coalesce(s.revenue_30d, 0) as revenue_30d,
+        coalesce(r.units_returned_90d, 0) as units_returned_90d,
+        round({{ safe_ratio('coalesce(r.units_returned_90d, 0)', 's.units_sold_90d') }}, 4) as return_rate
     from priced as p
     left join web_stats as w on w.sku = p.sku
     left join purchase_stats as s on s.sku = p.sku
+    left join return_stats as r on r.sku = p.sku
 ),
 
 final as (

@@ -1,7 +1,8 @@
 """How much real-world mess the synthetic retail data carries.
 
-`VariationRates()` is the default setting; `HARD` roughly doubles or triples the
-noise and duplicate rates (and matches `generator.hard` in conf/base.yaml). Config files set these fields by name under
+`VariationRates()` is the default setting; `HARD_RATES` roughly doubles or triples the
+noise and duplicate rates. They are the defaults of the config's `generator.default` and
+`generator.hard` (jobs/common/config.py); a profile sets any field by name under
 `generator: {default: {...}, hard: {...}}`.
 """
 from __future__ import annotations
@@ -30,7 +31,9 @@ class VariationRates:
     shared_household_email: float = 0.02  # persons who use one email shared with their household
     never_login: float = 0.30  # web visitors who never log in (their events carry only cookie_id)
     churn: float = 0.25  # persons whose activity stops at a drawn date (before or inside the window)
-    dirty_rows: float = 0.001  # rows written broken (bad date, negative quantity, unknown SKU, cut line)
+    # Rows written broken (bad date, negative quantity, unknown SKU, cut line; returns also a refund
+    # above the line's value or an unknown order / till transaction).
+    dirty_rows: float = 0.001
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -63,9 +66,10 @@ class VariationRates:
         return asdict(self)
 
 
-DEFAULT = VariationRates()
+DEFAULT_RATES = VariationRates()
 
-HARD = VariationRates(
+# The `hard` difficulty: roughly two to three times the noise and duplicates of the default.
+HARD_RATES = VariationRates(
     duplicate_crm=0.10,
     duplicate_web_accounts=0.08,
     duplicate_loyalty=0.06,

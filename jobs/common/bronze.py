@@ -20,10 +20,10 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.common.landing_contract import Source
+from jobs.common.landing_contract import DAY_COLUMN, Source
 
 META_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("_ds", "date"),
+    (DAY_COLUMN, "date"),
     ("_source_file", "string"),
     ("_file_version", "int"),
     ("_line_no", "bigint"),
@@ -31,7 +31,7 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
     ("_batch_id", "string"),
 )
 META_NAMES = tuple(name for name, _ in META_COLUMNS)
-PARTITION_COLUMN = "_ds"
+PARTITION_COLUMN = DAY_COLUMN  # bronze is partitioned by landing day
 QUARANTINE_TABLE = "ops.quarantine"
 INGEST_LOG_TABLE = "ops.ingest_log"
 

@@ -1,0 +1,1 @@
+"""What every stage shares: config, the Spark session, the lake, the landing contract, the stage contract."""

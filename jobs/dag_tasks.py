@@ -1,0 +1,106 @@
+"""What the DAG files wire: a stage as an Airflow task, and the wait for a day's landing files.
+
+- `run_stage_task(name)`: the body of a stage's task. The day it processes is the run's
+  data interval start: with a data-interval timetable the run that starts at 00:00 on
+  day D+1 processes day D, whose files are complete.
+- `LandingSensor`: waits until every source the landing contract delivers daily has a
+  file in `<landing>/<source>/ds=<day>/`; while waiting it is deferred to the triggerer
+  (`LandingTrigger`), holding no worker slot. After `timeout` it fails, naming the
+  folders still empty.
+
+Airflow is imported here and in `dags/` only; the stages never see it.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, get_current_context
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from jobs import pipeline
+from jobs.common.errors import C360Error
+from jobs.common.stage import Days
+
+
+def run_day(context: dict[str, Any]) -> dt.date:
+    """The landing day a run processes: the first day of its data interval."""
+    start = context["data_interval_start"]
+    return dt.date(start.year, start.month, start.day)
+
+
+def run_stage_task(name: str) -> dict[str, Any]:
+    """Run the stage `name` for this run's day, with the run's `landing` param (None: the profile's)."""
+    context = get_current_context()
+    landing = (context["params"] or {}).get("landing") or None
+    return pipeline.run_stage(name, Days.of(run_day(context)), landing=landing)
+
+
+class LandingNotReady(C360Error):
+    """Landing files of a day did not arrive in time."""
+
+
+class LandingTrigger(BaseTrigger):
+    """Polls the landing area (in a thread) until the day's daily sources have files, or the deadline passes."""
+
+    def __init__(self, day: str, landing: str | None, profile: str | None, poke_interval: float, deadline: float):
+        super().__init__()
+        self.day, self.landing, self.profile = day, landing, profile
+        self.poke_interval, self.deadline = poke_interval, deadline
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{type(self).__module__}.{type(self).__name__}", {
+            "day": self.day, "landing": self.landing, "profile": self.profile,
+            "poke_interval": self.poke_interval, "deadline": self.deadline,
+        })
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        days = Days.of(dt.date.fromisoformat(self.day))
+        while True:
+            missing = await asyncio.to_thread(pipeline.missing_landing, days, self.landing, self.profile)
+            if not missing:
+                yield TriggerEvent({"status": "ready", "missing": []})
+                return
+            left = self.deadline - time.time()
+            if left <= 0:
+                yield TriggerEvent({"status": "timeout", "missing": missing})
+                return
+            await asyncio.sleep(min(self.poke_interval, left))
+
+
+class LandingSensor(BaseSensorOperator):
+    """Waits for the run day's landing files of every daily-delivered source (deferrable)."""
+
+    def __init__(self, *, profile: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.profile = profile
+
+    def _missing(self, context: dict[str, Any]) -> tuple[str, str | None, list[str]]:
+        day = run_day(context)
+        landing = (context["params"] or {}).get("landing") or None
+        return day.isoformat(), landing, pipeline.missing_landing(Days.of(day), landing, self.profile)
+
+    def poke(self, context: dict[str, Any]) -> bool:
+        return not self._missing(context)[2]
+
+    def execute(self, context: dict[str, Any]) -> None:
+        day, landing, missing = self._missing(context)
+        if not missing:
+            self.log.info("landing files of %s are in", day)
+            return
+        self.log.info("waiting for %s", ", ".join(missing))
+        self.defer(
+            trigger=LandingTrigger(day, landing, self.profile, self.poke_interval, time.time() + self.timeout),
+            method_name="execute_complete",
+        )
+
+    def execute_complete(self, context: dict[str, Any], event: dict[str, Any]) -> None:
+        if event["status"] != "ready":
+            raise LandingNotReady(
+                f"landing files of {run_day(context)} still missing after {dt.timedelta(seconds=self.timeout)}: "
+                f"{', '.join(event['missing'])}; deliver them and clear this task, or trigger the day with the "
+                f"`landing` param pointing where they are"
+            )
