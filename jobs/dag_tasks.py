@@ -32,11 +32,15 @@ def run_day(context: dict[str, Any]) -> dt.date:
     return dt.date(start.year, start.month, start.day)
 
 
+def run_landing(context: dict[str, Any]) -> str | None:
+    """The run's `landing` param; None: the profile's landing URI."""
+    return (context["params"] or {}).get("landing") or None
+
+
 def run_stage_task(name: str) -> dict[str, Any]:
     """Run the stage `name` for this run's day, with the run's `landing` param (None: the profile's)."""
     context = get_current_context()
-    landing = (context["params"] or {}).get("landing") or None
-    return pipeline.run_stage(name, Days.of(run_day(context)), landing=landing)
+    return pipeline.run_stage(name, Days.of(run_day(context)), landing=run_landing(context))
 
 
 class LandingNotReady(C360Error):
@@ -79,8 +83,7 @@ class LandingSensor(BaseSensorOperator):
         self.profile = profile
 
     def _missing(self, context: dict[str, Any]) -> tuple[str, str | None, list[str]]:
-        day = run_day(context)
-        landing = (context["params"] or {}).get("landing") or None
+        day, landing = run_day(context), run_landing(context)
         return day.isoformat(), landing, pipeline.missing_landing(Days.of(day), landing, self.profile)
 
     def poke(self, context: dict[str, Any]) -> bool:

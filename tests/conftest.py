@@ -165,6 +165,7 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
     from jobs import pipeline
     from jobs.common.stage import Days
     from jobs.generate.main import generate
+    from tests.support.runtime import runtime_for
 
     root = tmp_path_factory.mktemp("e2e")
     sample = root / "sample"
@@ -172,13 +173,7 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
              log=lambda *_: None)
     reset_catalog(spark)
     lake = Lake(spark, dataclasses.replace(config.lake, root=str(root / "lake")))
-    local = dataclasses.replace(
-        config,
-        lake=dataclasses.replace(config.lake, root=lake.root),
-        landing=dataclasses.replace(config.landing, uri=str(sample / "landing")),
-        identity=dataclasses.replace(config.identity, model_dir=f"{lake.root}/_models/identity"),
-    )
-    rt = Runtime(local, spark, lake)
+    rt = runtime_for(config, lake, sample / "landing")
     history = Days.of(E2E_FIRST, E2E_LAST - dt.timedelta(days=1))
     pipeline.run(rt, history, ("ingest", "silver", "resolve_identities"), log=lambda *_: None)
     before_day = {

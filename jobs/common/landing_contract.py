@@ -87,14 +87,6 @@ class Source:
             raise ValueError(f"source {self.name}: tracked columns only apply to silver_write 'scd2'")
 
     @property
-    def bronze_table(self) -> str:
-        return f"bronze.{self.name}"
-
-    @property
-    def silver_table(self) -> str:
-        return f"silver.{self.name}"
-
-    @property
     def pii_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.pii)
 
