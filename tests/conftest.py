@@ -41,6 +41,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.unit)
 
 
+# Test data is tiny: compiling code for each query costs more CPU than running it interpreted,
+# adaptive re-planning finds nothing to coalesce, and a throughput GC suits a 2-core machine.
+TINY_DATA_CONF = {
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+}
+
+
 @pytest.fixture(scope="session")
 def config(tmp_path_factory) -> Config:
     """The local profile, with the lake in a temporary folder and Spark sized for tests."""
@@ -62,6 +72,7 @@ def config(tmp_path_factory) -> Config:
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
             # Tests vacuum with zero retention to prove files are removed.
             "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+            **TINY_DATA_CONF,
         },
     )
     return dataclasses.replace(base, spark=spark)
@@ -87,9 +98,8 @@ def reset_catalog(spark) -> None:
         if db in existing:
             spark.sql(f"ALTER DATABASE {db} SET LOCATION '{tempfile.mkdtemp(prefix=f'c360-catalog-{db}-')}'")
             spark.sql(f"DROP DATABASE {db} CASCADE")
-    for view in spark.catalog.listTables():
-        if view.isTemporary:
-            spark.catalog.dropTempView(view.name)
+    for view in spark.sql("SHOW TABLES").where("isTemporary").collect():
+        spark.catalog.dropTempView(view.tableName)
 
 
 @pytest.fixture
@@ -116,7 +126,7 @@ spark:
     spark.ui.enabled: "false"
     spark.databricks.delta.snapshotPartitions: "1"
     spark.sql.sources.parallelPartitionDiscovery.parallelism: "2"
-"""
+""" + "".join(f'    {k}: "{v}"\n' for k, v in TINY_DATA_CONF.items())
 
 
 @dataclass(frozen=True)

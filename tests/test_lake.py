@@ -147,6 +147,7 @@ def test_another_process_sees_tables_by_name_while_this_one_writes(lake, spark, 
     while reader.poll() is None and time.monotonic() < deadline:
         lake.append(spark.range(batch).withColumn("batch", F.lit(written)), "bronze.stream")
         written += 1
+        time.sleep(1)  # a commit a second or so: the reader's own JVM gets the CPU to start
     out, err = reader.communicate(timeout=60)
     assert reader.returncode == 0, err[-2000:]
     counts = json.loads(out.strip().splitlines()[-1])

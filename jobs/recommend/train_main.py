@@ -117,7 +117,9 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
         })
         mlflow.log_dict({"grid": result.search}, "search.json")
         mlflow.set_tags({"c360.code_version": _code_version(), "c360.train_day": day.isoformat()})
-        info = mlflow.spark.log_model(result.model, artifact_path="model", registered_model_name=rc.registered_model)
+        # The flavour's pinned pyspark: inferring requirements would reload the model in a new process and JVM.
+        info = mlflow.spark.log_model(result.model, artifact_path="model", registered_model_name=rc.registered_model,
+                                      pip_requirements=mlflow.spark.get_default_pip_requirements())
         ref = registry.ModelRef(rc.registered_model, str(info.registered_model_version), run.info.run_id,
                                 {k: str(v) for k, v in result.params.as_dict().items()})
         ndcg = result.metrics["hybrid"]["ndcg"]
