@@ -116,8 +116,9 @@ E2E_PERSONS = 900  # enough profile records (> identity.min_training_records) to
 E2E_FIRST = dt.date(2026, 10, 1)
 E2E_LAST = dt.date(2026, 10, 10)  # ten days: returns come back inside the window
 E2E_SEED = 5
-# The Spark settings of the test session, for the Airflow process too (a profile file of its own).
-_AIRFLOW_PROFILE = """
+# The Spark settings of the test session as a profile file: for the Airflow process, and for
+# commands run in this process (which would otherwise set the local profile's SQL settings).
+TEST_PROFILE = """
 spark:
   master: local[2]
   shuffle_partitions: 1
@@ -127,6 +128,14 @@ spark:
     spark.databricks.delta.snapshotPartitions: "1"
     spark.sql.sources.parallelPartitionDiscovery.parallelism: "2"
 """ + "".join(f'    {k}: "{v}"\n' for k, v in TINY_DATA_CONF.items())
+
+
+@pytest.fixture(scope="session")
+def test_profile(tmp_path_factory) -> str:
+    """A profile file with the test session's Spark settings, for `c360 --profile` in this process."""
+    path = tmp_path_factory.mktemp("profile") / "tests.yaml"
+    path.write_text(TEST_PROFILE)
+    return str(path)
 
 
 @dataclass(frozen=True)
@@ -193,7 +202,7 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
     }
 
     profile = root / "airflow_profile.yaml"
-    profile.write_text(_AIRFLOW_PROFILE)
+    profile.write_text(TEST_PROFILE)
     env = airflow_env(root / "airflow", lake.root, str(profile))
     migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
     assert migrate.returncode == 0, migrate.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""Ingest: exactly once per file, quarantine with reasons, unreadable files stop their source."""
+"""Ingest: exactly once per file, quarantine with reasons, an unreadable file fails alone."""
 from __future__ import annotations
 
 import dataclasses
@@ -155,7 +155,7 @@ UNREADABLE = [
 
 
 @pytest.mark.parametrize("case, content, message", UNREADABLE, ids=[c[0] for c in UNREADABLE])
-def test_an_unreadable_file_stops_its_source_with_one_clear_message(lake, spark, config, tmp_path, case, content, message):
+def test_an_unreadable_file_fails_alone_with_one_clear_message(lake, spark, config, tmp_path, case, content, message):
     landing = tmp_path / "landing"
     ts = "2026-10-01T10:00:00Z"
     good = f"C0,Al,Bo,al@x.com,,,,,,,GB,{ts},{ts}\n"
@@ -170,8 +170,8 @@ def test_an_unreadable_file_stops_its_source_with_one_clear_message(lake, spark,
     assert f"crm_customers: {bad}: " in text and message in text, text
     assert "consent_events" not in text
     loaded = {r.source: r.files_loaded for r in err.value.report.sources}  # the error carries what was done
-    assert loaded == {"crm_customers": 0, "consent_events": 1}
-    assert not lake.exists("bronze.crm_customers")  # nothing of the stopped source, not even its good file
+    assert loaded == {"crm_customers": 1, "consent_events": 1}
+    assert [r["crm_id"] for r in lake.read("bronze.crm_customers").collect()] == ["C0"]  # the good file of the source
     assert lake.read("bronze.consent_events").count() == 1
     failed = lake.read(INGEST_LOG_TABLE).where("outcome = 'failed'").collect()
     assert [(f["path"], message in f["message"]) for f in failed] == [(str(bad), True)]

@@ -31,7 +31,7 @@ from jobs.quality.gate import (
     enforce,
     validate,
 )
-from jobs.quality.suites import REFERENCES, SEVERITIES, columns_of, load_suite
+from jobs.quality.suites import LANDED_ON_REFERENCE, REFERENCES, SEVERITIES, columns_of, load_suite
 from tests.conftest import reset_catalog
 from tests.support.runtime import runtime_for
 
@@ -44,11 +44,14 @@ DAY1, DAY2, DAY3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10,
 @pytest.mark.parametrize("source", [s.name for s in SOURCES])
 def test_every_source_has_a_suite_on_known_columns_with_a_severity(source):
     suite = load_suite(source)
-    known = set(SOURCES_BY_NAME[source].column_names) | set(META_NAMES) | set(REFERENCES)
+    known = set(SOURCES_BY_NAME[source].column_names) | set(META_NAMES) | set(REFERENCES) | {LANDED_ON_REFERENCE}
     assert suite.expectations
     for exp in suite.expectations:
         assert exp["meta"]["severity"] in SEVERITIES
         assert set(columns_of(exp)) <= known, f"{source}: {exp['type']} names a column outside bronze.{source}"
+    # A source silver stores per landing day warns on rows re-delivered from another day.
+    landed = [e["meta"]["severity"] for e in suite.expectations if LANDED_ON_REFERENCE in columns_of(e)]
+    assert landed == (["warn"] if SOURCES_BY_NAME[source].silver_write == "day" else [])
     required = set(SOURCES_BY_NAME[source].required_columns)
     not_null = {e["kwargs"]["column"] for e in suite.expectations if e["type"] == "expect_column_values_to_not_be_null"}
     assert not_null == required

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
+from jobs.common.text import text_clean
 from jobs.silver.normalize import (
     amount,
     email_match_key,
@@ -14,7 +15,6 @@ from jobs.silver.normalize import (
     phone_e164,
     postcode_normalized,
     street_normalized,
-    text_clean,
 )
 
 

@@ -8,13 +8,13 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.common.bronze import QUARANTINE_TABLE, bronze_ddl
+from jobs.common.bronze import QUARANTINE_COLUMNS, QUARANTINE_TABLE, bronze_ddl
 from jobs.common.landing_contract import source
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days
 from jobs.ingest.parse import split_csv, typed
 from jobs.silver.conform import conform_order_lines, conform_pos_transactions, conform_returns
-from jobs.silver.returns import QUARANTINE_COLUMNS, RULES, bought_lines, check_returns, quarantine_rows
+from jobs.silver.returns import RULES, bought_lines, check_returns, quarantine_rows
 
 DAY1, DAY2, DAY3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 3)
 INGESTED = dt.datetime(2026, 10, 4, 6, 0)

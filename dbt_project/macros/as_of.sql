@@ -27,3 +27,16 @@
 {% macro quintile_score(column) -%}
   cast(least(5, 1 + floor(5 * percent_rank() over (order by {{ column }}))) as int)
 {%- endmacro %}
+
+{#- The rows of an SCD2 history (`valid_from` per version) current at the end of the as-of day: one per `key`. -#}
+{% macro scd2_current_as_of(relation, key='record_key') -%}
+  select *
+  from (
+    select
+      *,
+      row_number() over (partition by {{ key }} order by valid_from desc) as version_rank
+    from {{ relation }}
+    where {{ up_to_as_of('valid_from') }}
+  ) as versions
+  where version_rank = 1
+{%- endmacro %}

@@ -65,6 +65,9 @@ class LandingConfig:
     uri: str
     # S3 endpoint (MinIO, moto, a VPC endpoint); empty means AWS's own.
     s3_endpoint_url: str = ""
+    # A business key delivered again (a file sent twice) is looked for this many landing days
+    # before and after the days being built; silver keeps the first delivery (jobs/common/redelivery.py).
+    redelivery_lookback_days: int = 14
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,9 @@ class Lake:
         self.spark.sql(f"CREATE TABLE IF NOT EXISTS {t} USING delta LOCATION '{self.path(table)}'")
 
     def _ensure_database(self, layer: str) -> None:
-        self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer} LOCATION '{self.root}/{layer}'")
+        # Checked first: CREATE ... IF NOT EXISTS on an existing database logs a warning each time.
+        if not self.spark.catalog.databaseExists(layer):
+            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer} LOCATION '{self.root}/{layer}'")
 
     def table_names(self) -> list[str]:
         """Every Delta table under the lake root, as `<layer>.<name>`, sorted."""

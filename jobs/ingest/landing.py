@@ -39,11 +39,15 @@ def is_s3(uri: str) -> bool:
 
 
 def list_files(landing: str, source: str, day: dt.date, s3_endpoint_url: str = "") -> list[LandingFile]:
-    """The files of one source and day, sorted by name (hidden and `_`-prefixed files skipped)."""
+    """The files of one source and day, sorted by name (hidden and `_`-prefixed files skipped).
+
+    A local file is named by its resolved absolute path, however the landing folder was
+    spelled (relative, with `..`, through a link): the ingest log knows a file by that name.
+    """
     folder = f"{source}/ds={day.isoformat()}"
     if is_s3(landing):
         return _list_s3(landing, folder, source, day, s3_endpoint_url)
-    root = Path(landing)
+    root = Path(landing.removeprefix("file://")).resolve()
     if not root.is_dir():
         raise LandingError(f"landing folder {root} does not exist: set landing.uri in the profile or pass --landing")
     day_dir = root / folder

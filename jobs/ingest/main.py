@@ -6,19 +6,31 @@ Reads `<landing>/<source>/ds=YYYY-MM-DD/*`, writes
 - `ops.quarantine`: one row per rejected line (source, file, line_no, raw, reason);
 - `ops.ingest_log`: one row per file and ingest (path, size, sha256, version, rows, outcome).
 
-Exactly once per file: a file whose path and checksum are already in the log is
-skipped, so rerunning a day writes nothing. A file that changed under the same
-name is ingested again as the next `_file_version` and logged `reloaded_changed`.
-The ingest log brackets the data: a `loading` entry before the bronze and
-quarantine appends, the final outcome after. A file version whose last entry is
-`loading` was cut short; its rerun deletes what that run wrote before appending,
-so a retry repairs rather than duplicates. A file that cannot be read stops its
-source before anything of that source is written; other sources go on, and the
-run ends with one message per failed source.
+Exactly once per file: a file is known by its resolved location (a relative
+landing path is made absolute first) and its checksum. A file whose location and
+checksum are already in the log is skipped, so rerunning a day writes nothing. A
+file that changed under the same name is ingested again as the next
+`_file_version` and logged `reloaded_changed`; a file with the content of another
+one is loaded and logged with `duplicate_of` (silver keeps the first delivery of
+each business key).
+
+The ingest log brackets the data: a `loading` entry per source before its bronze
+and quarantine appends, every file's outcome in one commit at the end. A file
+version whose last entry is `loading` was cut short; its rerun deletes what that
+run wrote before appending, so a retry repairs rather than duplicates.
+
+A file that cannot be ingested (unreadable, corrupt, compressed in a way ingest
+does not read, a header without a required column) fails alone: a `failed` log
+entry with the reason, nothing of it written, the source's other files and the
+other sources go on, and the run ends with one message per failed file. Should
+Spark fail to read a source's files, that source's files fail together.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
+import os
 import tempfile
 import uuid
 from collections import defaultdict
@@ -38,8 +50,10 @@ from jobs.common.landing_contract import source as source_named
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageError, StageReport
 from jobs.ingest.inspect import FileFacts, UnreadableFileError, inspect_file
-from jobs.ingest.landing import LandingFile, clear_staging, fetch, list_files
-from jobs.ingest.parse import numbered_lines, split_csv, split_json, typed
+from jobs.ingest.landing import LandingError, LandingFile, clear_staging, fetch, list_files
+from jobs.ingest.parse import csv_records, numbered_lines, split_csv, split_json, typed
+
+log = logging.getLogger(__name__)
 
 LOADED_OUTCOMES = ("loaded", "reloaded_changed")
 LOADING = "loading"  # written before the data: a file version whose last entry is this was cut short
@@ -52,7 +66,7 @@ INGEST_LOG_DDL = (
 
 
 class IngestError(StageError):
-    """One or more sources could not be ingested; the message names each file and problem."""
+    """One or more files could not be ingested; the message names each file and problem."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,12 @@ class SourceResult:
     files_changed: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
-    error: str = ""
+    files_failed: int = 0
+    errors: tuple[str, ...] = ()  # one message per failed file, naming it
+
+    @property
+    def error(self) -> str:
+        return "; ".join(self.errors)
 
 
 @dataclass(frozen=True)
@@ -107,26 +126,39 @@ def run(rt: Runtime, days: Days, *, sources: Sequence[str] | None = None) -> Ing
     """Ingest every source's files (or those of `sources`) for `days` from `rt.config.landing.uri`.
 
     Raises:
-        IngestError: when a source could not be read (its files are named; nothing of it was
-            written, the other sources were); the error carries the report.
+        IngestError: when a file could not be ingested (each is named with its problem and logged
+            `failed`; nothing of it was written, every other file was); the error carries the report.
     """
     chosen = [source_named(s) for s in sources] if sources else list(SOURCES)
     batch_id = f"{days.first:%Y%m%d}-{uuid.uuid4().hex[:12]}"
     ingested_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # lineage: when the batch ran
     staging = Path(tempfile.mkdtemp(prefix="c360-landing-"))
+    outcomes: list[tuple] = []
     try:
         known = _logged_files(rt.lake, [s.name for s in chosen])
         results = tuple(
-            _ingest_source(rt, src, list(days), known, batch_id, ingested_at, staging) for src in chosen
+            _ingest_source(rt, src, list(days), known, _Batch(batch_id, ingested_at, staging), outcomes)
+            for src in chosen
         )
     finally:
         clear_staging(staging)
+        if outcomes:
+            # Every file's outcome in one commit: loaded, reloaded_changed or failed.
+            rt.lake.append(rt.spark.createDataFrame(outcomes, INGEST_LOG_DDL), INGEST_LOG_TABLE)
     report = IngestReport(batch_id, days, results)
     if report.failed:
-        lines = [f"{s.source}: {s.error}" for s in report.failed]
-        raise IngestError(f"ingest of {len(report.failed)} source(s) stopped, nothing of them was written:\n  "
-                          + "\n  ".join(lines), report)
+        lines = [f"{s.source}: {message}" for s in report.failed for message in s.errors]
+        raise IngestError(
+            f"ingest of {len(lines)} file(s) failed; nothing of them was written, every other file was "
+            f"(see {INGEST_LOG_TABLE}, outcome 'failed'):\n  " + "\n  ".join(lines), report)
     return report
+
+
+@dataclass(frozen=True)
+class _Batch:
+    batch_id: str
+    ingested_at: dt.datetime
+    staging: Path
 
 
 def _logged_files(lake: Lake, sources: list[str]) -> dict[str, list[dict]]:
@@ -145,8 +177,9 @@ def _logged_files(lake: Lake, sources: list[str]) -> dict[str, list[dict]]:
     return by_path
 
 
-def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[str, list[dict]], batch_id: str,
-                   ingested_at: dt.datetime, staging: Path) -> SourceResult:
+def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[str, list[dict]], batch: _Batch,
+                   outcomes: list[tuple]) -> SourceResult:
+    """Plan, check and load one source's files; their log rows are added to `outcomes`."""
     spark, lake, landing = rt.spark, rt.lake, rt.config.landing.uri
     endpoint = rt.config.landing.s3_endpoint_url
     files = [f for day in days for f in list_files(landing, src.name, day, endpoint)]
@@ -154,14 +187,16 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
         return SourceResult(src.name)
     checksums = {e["sha256"]: path for path, entries in known.items() for e in entries if e["outcome"] != LOADING}
     planned: list[_PlannedFile] = []
+    errors: list[str] = []
     skipped = 0
     for file in files:
         try:
-            local = fetch(file, staging, endpoint)
+            local = fetch(file, batch.staging, endpoint)
             facts = inspect_file(local, file.uri, src)
-        except UnreadableFileError as exc:
-            _log_failure(lake, src, file, batch_id, ingested_at, str(exc))
-            return SourceResult(src.name, files_seen=len(files), error=str(exc))
+        except (UnreadableFileError, LandingError) as exc:
+            errors.append(str(exc))
+            outcomes.append(_failed_row(src, file, batch, str(exc)))
+            continue
         entries = known.get(file.uri, [])
         history = [e for e in entries if e["outcome"] != LOADING]
         if history and history[-1]["sha256"] == facts.sha256:
@@ -176,13 +211,30 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
             cut_short=bool(entries) and entries[-1]["outcome"] == LOADING and entries[-1]["file_version"] == version,
         ))
         checksums.setdefault(facts.sha256, file.uri)
+    result = SourceResult(src.name, files_seen=len(files), files_skipped=skipped, files_failed=len(errors),
+                          errors=tuple(errors))
     if not planned:
-        return SourceResult(src.name, files_seen=len(files), files_skipped=skipped)
-    loaded, quarantined = _load(spark, lake, src, planned, batch_id, ingested_at)
-    return SourceResult(
-        src.name,
-        files_seen=len(files),
-        files_skipped=skipped,
+        return result
+    rows = None
+    try:
+        rows, loaded, quarantined = _checked_rows(spark, lake, src, planned, batch)
+    except Exception as exc:  # noqa: BLE001 - Spark could not read these files: they fail, other sources go on
+        if rows is not None:
+            rows.unpersist()
+        names = ", ".join(p.file.uri for p in planned)
+        message = f"Spark could not read {names}: {_first_line(exc)}"
+        log.error("ingest %s: %s", src.name, message)
+        outcomes.extend(_failed_row(src, p.file, batch, message) for p in planned)
+        return dataclasses.replace(result, files_failed=result.files_failed + len(planned),
+                                   errors=(*result.errors, message))
+    log_rows = _log_rows(src, planned, loaded, quarantined, batch)
+    try:
+        _write(spark, lake, src, planned, rows, log_rows, batch.batch_id, any(quarantined.values()))
+    finally:
+        rows.unpersist()
+    outcomes.extend(log_rows)
+    return dataclasses.replace(
+        result,
         files_loaded=len(planned),
         files_changed=sum(p.changed for p in planned),
         rows_loaded=sum(loaded.values()),
@@ -190,9 +242,14 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
     )
 
 
-def _load(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFile], batch_id: str,
-          ingested_at: dt.datetime) -> tuple[dict[int, int], dict[int, int]]:
-    paths = [_spark_path(spark, lake, p.local, batch_id) for p in planned]
+def _checked_rows(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFile],
+                  batch: _Batch) -> tuple[DataFrame, dict[int, int], dict[int, int]]:
+    """The planned files' typed rows (persisted) and per file the rows loaded and quarantined.
+
+    Raises:
+        C360Error: Spark read another number of lines than the driver counted in a file.
+    """
+    paths = [_spark_path(spark, lake, p, batch, i) for i, p in enumerate(planned)]
     rows = _typed_rows(spark, src, planned, paths)
     meta = spark.createDataFrame(
         [(i, p.file.uri, p.version, p.file.day) for i, p in enumerate(planned)],
@@ -200,75 +257,95 @@ def _load(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFi
     )
     rows = (
         rows.join(F.broadcast(meta), "_file_idx")
-        .withColumn("_ingested_at", F.lit(ingested_at).cast("timestamp"))
-        .withColumn("_batch_id", F.lit(batch_id))
+        .withColumn("_ingested_at", F.lit(batch.ingested_at).cast("timestamp"))
+        .withColumn("_batch_id", F.lit(batch.batch_id))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
         counts = rows.groupBy("_file_idx").agg(
-            F.count("*").alias("rows"), F.count("_reason").alias("bad")
+            F.count("*").alias("rows"), F.count("_reason").alias("bad"), F.max("_last_line").alias("last_line"),
         ).collect()
         loaded = {i: 0 for i in range(len(planned))}
         quarantined = dict(loaded)
+        lines = dict(loaded)
         for r in counts:
             quarantined[r["_file_idx"]] = r["bad"]
             loaded[r["_file_idx"]] = r["rows"] - r["bad"]
+            lines[r["_file_idx"]] = r["last_line"]
         for i, p in enumerate(planned):
-            if loaded[i] + quarantined[i] != p.facts.data_lines:
+            if lines[i] != p.facts.data_lines:
                 raise C360Error(
-                    f"{p.file.uri}: {p.facts.data_lines} data lines in the file but {loaded[i]} loaded and "
-                    f"{quarantined[i]} quarantined; nothing was written"
+                    f"{p.file.uri}: {p.facts.data_lines} data lines in the file but Spark read {lines[i]}; "
+                    "nothing was written"
                 )
-        log = _log_rows(src, planned, loaded, quarantined, batch_id, ingested_at)
-        lake.append(spark.createDataFrame([(*r[:10], LOADING, *r[11:]) for r in log], INGEST_LOG_DDL), INGEST_LOG_TABLE)
-        good = rows.where(F.col("_reason").isNull()).select(
-            *src.column_names, DAY_COLUMN, "_source_file", "_file_version",
-            F.col("_line").cast("bigint").alias("_line_no"), "_ingested_at", "_batch_id",
-        )
-        if len({p.file.day for p in planned}) > 1:
-            good = good.repartition(DAY_COLUMN)  # a backfill writes one file per day, not one per task and day
-        repair = _file_scope([p for p in planned if p.cut_short])
-        if repair:
-            _drop_rows_of(lake, bronze_table(src), repair)
-        lake.append(good, bronze_table(src), partition_by=[DAY_COLUMN], metadata=batch_id)
-        if sum(quarantined.values()):
-            bad = rows.where(F.col("_reason").isNotNull()).select(
-                F.lit(src.name).alias("source"), F.col("_source_file").alias("file"),
-                F.col("_line").cast("bigint").alias("line_no"), F.col("value").alias("raw"),
-                F.col("_reason").alias("reason"), DAY_COLUMN, "_source_file", "_file_version", "_ingested_at", "_batch_id",
-            )
-            if repair:
-                _drop_rows_of(lake, QUARANTINE_TABLE, f"source = '{src.name}' AND {repair}")
-            lake.append(bad, QUARANTINE_TABLE, partition_by=[DAY_COLUMN], metadata=batch_id)
-    finally:
+    except BaseException:
         rows.unpersist()
-    lake.append(spark.createDataFrame(log, INGEST_LOG_DDL), INGEST_LOG_TABLE)
-    return loaded, quarantined
+        raise
+    return rows, loaded, quarantined
+
+
+def _write(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFile], rows: DataFrame,
+           log_rows: list[tuple], batch_id: str, any_bad: bool) -> None:
+    """The `loading` log entries, then the bronze and quarantine appends of one source."""
+    lake.append(spark.createDataFrame([(*r[:10], LOADING, *r[11:]) for r in log_rows], INGEST_LOG_DDL),
+                INGEST_LOG_TABLE)
+    good = rows.where(F.col("_reason").isNull()).select(
+        *src.column_names, DAY_COLUMN, "_source_file", "_file_version",
+        F.col("_line").cast("bigint").alias("_line_no"), "_ingested_at", "_batch_id",
+    )
+    if len({p.file.day for p in planned}) > 1:
+        good = good.repartition(DAY_COLUMN)  # a backfill writes one file per day, not one per task and day
+    repair = _file_scope([p for p in planned if p.cut_short])
+    if repair:
+        _drop_rows_of(lake, bronze_table(src), repair)
+    lake.append(good, bronze_table(src), partition_by=[DAY_COLUMN], metadata=batch_id)
+    if any_bad:
+        bad = rows.where(F.col("_reason").isNotNull()).select(
+            F.lit(src.name).alias("source"), F.col("_source_file").alias("file"),
+            F.col("_line").cast("bigint").alias("line_no"), F.col("value").alias("raw"),
+            F.col("_reason").alias("reason"), DAY_COLUMN, "_source_file", "_file_version", "_ingested_at", "_batch_id",
+        )
+        if repair:
+            _drop_rows_of(lake, QUARANTINE_TABLE, f"source = '{src.name}' AND {repair}")
+        lake.append(bad, QUARANTINE_TABLE, partition_by=[DAY_COLUMN], metadata=batch_id)
 
 
 def _log_rows(src: Source, planned: list[_PlannedFile], loaded: dict[int, int], quarantined: dict[int, int],
-              batch_id: str, ingested_at: dt.datetime) -> list[tuple]:
+              batch: _Batch) -> list[tuple]:
     return [
-        (batch_id, src.name, p.file.day, p.file.uri, p.facts.size, p.facts.sha256, p.version,
-         p.facts.data_lines, loaded[i], quarantined[i], "reloaded_changed" if p.changed else "loaded",
-         p.duplicate_of, _note(p), ingested_at)
+        (batch.batch_id, src.name, p.file.day, p.file.uri, p.facts.size, p.facts.sha256, p.version,
+         loaded[i] + quarantined[i], loaded[i], quarantined[i], "reloaded_changed" if p.changed else "loaded",
+         p.duplicate_of, _note(p), batch.ingested_at)
         for i, p in enumerate(planned)
     ]
 
 
+def _failed_row(src: Source, file: LandingFile, batch: _Batch, message: str) -> tuple:
+    return (batch.batch_id, src.name, file.day, file.uri, file.size, None, None, None, 0, 0, "failed", None, message,
+            batch.ingested_at)
+
+
 def _typed_rows(spark: SparkSession, src: Source, planned: list[_PlannedFile], paths: list[str]) -> DataFrame:
-    lines = numbered_lines(spark, paths)
     if src.format == "jsonl":
-        return typed(split_json(lines, src), src)
+        return typed(split_json(numbered_lines(spark, paths), src), src)
+    # Only a file with a double quote can hold a record over several lines.
+    quoted = [i for i, p in enumerate(planned) if p.facts.quotes]
+    plain = [i for i, p in enumerate(planned) if not p.facts.quotes]
+    parts = []
+    if plain:
+        parts.append(numbered_lines(spark, paths, plain).withColumn("_last_line", F.col("_line")))
+    if quoted:
+        parts.append(csv_records(numbered_lines(spark, paths, quoted)))
+    records = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
     by_header: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for i, p in enumerate(planned):
         by_header[p.facts.header].append(i)
-    parts = [
-        typed(split_csv(lines.where(F.col("_file_idx").isin(idx)), header, src), src)
+    by_file_header = [
+        typed(split_csv(records.where(F.col("_file_idx").isin(idx)), header, src), src)
         for header, idx in by_header.items()
     ]
-    out = parts[0]
-    for part in parts[1:]:
+    out = by_file_header[0]
+    for part in by_file_header[1:]:
         out = out.unionByName(part)
     return out
 
@@ -300,22 +377,32 @@ def _note(p: _PlannedFile) -> str | None:
         notes.append(f"file changed since version {p.version - 1}: ingested again as version {p.version}")
     if p.duplicate_of:
         notes.append(f"same content as {p.duplicate_of}")
+    if p.facts.note:
+        notes.append(p.facts.note)
     return "; ".join(notes) or None
 
 
-def _spark_path(spark: SparkSession, lake: Lake, local: Path, batch_id: str) -> str:
-    """Where Spark reads a fetched file: in place on a local master, else copied under the lake."""
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:500]
+
+
+def _spark_path(spark: SparkSession, lake: Lake, planned: _PlannedFile, batch: _Batch, index: int) -> str:
+    """Where Spark reads a fetched file, under a name of our own.
+
+    Hadoop reads a path as a glob (`[`, `]`, `{`, `*`, `?`), refuses a `:` in a file name, and
+    picks a decompressor by the name's suffix: Spark is given a link (local master) or a copy
+    under the lake (cluster) named `<n>.txt`, or `<n>.txt.gz` when the bytes are gzip.
+    """
+    name = f"{index:05d}.txt" + (".gz" if planned.facts.gzip else "")
+    local = planned.local.resolve()
     if spark.sparkContext.master.startswith("local"):
-        return str(local.resolve())
+        link = batch.staging / "_spark" / planned.file.source / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(local, link)
+        return str(link)
     jvm = spark.sparkContext._jvm
-    target = jvm.org.apache.hadoop.fs.Path(f"{lake.root}/_staging/{batch_id}/{uuid.uuid4().hex}_{local.name}")
+    target = jvm.org.apache.hadoop.fs.Path(f"{lake.root}/_staging/{batch.batch_id}/{planned.file.source}/{name}")
     fs = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(str(local.resolve())), target)
+    fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(str(local)), target)
     return str(target.toString())
-
-
-def _log_failure(lake: Lake, src: Source, file: LandingFile, batch_id: str, ingested_at: dt.datetime,
-                 message: str) -> None:
-    row = [(batch_id, src.name, file.day, file.uri, file.size, None, None, None, 0, 0, "failed", None, message,
-            ingested_at)]
-    lake.append(lake.spark.createDataFrame(row, INGEST_LOG_DDL), INGEST_LOG_TABLE)

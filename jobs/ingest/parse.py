@@ -1,10 +1,12 @@
 """Landing lines -> typed rows, each row either loadable or carrying the reason it is not.
 
 Spark reads every file as text so that each row keeps its file, its line number
-and its raw text; CSV lines are split by the file's own header, JSON lines by the
-contract's keys; then every column is typed (`try_cast`) and checked against the
-contract (required, type, rule). A row's `_reason` is the first problem found, or
-null for a good row.
+and its raw text. A CSV record may span lines when a quoted field holds a line
+break (RFC 4180): `csv_records` joins those lines into one record, numbered by its
+first line. CSV records are split by the file's own header (names matched ignoring
+case), JSON lines by the contract's keys; then every column is typed (`try_cast`)
+and checked against the contract (required, type, rule, no decimal places lost).
+A row's `_reason` is the first problem found, or null for a good row.
 """
 from __future__ import annotations
 
@@ -20,30 +22,65 @@ from jobs.common.landing_contract import Source
 _QUOTED_FIELD = r'"([^"]|"")*"'
 
 
-def numbered_lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
-    """Every line of every file: `_file_idx` (index into `paths`), `_line` (1-based), `value`.
+def numbered_lines(spark: SparkSession, paths: Sequence[str], only: Sequence[int] | None = None) -> DataFrame:
+    """Every line of every file (of those indexed by `only`): `_file_idx` (index into `paths`), `_line` (1-based), `value`.
 
     Spark keeps a file's splits in file order, so ordering by a monotonically
     increasing id within a file gives its line order.
     """
-    scans = [spark.read.text(p).withColumn("_file_idx", F.lit(i)) for i, p in enumerate(paths)]
+    chosen = range(len(paths)) if only is None else only
+    scans = [spark.read.text(paths[i]).withColumn("_file_idx", F.lit(i)) for i in chosen]
     lines = reduce(DataFrame.unionAll, scans).withColumn("_mid", F.monotonically_increasing_id())
     order = Window.partitionBy("_file_idx").orderBy("_mid")
     return lines.withColumn("_line", F.row_number().over(order)).drop("_mid")
 
 
-def split_csv(lines: DataFrame, header: Sequence[str], source: Source) -> DataFrame:
-    """CSV data lines (header dropped) -> one string column per contract column + `_format_error`.
+def csv_records(lines: DataFrame) -> DataFrame:
+    """CSV lines -> records: lines inside a quoted field joined (with "\\n") to the line that opened it.
 
-    Contract columns absent from the header come out null; extra columns are ignored.
+    A line with an odd number of double quotes opens (or closes) a quoted field; a line
+    continues the record before it when an odd number of such lines precede it in the file
+    and one follows to close it. A quote that never closes joins nothing: its line stays a
+    record of its own (and fails its field count). Output: `_file_idx`, `_line` (first
+    line of the record), `_last_line`, `value`.
     """
-    data = lines.where(F.col("_line") > 1).withColumn("_line", F.col("_line") - 1)
+    by_line = Window.partitionBy("_file_idx").orderBy("_line")
+    before = by_line.rowsBetween(Window.unboundedPreceding, -1)
+    odd_before = F.coalesce(F.sum("_odd").over(before), F.lit(0))
+    # Lines of a record share a number: the count of lines so far that start a record.
+    record = F.sum(F.when(F.col("_continues"), 0).otherwise(1)).over(
+        by_line.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    whole = Window.partitionBy("_file_idx", "_record").orderBy("_line").rowsBetween(
+        Window.unboundedPreceding, Window.unboundedFollowing)
+    return (
+        lines.withColumn("_odd", (F.length("value") - F.length(F.translate("value", '"', ""))) % 2)
+        .withColumn("_odd_in_file", F.sum("_odd").over(Window.partitionBy("_file_idx")))
+        .withColumn("_continues", (odd_before % 2 == 1) & (odd_before < F.col("_odd_in_file")))
+        .withColumn("_record", record)
+        .withColumn("_last_line", F.max("_line").over(whole))
+        .withColumn("_joined", F.array_join(F.collect_list("value").over(whole), "\n"))
+        .where(~F.col("_continues"))
+        .select("_file_idx", "_line", "_last_line", F.col("_joined").alias("value"))
+    )
+
+
+def split_csv(lines: DataFrame, header: Sequence[str], source: Source) -> DataFrame:
+    """CSV records or lines (header dropped) -> one string column per contract column + `_format_error`.
+
+    `header` holds the file's column names lower-cased; contract columns absent from it come
+    out null; extra columns are ignored. Line numbers become data line numbers (header excluded).
+    """
+    if "_last_line" not in lines.columns:  # lines, not records: each its own record
+        lines = lines.withColumn("_last_line", F.col("_line"))
+    data = (lines.where(F.col("_line") > 1)
+            .withColumn("_line", F.col("_line") - 1).withColumn("_last_line", F.col("_last_line") - 1))
     schema = ", ".join(f"`_h{i}` STRING" for i in range(len(header)))
     fields = F.from_csv(F.col("value"), schema, {"mode": "PERMISSIVE", "nullValue": ""})
     count = F.size(F.split(F.regexp_replace(F.col("value"), _QUOTED_FIELD, ""), ",", -1))
     position = {name: i for i, name in enumerate(header)}
     columns = [
-        (F.col("_fields")[f"_h{position[c.name]}"] if c.name in position else F.lit(None).cast("string")).alias(c.name)
+        (F.col("_fields")[f"_h{position[c.name.lower()]}"] if c.name.lower() in position
+         else F.lit(None).cast("string")).alias(c.name)
         for c in source.columns
     ]
     error = (
@@ -51,20 +88,32 @@ def split_csv(lines: DataFrame, header: Sequence[str], source: Source) -> DataFr
         .when(count != len(header), F.format_string(f"expected {len(header)} fields, found %d", count))
     )
     return data.withColumn("_fields", fields).select(
-        "_file_idx", "_line", "value", *columns, error.alias("_format_error")
+        "_file_idx", "_line", "_last_line", "value", *columns, error.alias("_format_error")
     )
 
 
 def split_json(lines: DataFrame, source: Source) -> DataFrame:
-    """JSON lines -> one string column per contract column + `_format_error`."""
+    """JSON lines -> one string column per contract column + `_format_error`.
+
+    A line must hold exactly one JSON object: text after it (a second object, stray
+    characters) is an error, not silently dropped.
+    """
     schema = ", ".join(f"`{c.name}` STRING" for c in source.columns)
-    parsed = F.from_json(F.col("value"), schema, {"mode": "PERMISSIVE"})
+    value = F.col("value")
+    parsed = F.from_json(value, schema, {"mode": "PERMISSIVE"})
+    # One JSON value, nothing after it, and that value an object.
+    one_object = (
+        F.ltrim(value).startswith("{") & F.rtrim(value).endswith("}")
+        & (F.json_array_length(F.concat(F.lit("["), value, F.lit("]"))) == 1)
+    )
     error = (
-        F.when(F.trim(F.col("value")) == "", F.lit("empty line"))
-        .when(F.json_object_keys(F.col("value")).isNull(), F.lit("not a valid JSON object (truncated or malformed line)"))
+        F.when(F.trim(value) == "", F.lit("empty line"))
+        .when(F.coalesce(one_object, F.lit(False)), F.lit(None))
+        .when(F.json_object_keys(value).isNotNull(), F.lit("text after the JSON object: one object per line"))
+        .otherwise(F.lit("not a valid JSON object (truncated or malformed line)"))
     )
     return lines.withColumn("_parsed", parsed).select(
-        "_file_idx", "_line", "value",
+        "_file_idx", "_line", F.col("_line").alias("_last_line"), "value",
         *[F.col("_parsed")[c.name].alias(c.name) for c in source.columns],
         error.alias("_format_error"),
     )
@@ -84,13 +133,18 @@ def typed(split: DataFrame, source: Source) -> DataFrame:
         if c.type != "string":
             bad = F.format_string(f"column {c.name}: '%s' is not a valid {c.type}", raw)
             reasons.append(F.when(~blank & value.isNull(), bad))
+        if c.type.startswith("decimal"):
+            # try_cast rounds to the column's scale: a value that would change is refused, not rounded.
+            exact = F.trim(raw).try_cast("decimal(38,18)")
+            rounded = F.format_string(f"column {c.name}: '%s' has more decimal places than {c.type} keeps", raw)
+            reasons.append(F.when(value.isNotNull() & (exact != value), rounded))
         if c.check:
             rule = F.expr(c.check.replace(c.name, f"`__value_{c.name}`"))
             broken = F.format_string(f"column {c.name}: '%s' breaks the rule {c.check}", raw)
             reasons.append(F.when(F.col(f"__value_{c.name}").isNotNull() & ~rule, broken))
     with_values = split.select("*", *[v.alias(f"__value_{c.name}") for v, c in zip(values, source.columns, strict=True)])
     return with_values.select(
-        "_file_idx", "_line", "value",
+        "_file_idx", "_line", "_last_line", "value",
         *[F.col(f"__value_{c.name}").alias(c.name) for c in source.columns],
         F.coalesce(*reasons).alias("_reason"),
     )

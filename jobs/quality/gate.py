@@ -2,8 +2,9 @@
 
 Input: `bronze.<source>` rows with `_ds = day` (newest version of each landing file),
 the suites in `expectations/<source>.json` (see `jobs.quality.suites`), and, for
-cross-table checks, `bronze.products` (latest snapshot on or before the day) and
-`bronze.orders` (the same day).
+cross-table checks, `bronze.products` (latest snapshot on or before the day),
+`bronze.orders` (the same day) and, for the re-delivery check, `silver.<source>` on
+other landing days.
 
 Output:
 - `ops.dq_results`: one row per expectation per (run_date, source); a rerun of a
@@ -31,13 +32,14 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common import redelivery
 from jobs.common.bronze import bronze_table, latest_file_versions
 from jobs.common.errors import C360Error
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN, SOURCES_BY_NAME
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageError, StageReport
-from jobs.quality.suites import REFERENCES, Suite, columns_of, load_suite, parameters_of, references_of
+from jobs.quality.suites import LANDED_ON_REFERENCE, REFERENCES, Suite, columns_of, load_suite, parameters_of, references_of
 
 DQ_RESULTS = "ops.dq_results"
 DQ_RESULTS_DDL = (
@@ -200,7 +202,7 @@ def validate(
     rows: list[tuple] = []
     run_date = first
     while run_date <= last:
-        inputs = _RunInputs(lake, run_date)
+        inputs = _RunInputs(lake, run_date, rt.config.landing.redelivery_lookback_days)
         for name in names:
             summary, found, gx_result = _gate_source(suites[name], inputs, validated_at)
             if gx_result is not None:
@@ -274,7 +276,7 @@ def _gate_source(
             "previous_day_rows": stats.get(previous, (0, []))[0] or None,
         }
         values = {p: parameters[p] for p in suite.parameters()}
-        references = {r: inputs.reference(r) for r in suite.references()}
+        references = {r: inputs.reference(r) for r in suite.references() - {LANDED_ON_REFERENCE}}
         unknown = {k for k, v in [*values.items(), *references.items()] if v is None}
         runnable = tuple(e for e in suite.expectations if not _needs(e) & unknown)
         data = both.where(F.col(DAY_COLUMN) == F.lit(day))
@@ -284,13 +286,16 @@ def _gate_source(
                 key = REFERENCES[column][0]
                 matches = F.broadcast(keys.select(F.col(key).alias(column)).distinct())
                 data = data.join(matches, F.col(key) == F.col(column), "left")
+        joined = bool(references) or LANDED_ON_REFERENCE in suite.references()
+        if LANDED_ON_REFERENCE in suite.references():
+            data = inputs.with_landed_on(data, suite.name)
         # GX runs dozens of queries over the batch: join the references once.
-        data = data.persist() if references else data
+        data = data.persist() if joined else data
         try:
             known = {p: v for p, v in values.items() if v is not None}
             gx_suite, gx_result = _gx().validate(suite, runnable, data, known, day, validated_at)
         finally:
-            if references:
+            if joined:
                 data.unpersist()
     finally:
         both.unpersist()
@@ -417,10 +422,22 @@ def _record(spark: SparkSession, lake: Lake, first: dt.date, last: dt.date, name
 class _RunInputs:
     """The lake and the reference keys of one day, each computed once for all sources."""
 
-    def __init__(self, lake: Lake, run_date: dt.date):
+    def __init__(self, lake: Lake, run_date: dt.date, lookback_days: int):
         self.lake = lake
         self.run_date = run_date
+        self.lookback_days = lookback_days
         self._references: dict[str, DataFrame | None] = {}
+
+    def with_landed_on(self, rows: DataFrame, source: str) -> DataFrame:
+        """The day's rows with `_ref_landed_on`: the other landing day whose silver rows hold the row's key."""
+        table = f"silver.{source}"
+        silver = self.lake.read(table) if self.lake.exists(table) else None
+        found = redelivery.redelivered_rows(rows, SOURCES_BY_NAME[source], self.run_date, self.run_date, silver,
+                                            self.lookback_days).localCheckpoint()
+        if found.isEmpty():  # the common case: no join
+            return rows.withColumn(LANDED_ON_REFERENCE, F.lit(None).cast("date"))
+        return rows.join(found.withColumnRenamed(redelivery.LANDED_ON, LANDED_ON_REFERENCE),
+                         list(redelivery.ROW_ID), "left")
 
     def day_rows(self, source: str, day: dt.date) -> DataFrame | None:
         """Newest-file-version rows of `bronze.<source>` on `day`; None when the table does not exist."""

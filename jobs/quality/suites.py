@@ -31,6 +31,10 @@ the unexpected pairs name the missing keys:
 |---|---|---|
 | `_ref_catalog_sku` | `sku` | the latest `bronze.products` snapshot on or before the day; unknown when there is none |
 | `_ref_day_order_id` | `order_id` | `bronze.orders` of the same day (no orders: nothing matches) |
+| `_ref_landed_on` | the business key | `silver.<source>` on other landing days: the day holding the key, else null |
+
+`_ref_landed_on` marks a re-delivered row (`jobs.common.redelivery`); the day sources'
+suites warn on it, and silver quarantines such rows.
 
 An expectation that needs an unknown parameter or reference is skipped for that
 run and recorded as skipped, e.g. the row-count check on the first landing day.
@@ -54,6 +58,8 @@ REFERENCES: dict[str, tuple[str, str]] = {
     "_ref_catalog_sku": ("sku", "products"),
     "_ref_day_order_id": ("order_id", "orders"),
 }
+# The day silver already holds a row's business key (a re-delivered row), null for a first delivery.
+LANDED_ON_REFERENCE = "_ref_landed_on"
 # GX's own names for the two levels, so its results and Data Docs say the same.
 GX_SEVERITY = {"error": "critical", "warn": "warning"}
 
@@ -155,11 +161,11 @@ def load_suite(source: str, suites_dir: Path | None = None) -> Suite:
             raise ConfigError(
                 f"{where}: unknown parameter(s) {', '.join(sorted(unknown))}; the gate provides {', '.join(PARAMETERS)}"
             )
-        unknown = references_of(exp) - set(REFERENCES)
+        unknown = references_of(exp) - set(REFERENCES) - {LANDED_ON_REFERENCE}
         if unknown:
             raise ConfigError(
                 f"{where}: unknown reference column(s) {', '.join(sorted(unknown))}; "
-                f"the gate provides {', '.join(REFERENCES)}"
+                f"the gate provides {', '.join([*REFERENCES, LANDED_ON_REFERENCE])}"
             )
     return Suite(
         name=source,

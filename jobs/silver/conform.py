@@ -40,6 +40,7 @@ from pyspark.sql import functions as F
 from jobs.common.bronze import latest_file_versions
 from jobs.common.landing_contract import DAY_COLUMN, SOURCES
 from jobs.common.landing_contract import source as contract_source
+from jobs.common.text import text_clean
 from jobs.silver.normalize import (
     amount,
     email_match_key,
@@ -48,7 +49,6 @@ from jobs.silver.normalize import (
     phone_e164,
     postcode_normalized,
     street_normalized,
-    text_clean,
 )
 
 LINEAGE = (DAY_COLUMN, "_source_file", "_batch_id")

@@ -17,8 +17,11 @@ write mode and keys are each source's declaration in `jobs.common.landing_contra
 | silver.email_events | one row per event_id, partitioned by `_ds` | replace the `_ds` partition |
 | silver.consent_events | one row per event_id, partitioned by `_ds` | replace the `_ds` partition |
 
-Returns are checked against the lines they return (`jobs.silver.returns`); those
-that break a rule go to `ops.quarantine` (those rules' rows of the days replaced).
+A business key delivered again on another landing day (a file sent twice) is kept on
+the day that first held it; the rows of the other days go to `ops.quarantine` with the
+reason `redelivered: ...` (`jobs.common.redelivery`; those rows of the days replaced in
+one commit). Returns are checked against the lines they return (`jobs.silver.returns`);
+those that break a rule go to `ops.quarantine` (those rules' rows of the days replaced).
 Rerunning a day gives the same tables: a partition is replaced by the same rows,
 and the MERGEs only write rows that differ (nothing on a rerun).
 """
@@ -31,8 +34,11 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 
+from jobs.common import redelivery
+from jobs.common.bronze import QUARANTINE_TABLE, latest_file_versions, quarantine_rows
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN, SOURCES, Source
+from jobs.common.landing_contract import source as contract_source
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
 from jobs.silver.conform import CONFORMERS
@@ -114,6 +120,7 @@ class SilverReport(StageReport):
 
     days: Days
     written: dict[str, int]
+    redelivered: int = 0  # rows quarantined because their business key had landed on another day
 
 
 def run(rt: Runtime, days: Days) -> SilverReport:
@@ -125,6 +132,7 @@ def run(rt: Runtime, days: Days) -> SilverReport:
     """
     lake = rt.lake
     written: dict[str, int] = {}
+    redelivered: list[DataFrame] = []
     for spec in SILVER_TABLES:
         if not lake.exists(spec.bronze):
             log.info("silver %s: skipped, no table %s", days, spec.bronze)
@@ -133,10 +141,47 @@ def run(rt: Runtime, days: Days) -> SilverReport:
         if bronze_days.isEmpty():
             log.info("silver %s: skipped %s, no bronze rows those days", days, spec.silver)
             continue
+        if spec.write == "day":
+            bronze_days, repeats = _first_deliveries(lake, spec, bronze_days, days,
+                                                     rt.config.landing.redelivery_lookback_days)
+            if repeats is not None:
+                redelivered.append(repeats)
         rows = spec.conform(bronze_days)
         if spec.source == "returns":
             # Rules that need the returned lines: a return that breaks one goes to ops.quarantine instead.
             rows = apply_returns_rules(lake, rows, bronze_days, days.first, days.last)
         written[spec.silver] = write_silver(lake, spec, rows, days.first, days.last)
         log.info("silver %s: %s <- %d rows", days, spec.silver, written[spec.silver])
-    return SilverReport(days, written)
+    quarantined = _quarantine_redeliveries(lake, redelivered, days)
+    return SilverReport(days, written, quarantined)
+
+
+def _first_deliveries(lake: Lake, spec: SilverTable, bronze_days: DataFrame, days: Days,
+                      lookback_days: int) -> tuple[DataFrame, DataFrame | None]:
+    """(the bronze rows silver takes, the `ops.quarantine` rows of re-delivered ones or None when there are none)."""
+    source = contract_source(spec.source)
+    silver = lake.read(spec.silver) if lake.exists(spec.silver) else None
+    latest = latest_file_versions(bronze_days)
+    found = redelivery.redelivered_rows(latest, source, days.first, days.last, silver, lookback_days).localCheckpoint()
+    if found.isEmpty():
+        return bronze_days, None
+    ids = list(redelivery.ROW_ID)
+    repeats = quarantine_rows(latest.join(found, ids), source, redelivery.reason(source))
+    return latest.join(found.drop(redelivery.LANDED_ON), ids, "left_anti"), repeats
+
+
+def _quarantine_redeliveries(lake: Lake, redelivered: list[DataFrame], days: Days) -> int:
+    """Replace the days' `redelivered` quarantine rows in one commit (none when there were and are none)."""
+    scope = f"{_day_range(days.first, days.last)} AND reason LIKE '{redelivery.REASON_PREFIX}%'"
+    had = lake.exists(QUARANTINE_TABLE) and not lake.read(QUARANTINE_TABLE).where(scope).isEmpty()
+    if not redelivered and not had:
+        return 0
+    rows = redelivered[0] if redelivered else lake.read(QUARANTINE_TABLE).limit(0)
+    for more in redelivered[1:]:
+        rows = rows.unionByName(more)
+    rows = rows.localCheckpoint()  # counted, then written: computed once
+    count = rows.count()
+    lake.replace_where(rows, QUARANTINE_TABLE, scope, partition_by=[DAY_PARTITION])
+    if count:
+        log.warning("silver %s: %d re-delivered row(s) quarantined (their keys landed on another day)", days, count)
+    return count

@@ -133,15 +133,6 @@ def _phone_udf(default_region: str):
     return to_e164
 
 
-def _nullif_empty(col: Column) -> Column:
-    return F.when(col != "", col)
-
-
-def text_clean(col: Column) -> Column:
-    """Free text: whitespace collapsed and trimmed; empty -> null. Case is kept."""
-    return _nullif_empty(F.trim(F.regexp_replace(col, r"\s+", " ")))
-
-
 def email_normalized(col: Column) -> Column:
     """Trimmed, lower-case email; null when empty or not `local@domain.tld`."""
     email = F.lower(F.trim(col))

@@ -33,6 +33,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from jobs.common.bronze import QUARANTINE_TABLE, latest_file_versions
+from jobs.common.bronze import quarantine_rows as quarantine_rows_of
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN
 from jobs.common.landing_contract import source as contract_source
@@ -44,9 +45,6 @@ RULES = ("one_purchase", "line_known", "same_sku", "refund_within_line", "units_
 REASON_PREFIX = "rule "
 # The lines a return can name: (silver table, purchase id column, channel it stands for).
 LINE_TABLES = (("silver.order_lines", "order_id", "online"), ("silver.pos_transactions", "transaction_id", "store"))
-# ops.quarantine, as ingest writes it (jobs/ingest/main.py).
-QUARANTINE_COLUMNS = ("source", "file", "line_no", "raw", "reason", "_ds", "_source_file", "_file_version",
-                      "_ingested_at", "_batch_id")
 _LINE_COLUMNS = "channel STRING, purchase_id STRING, line_no INT, sku STRING, quantity INT, line_amount DECIMAL(12,2), _ds DATE"
 
 
@@ -149,19 +147,6 @@ def check_returns(returns: DataFrame, lines: DataFrame, earlier: DataFrame | Non
     return split_flagged(flag_returns(returns, lines, earlier))
 
 
-def _csv_field(name: str, type_: str) -> Column:
-    """A bronze value as the landing contract writes it in a CSV line ("" for null)."""
-    col = F.col(name)
-    if type_ == "timestamp":
-        text = F.date_format(col, "yyyy-MM-dd'T'HH:mm:ss'Z'")
-    elif type_ == "string":
-        quoted = F.concat(F.lit('"'), F.regexp_replace(col, '"', '""'), F.lit('"'))
-        text = F.when(col.rlike('[",\\r\\n]'), quoted).otherwise(col)
-    else:
-        text = col.cast("string")
-    return F.coalesce(text, F.lit(""))
-
-
 def quarantine_rows(rejected: DataFrame, bronze: DataFrame) -> DataFrame:
     """`ops.quarantine` rows of rejected returns, with a raw CSV line rebuilt from their bronze rows.
 
@@ -169,22 +154,10 @@ def quarantine_rows(rejected: DataFrame, bronze: DataFrame) -> DataFrame:
         rejected: `check_returns` rejects (conformed rows with `_line_no` and `rejection`).
         bronze: the `bronze.returns` rows of the same days (all file versions; the newest is used).
     """
-    src = contract_source(SOURCE)
-    raw = F.concat_ws(",", *[_csv_field(c.name, c.type) for c in src.columns])
-    landed = latest_file_versions(bronze).select(
-        "_source_file", "_line_no", "_batch_id", "_file_version", "_ingested_at", raw.alias("raw"))
-    return rejected.join(landed, ["_source_file", "_line_no", "_batch_id"], "left").select(
-        F.lit(SOURCE).alias("source"),
-        F.col("_source_file").alias("file"),
-        F.col("_line_no").cast("bigint").alias("line_no"),
-        F.col("raw"),
-        F.col("rejection").alias("reason"),
-        F.col(DAY_COLUMN),
-        F.col("_source_file"),
-        F.col("_file_version").cast("int"),
-        F.col("_ingested_at"),
-        F.col("_batch_id"),
-    )
+    landed = latest_file_versions(bronze)
+    rows = rejected.select("_source_file", "_line_no", "_batch_id", DAY_COLUMN, "rejection").join(
+        landed.drop(DAY_COLUMN), ["_source_file", "_line_no", "_batch_id"], "left")
+    return quarantine_rows_of(rows, contract_source(SOURCE), F.col("rejection"))
 
 
 def _days(day: dt.date, until: dt.date) -> str:
