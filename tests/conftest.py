@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,12 +88,17 @@ def spark(config):
     session.stop()
 
 
+# The lake whose tables the session catalog holds when it is the shared end-to-end lake.
+_CATALOG: dict[str, str | None] = {"root": None}
+
+
 def reset_catalog(spark) -> None:
     """Forget every lake table and temporary view the session has seen (earlier tests' lakes).
 
     Dropping a database deletes its folder, and a layer's database lives in a lake's layer
     folder: each is first pointed at an empty scratch folder, so no lake loses a file.
     """
+    _CATALOG["root"] = None
     existing = {db.name for db in spark.catalog.listDatabases()}
     for db in LAYERS:
         if db in existing:
@@ -148,6 +154,7 @@ class EndToEnd:
     last: dt.date  # the day run through Airflow; days before it are the history
     airflow_output: str
     before_day: dict[str, object]  # facts recorded between the history and the Airflow day
+    as_built: Path  # a copy of the lake's table folders as the build left them
 
     @property
     def history_last(self) -> dt.date:
@@ -213,23 +220,50 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
     output = run.stdout + run.stderr
     (root / "airflow_dags_test.log").write_text(output)  # kept beside the lake for a look after a failure
     assert run.returncode == 0, f"airflow dags test c360_daily failed:\n{output[-6000:]}"
-    return EndToEnd(rt, sample, E2E_FIRST, E2E_LAST, output, before_day)
+    as_built = root / "lake_as_built"
+    for table in lake.table_names():
+        layer, name = table.split(".")
+        shutil.copytree(Path(lake.root) / layer / name, as_built / layer / name)
+    return EndToEnd(rt, sample, E2E_FIRST, E2E_LAST, output, before_day, as_built)
 
 
 @pytest.fixture
 def e2e(_e2e_lake: EndToEnd) -> Iterator[EndToEnd]:
     """The shared end-to-end lake; whatever a test changes in it is put back afterwards.
 
-    Tables the test wrote to are restored to their version before it (Delta RESTORE),
-    tables it created are dropped, so every test sees the lake as the build left it.
+    The lake's tables were copied aside once built (`<root>/lake_as_built`). After a test,
+    each table whose Delta log differs from the copy's gets its folder back from the copy,
+    a table the test created is dropped, and Delta's cached logs are cleared: every test sees
+    the lake as the build left it, without a RESTORE commit per table.
     """
     lake = _e2e_lake.rt.lake
-    reset_catalog(lake.spark)
-    lake.register_all()
-    versions = {t: lake.version(t) for t in lake.table_names()}
+    if _CATALOG["root"] != lake.root:
+        reset_catalog(lake.spark)
+        lake.register_all()
+        _CATALOG["root"] = lake.root
     yield _e2e_lake
+    _put_back(lake, _e2e_lake.as_built)
+
+
+def _delta_log(table_dir: Path) -> list[str]:
+    log = table_dir / "_delta_log"
+    return sorted(os.listdir(log)) if log.is_dir() else []
+
+
+def _put_back(lake: Lake, as_built: Path) -> None:
+    """Give every table of `lake` the folder it had in `as_built`; drop tables that were not there."""
+    root = Path(lake.root)
+    changed = False
     for table in lake.table_names():
-        if table not in versions:
+        layer, name = table.split(".")
+        now, before = root / layer / name, as_built / layer / name
+        if not before.is_dir():
             lake.drop(table)
-        elif lake.version(table) != versions[table]:
-            lake.restore(table, versions[table])
+            changed = True
+        elif _delta_log(now) != _delta_log(before):
+            shutil.rmtree(now)
+            shutil.copytree(before, now)
+            changed = True
+    if changed:
+        # Delta caches each table's log; the folders changed under it.
+        lake.spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()

@@ -286,9 +286,10 @@ def _gate_source(
                 key = REFERENCES[column][0]
                 matches = F.broadcast(keys.select(F.col(key).alias(column)).distinct())
                 data = data.join(matches, F.col(key) == F.col(column), "left")
-        joined = bool(references) or LANDED_ON_REFERENCE in suite.references()
+        joined = bool(references)
         if LANDED_ON_REFERENCE in suite.references():
-            data = inputs.with_landed_on(data, suite.name)
+            data, redelivered = inputs.with_landed_on(data, suite.name)
+            joined = joined or redelivered
         # GX runs dozens of queries over the batch: join the references once.
         data = data.persist() if joined else data
         try:
@@ -428,16 +429,17 @@ class _RunInputs:
         self.lookback_days = lookback_days
         self._references: dict[str, DataFrame | None] = {}
 
-    def with_landed_on(self, rows: DataFrame, source: str) -> DataFrame:
-        """The day's rows with `_ref_landed_on`: the other landing day whose silver rows hold the row's key."""
+    def with_landed_on(self, rows: DataFrame, source: str) -> tuple[DataFrame, bool]:
+        """The day's rows with `_ref_landed_on` (the other landing day whose silver rows hold the row's key),
+        and whether any row has one (then the rows are a join)."""
         table = f"silver.{source}"
         silver = self.lake.read(table) if self.lake.exists(table) else None
         found = redelivery.redelivered_rows(rows, SOURCES_BY_NAME[source], self.run_date, self.run_date, silver,
                                             self.lookback_days).localCheckpoint()
         if found.isEmpty():  # the common case: no join
-            return rows.withColumn(LANDED_ON_REFERENCE, F.lit(None).cast("date"))
+            return rows.withColumn(LANDED_ON_REFERENCE, F.lit(None).cast("date")), False
         return rows.join(found.withColumnRenamed(redelivery.LANDED_ON, LANDED_ON_REFERENCE),
-                         list(redelivery.ROW_ID), "left")
+                         list(redelivery.ROW_ID), "left"), True
 
     def day_rows(self, source: str, day: dt.date) -> DataFrame | None:
         """Newest-file-version rows of `bronze.<source>` on `day`; None when the table does not exist."""
