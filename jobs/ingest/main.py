@@ -81,10 +81,6 @@ class SourceResult:
     files_failed: int = 0
     errors: tuple[str, ...] = ()  # one message per failed file, naming it
 
-    @property
-    def error(self) -> str:
-        return "; ".join(self.errors)
-
 
 @dataclass(frozen=True)
 class IngestReport(StageReport):
@@ -96,7 +92,7 @@ class IngestReport(StageReport):
 
     @property
     def failed(self) -> tuple[SourceResult, ...]:
-        return tuple(s for s in self.sources if s.error)
+        return tuple(s for s in self.sources if s.errors)
 
     @property
     def files_loaded(self) -> int:
@@ -215,12 +211,9 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
                           errors=tuple(errors))
     if not planned:
         return result
-    rows = None
     try:
         rows, loaded, quarantined = _checked_rows(spark, lake, src, planned, batch)
     except Exception as exc:  # noqa: BLE001 - Spark could not read these files: they fail, other sources go on
-        if rows is not None:
-            rows.unpersist()
         names = ", ".join(p.file.uri for p in planned)
         message = f"Spark could not read {names}: {_first_line(exc)}"
         log.error("ingest %s: %s", src.name, message)
