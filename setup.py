@@ -38,6 +38,7 @@ BENCH_REQUIRES = [
 DEV_REQUIRES = [
     "pytest>=8",
     "pytest-timeout>=2.3",
+    "pytest-xdist>=3.6",  # two test processes: the shared end-to-end lake builds while the other tests run
     "chispa>=0.10",  # DataFrame equality in tests
     "ruff>=0.6",
     "import-linter>=2.1",  # the import layers of `make lint`

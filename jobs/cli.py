@@ -272,8 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
                     f"{chosen.summary} (the `{chosen.name}` {chosen.cadence} task)", aliases=chosen.aliases)
         _days_arguments(p)
         for option in chosen.options:
-            p.add_argument(option.flag, dest=option.keyword, action="store_const", const=option.value, default=None,
-                           help=option.help)
+            if option.metavar:
+                p.add_argument(option.flag, dest=option.keyword, metavar=option.metavar, default=None, help=option.help)
+            else:
+                p.add_argument(option.flag, dest=option.keyword, action="store_const", const=option.value,
+                               default=None, help=option.help)
 
     tables = command("tables", cmd_tables, "list every lake table with its layer, Delta version and row count")
     tables.add_argument("--format", choices=("table", "csv", "json"), default="table")

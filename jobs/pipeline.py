@@ -43,12 +43,13 @@ from jobs.common.stage import Days, StageReport
 
 @dataclass(frozen=True)
 class Option:
-    """A keyword-only switch of a stage's `run`, shown as a flag on the stage's command."""
+    """A keyword-only option of a stage's `run`, shown as a flag on the stage's command."""
 
     flag: str  # e.g. "--retrain"
     keyword: str  # the keyword of `run` it sets, e.g. "retrain"
     help: str
-    value: Any = True  # what the flag sets the keyword to
+    value: Any = True  # what the flag sets the keyword to (a flag without a value)
+    metavar: str | None = None  # set: the flag takes a value (text), e.g. "--select NODES"
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,9 @@ DAILY: tuple[Stage, ...] = (
           aliases=("resolve",)),
     Stage("build_features", "jobs.features.main",
           "dbt build of the feature layer as of the last day: silver -> gold marts (RFM, features, customer_360)",
-          options=(Option("--no-docs", "docs", "skip dbt docs generate", value=False),)),
+          options=(Option("--no-docs", "docs", "skip dbt docs generate", value=False),
+                   Option("--select", "select", "build only these dbt nodes (dbt's selection syntax, e.g. "
+                          "'+customer_rfm'); default: the whole project", metavar="NODES"))),
     Stage("score_recommendations", "jobs.recommend.score_main",
           "the champion recommender's top N for every customer as of the last day -> serving.recommendations"),
 )

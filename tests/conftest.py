@@ -31,15 +31,24 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the fixtures it uses; the end-to-end tests first, as one group.
+
+    With two test processes (`-n 2 --dist loadgroup`, pytest.ini), the `e2e` group goes to one
+    process, which builds the shared lake and runs every test reading it, while the other
+    process takes the remaining tests; whichever finishes first takes what is left.
+    """
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if "e2e" in names:
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group("e2e"))
         elif "spark" in names:
             item.add_marker(pytest.mark.spark)
         else:
             item.add_marker(pytest.mark.unit)
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)  # stable: the order within each part stays
 
 
 # Test data is tiny: compiling code for each query costs more CPU than running it interpreted,

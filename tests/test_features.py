@@ -32,8 +32,8 @@ def rt(e2e) -> Runtime:
     return e2e.rt
 
 
-def _build(rt: Runtime, day: dt.date, docs: bool = False):
-    return build(rt, Days.of(day), docs=docs)
+def _build(rt: Runtime, day: dt.date, docs: bool = False, select: str | None = None):
+    return build(rt, Days.of(day), docs=docs, select=select)
 
 
 def _frequency_from_silver(rt: Runtime, as_of: dt.date) -> DataFrame:
@@ -105,6 +105,10 @@ def _shifted(events: DataFrame, column: str, days: int) -> DataFrame:
 
 
 def test_a_failing_dbt_test_leaves_gold_at_its_last_good_version(rt, spark, e2e):
+    """A product with a negative price: product_features is rebuilt, its test fails, gold goes back.
+
+    The build selects product_features and what it reads (the smallest build showing the roll-back).
+    """
     good = {t: rt.lake.version(t) for t in MARTS}
     products_version = rt.lake.version("silver.products")
     bad = rt.lake.read("silver.products").limit(1).withColumn("sku", F.lit("SKU-NEGATIVE")).withColumn(
@@ -112,7 +116,7 @@ def test_a_failing_dbt_test_leaves_gold_at_its_last_good_version(rt, spark, e2e)
     rt.lake.append(bad, "silver.products")
     try:
         with pytest.raises(FeatureBuildError, match="expression_is_true_product_features_price") as failure:
-            _build(rt, e2e.last)
+            _build(rt, e2e.last, select="+product_features")
         assert "last good version" in str(failure.value)
         restored = set()
         for table, version in good.items():

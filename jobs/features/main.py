@@ -84,7 +84,7 @@ def _publish_docs(spark: SparkSession, target: Path, build_results: str, reports
     return f"{dest}/index.html"
 
 
-def run(rt: Runtime, days: Days, *, docs: bool = True) -> FeaturesReport:
+def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None) -> FeaturesReport:
     """Run `dbt build` as of the last of `days`; on failure restore gold and raise `FeatureBuildError`.
 
     A range builds once: every model is computed as of its last day.
@@ -94,6 +94,8 @@ def run(rt: Runtime, days: Days, *, docs: bool = True) -> FeaturesReport:
             the marts to its gold folder; the dbt docs go to `<reports>/dbt_docs`.
         days: the days run; gold is built as of `days.last`.
         docs: also run `dbt docs generate`.
+        select: build only these nodes (dbt's `--select` syntax); None: every model, seed and test.
+            A failure restores the gold tables this build changed, as for the whole project.
     """
     spark, lake, reports, day = rt.spark, rt.lake, rt.config.lake.reports, days.last
     began = time.perf_counter()
@@ -103,7 +105,7 @@ def run(rt: Runtime, days: Days, *, docs: bool = True) -> FeaturesReport:
     dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root}
     work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
     try:
-        build = dbt.invoke(["build"], dbt_vars, work)
+        build = dbt.invoke(["build", *(["--select", select] if select else [])], dbt_vars, work)
         if not build.success:
             undone = roll_back(lake, before)
             raise FeatureBuildError(
