@@ -22,6 +22,11 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# An xdist worker's `__main__` has neither a spec nor a file, which `pyspark.sql.connect`
+# (imported by Great Expectations and MLflow) takes for a doctest run, and exits.
+_MAIN = sys.modules["__main__"]
+if getattr(_MAIN, "__spec__", None) is None and not hasattr(_MAIN, "__file__"):
+    _MAIN.__file__ = "<pytest-xdist worker>"
 
 from jobs.common.config import Config, load_config  # noqa: E402
 from jobs.common.lake import LAYERS, Lake  # noqa: E402

@@ -107,10 +107,13 @@ def test_every_stage_has_a_command_built_from_the_registry(capsys):
 
     parser = build_parser()
     for stage in pipeline.STAGES.values():
+        given = [[o.flag, f"{o.keyword}-text"] if o.metavar else [o.flag] for o in stage.options]
         args = parser.parse_args([stage.command, "--date", "2026-10-02", "--until", "2026-10-03",
-                                  *[o.flag for o in stage.options]])
+                                  *[word for flag in given for word in flag]])
         assert (args.date, args.until) == (dt.date(2026, 10, 2), dt.date(2026, 10, 3))
-        assert all(getattr(args, o.keyword) == o.value for o in stage.options), stage.name
+        assert all(getattr(args, o.keyword) == (f"{o.keyword}-text" if o.metavar else o.value)
+                   for o in stage.options), stage.name
+    assert parser.parse_args(["build-features", "--date", "2026-10-02"]).select is None
     assert parser.parse_args(["resolve", "--date", "2026-10-02", "--retrain"]).retrain is True  # the older name
     assert main(["run", "--date", "2026-10-02", "--stages", "ingest,teleport"]) == 2
     assert "unknown stage(s) teleport; stages: ingest, quality_gate" in capsys.readouterr().err
