@@ -214,6 +214,13 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
     reset_catalog(spark)
     lake = Lake(spark, dataclasses.replace(config.lake, root=str(root / "lake")))
     rt = runtime_for(config, lake, sample / "landing")
+    profile = root / "airflow_profile.yaml"
+    profile.write_text(TEST_PROFILE)
+    env = airflow_env(root / "airflow", lake.root, str(profile))
+    # Airflow's database is migrated in its own process while the history loads.
+    migrate_log = root / "airflow_db_migrate.log"
+    with migrate_log.open("w") as out:
+        migrate = subprocess.Popen([AIRFLOW, "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT)
     history = Days.of(E2E_FIRST, E2E_LAST - dt.timedelta(days=1))
     pipeline.run(rt, history, ("ingest", "silver", "resolve_identities"), log=lambda *_: None)
     before_day = {
@@ -222,11 +229,7 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
                                       .agg(F.count("*").alias("n")).collect()},
     }
 
-    profile = root / "airflow_profile.yaml"
-    profile.write_text(TEST_PROFILE)
-    env = airflow_env(root / "airflow", lake.root, str(profile))
-    migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
-    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    assert migrate.wait(timeout=300) == 0, migrate_log.read_text()[-3000:]
     conf = json.dumps({"landing": str(sample / "landing")})
     run_after = (E2E_LAST + dt.timedelta(days=1)).isoformat()
     run = subprocess.run([AIRFLOW, "dags", "test", "c360_daily", run_after, "-c", conf],

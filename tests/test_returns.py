@@ -169,7 +169,8 @@ def test_before_the_first_return_the_features_build_with_nothing_returned(built)
     folder.rename(aside)
     try:
         assert not lake.exists("silver.returns")
-        pipeline.STAGES["build_features"].run(built.rt, Days.of(LAST), docs=False)
+        pipeline.STAGES["build_features"].run(built.rt, Days.of(LAST), docs=False,
+                                              select="+customer_rfm +customer_features")
         rfm = lake.read("gold.customer_rfm")
         assert rfm.count() > 0 and rfm.where("refunds <> 0 or monetary <> monetary_before_refunds").count() == 0
         assert lake.read("gold.customer_features").where("units_returned > 0 or refunds > 0").count() == 0
