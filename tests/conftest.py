@@ -1,4 +1,4 @@
-"""Shared fixtures: one SparkSession for the whole run, a fresh lake per test, one end-to-end lake.
+"""Shared fixtures: one SparkSession per test process, a fresh lake per test, one end-to-end lake.
 
 Markers are set from the fixtures a test uses (`pytest -m unit`, `-m spark`, `-m e2e`):
 - `e2e`: reads the shared end-to-end lake (`e2e` fixture), built once per run;
