@@ -130,3 +130,11 @@ def test_a_failing_dbt_test_leaves_gold_at_its_last_good_version(rt, spark, e2e)
         assert "gold.product_features" in restored
     finally:
         rt.lake.restore("silver.products", products_version)
+
+
+def test_a_selection_matching_no_dbt_node_is_an_error_naming_it(spark, lake, config):
+    from tests.support.runtime import runtime_for
+
+    with pytest.raises(FeatureBuildError, match="--select 'customer_rmf' matched no node of dbt_project/"):
+        build(runtime_for(config, lake), Days.of(dt.date(2026, 10, 1)), docs=False, select="customer_rmf")
+    assert not [t for t in lake.table_names() if t.startswith("gold.")]

@@ -95,7 +95,8 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
         days: the days run; gold is built as of `days.last`.
         docs: also run `dbt docs generate`.
         select: build only these nodes (dbt's `--select` syntax); None: every model, seed and test.
-            A failure restores the gold tables this build changed, as for the whole project.
+            A failure restores the gold tables this build changed, as for the whole project;
+            a selection matching no node is an error.
     """
     spark, lake, reports, day = rt.spark, rt.lake, rt.config.lake.reports, days.last
     began = time.perf_counter()
@@ -112,6 +113,11 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
                 f"dbt build as of {day} failed: {build.describe_failures()}. "
                 f"Gold is at its last good version ({', '.join(undone) or 'no gold table was changed'}); "
                 f"fix the model or the data and rerun the day."
+            )
+        if select and not build.nodes:
+            raise FeatureBuildError(
+                f"--select '{select}' matched no node of dbt_project/ (nothing was built); name models as dbt "
+                f"does, e.g. 'customer_rfm' or '+customer_rfm' (see `dbt ls` in dbt_project/)"
             )
         docs_index = None
         if docs:
