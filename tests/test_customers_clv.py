@@ -1,0 +1,94 @@
+"""Lifetime value models on the CDNOW sample (the published benchmark) and on tiny hand-made summaries."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bench.models import FHL_2005, FHL_2005_LOG_LIKELIHOOD, HOLDOUT_WEEKS, cdnow_file, cdnow_split, cdnow_transactions
+from jobs.customers import clv
+
+# Fader and Hardie (2013), "The Gamma-Gamma model of monetary value", on the same calibration period.
+GAMMA_GAMMA_2013 = {"p": 6.25, "q": 3.74, "v": 15.44}
+
+
+@pytest.fixture(scope="module")
+def cdnow() -> pd.DataFrame:
+    return cdnow_split(cdnow_transactions())
+
+
+def test_the_cdnow_calibration_summary_is_the_published_one(cdnow):
+    published = pd.read_csv(cdnow_file().with_name("cdnow_customers_summary.csv")).rename(columns={"ID": "customer_id"})
+    both = cdnow.merge(published, on="customer_id", suffixes=("", "_published"))
+    assert len(both) == len(published) == 2357
+    assert (both["frequency"] == both["frequency_published"]).all()
+    assert (both["recency"] - both["recency_published"]).abs().max() < 0.01
+    assert (both["T"] - both["T_published"]).abs().max() < 0.01
+
+
+def test_the_bgnbd_likelihood_at_the_published_parameters_is_the_published_one(cdnow):
+    assert clv.purchase_log_likelihood(FHL_2005, cdnow) == pytest.approx(FHL_2005_LOG_LIKELIHOOD, abs=0.1)
+    # Any other parameters explain the data worse.
+    assert clv.purchase_log_likelihood({**FHL_2005, "r": 0.3}, cdnow) < FHL_2005_LOG_LIKELIHOOD - 1
+
+
+def test_fits_on_cdnow_recover_the_published_parameters_within_five_percent(cdnow):
+    purchases = clv.fit_purchases(cdnow, time_unit_days=7)
+    for name, published in FHL_2005.items():
+        assert getattr(purchases, name) == pytest.approx(published, rel=0.05), name
+    assert purchases.log_likelihood == pytest.approx(FHL_2005_LOG_LIKELIHOOD, abs=0.5)
+    spend = clv.fit_spend(cdnow)
+    assert spend.customers == int((cdnow["frequency"] > 0).sum())
+    for name, published in GAMMA_GAMMA_2013.items():
+        assert getattr(spend, name) == pytest.approx(published, rel=0.05), name
+
+    scored = clv.predict(cdnow, purchases, spend, horizon=HOLDOUT_WEEKS)
+    actual = cdnow["test_frequency"].to_numpy()
+    predicted = scored["expected_purchases"].to_numpy()
+    naive = (cdnow["frequency"] / cdnow["T"]).to_numpy() * HOLDOUT_WEEKS
+    assert abs(predicted - actual).mean() < abs(naive - actual).mean()
+    table = clv.holdout_table(cdnow, actual, predicted)
+    assert list(table["frequency"]) == ["0", "1", "2", "3", "4", "5", "6", "7+"]
+    assert table["customers"].sum() == len(cdnow)
+    assert table["predicted"].is_monotonic_increasing and table["actual"].is_monotonic_increasing
+
+
+PARAMETERS = clv.PurchaseModel(r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=0.0, customers=0,
+                               time_unit_days=7)
+SPEND = clv.SpendModel(p=6.25, q=3.74, v=15.44, customers=0)
+
+
+def _summary(rows):
+    return pd.DataFrame(rows, columns=["customer_id", "frequency", "recency", "T", "monetary_value"])
+
+
+def test_predictions_follow_the_model_s_logic():
+    summary = _summary([
+        ("no-repeat", 0, 0.0, 30.0, 0.0),
+        ("recent", 4, 29.0, 30.0, 40.0),
+        ("lapsed", 4, 5.0, 30.0, 40.0),
+        ("recent-big", 4, 29.0, 30.0, 80.0),
+    ])
+    out = clv.predict(summary, PARAMETERS, SPEND, horizon=13).set_index("customer_id")
+    assert out.loc["no-repeat", "p_alive"] == pytest.approx(1.0)  # BG/NBD: no repeat purchase, no chance to drop out
+    assert out.loc["recent", "p_alive"] > 0.8 > 0.5 > out.loc["lapsed", "p_alive"]
+    assert out.loc["recent", "expected_purchases"] > out.loc["lapsed", "expected_purchases"] > 0
+    assert out.loc["recent-big", "clv"] > out.loc["recent", "clv"] > out.loc["lapsed", "clv"] > 0
+    # The spend model's population mean for a customer without repeat purchases: p v / (q - 1).
+    assert out.loc["no-repeat", "expected_spend"] == pytest.approx(6.25 * 15.44 / 2.74, rel=1e-6)
+    discounted = clv.predict(summary, PARAMETERS, SPEND, horizon=13, annual_discount_rate=0.2).set_index("customer_id")
+    assert (discounted["clv"] < out["clv"]).all()
+    longer = clv.predict(summary, PARAMETERS, horizon=26).set_index("customer_id")
+    assert "clv" not in longer.columns
+    assert (longer["expected_purchases"] > out["expected_purchases"]).all()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda s: s.drop(columns="T"), "no column T"),
+    (lambda s: s.assign(frequency=-1), "column frequency: 1 value"),
+    (lambda s: s.assign(recency=40.0), "recency after T for 1 customer"),
+    (lambda s: pd.concat([s, s]), "customer_id is not unique"),
+])
+def test_a_summary_the_models_cannot_use_is_named(change, message):
+    summary = change(_summary([("c1", 1, 3.0, 10.0, 5.0)]))
+    with pytest.raises(clv.ClvError, match=message):
+        clv.predict(summary, PARAMETERS, horizon=13)
