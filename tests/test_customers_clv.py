@@ -1,6 +1,8 @@
 """Lifetime value models on the CDNOW sample (the published benchmark) and on tiny hand-made summaries."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pandas as pd
 import pytest
 
@@ -92,3 +94,23 @@ def test_a_summary_the_models_cannot_use_is_named(change, message):
     summary = change(_summary([("c1", 1, 3.0, 10.0, 5.0)]))
     with pytest.raises(clv.ClvError, match=message):
         clv.predict(summary, PARAMETERS, horizon=13)
+
+
+def test_scores_in_spark_equal_the_pandas_predictions(spark):
+    from jobs.customers.scoring import clv_scores, summary_frame
+
+    rows = [("k1", 0, 0, 60, Decimal("0")), ("k2", 3, 50, 60, Decimal("35.5")), ("k3", 3, 5, 60, Decimal("35.5")),
+            ("k4", 8, 58, 300, Decimal("12"))]
+    summary = spark.createDataFrame(rows, "customer_key string, frequency int, recency_days int, t_days int, "
+                                          "monetary_value decimal(14,2)").repartition(2)
+    purchases = clv.PurchaseModel(**{**PARAMETERS.as_dict(), "time_unit_days": 7.0})
+    scored = clv_scores(summary, purchases, SPEND, horizon_days=91, clv_months=12, annual_discount_rate=0.1)
+    got = scored.toPandas().set_index("customer_key").sort_index()
+    frame = summary_frame(summary, time_unit_days=7.0)
+    assert list(frame.columns) == ["customer_id", "frequency", "recency", "T", "monetary_value"]
+    expected = clv.predict(frame, purchases, SPEND, horizon=13, annual_discount_rate=0.1).set_index("customer_id")
+    pd.testing.assert_frame_equal(got, expected.sort_index(), check_names=False, check_exact=False, rtol=1e-9)
+    assert got.loc["k2", "p_alive"] > got.loc["k3", "p_alive"]
+
+    with pytest.raises(clv.ClvError, match="no column t_days"):
+        clv_scores(summary.drop("t_days"), purchases, SPEND, horizon_days=91, clv_months=12, annual_discount_rate=0)

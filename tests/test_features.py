@@ -15,7 +15,8 @@ from jobs.features.main import FeatureBuildError
 from jobs.features.main import run as build
 from tests.support.frames import same_rows
 
-MARTS = ("gold.customer_360", "gold.customer_features", "gold.customer_rfm", "gold.product_features")
+MARTS = ("gold.customer_360", "gold.customer_features", "gold.customer_rfm", "gold.product_features",
+         "gold.customer_purchase_summary")
 # Silver tables holding dated events, and their timestamp column.
 EVENT_TABLES = {
     "silver.orders": "order_ts",
@@ -87,6 +88,29 @@ def test_the_days_gold_marts_hold_no_raw_pii_and_events_after_the_day_change_not
     assert report.docs is None and (Path(rt.config.lake.reports) / "dbt_docs" / "index.html").is_file()
     for table in MARTS:
         assert same_rows(rt.lake.read(table), before[table]), f"{table} changed with events after {as_of}"
+
+
+def test_the_purchase_summary_counts_purchase_days_up_to_the_day(rt, e2e):
+    """gold.customer_purchase_summary (the lifetime value models' input) against silver, without dbt."""
+    as_of, lake = e2e.last, rt.lake
+    orders = lake.read("silver.orders").select(
+        F.lit("orders").alias("source"), F.col("order_id").alias("record_key"), F.to_date("order_ts").alias("day"))
+    receipts = lake.read("silver.pos_transactions").select(
+        F.lit("pos_transactions").alias("source"), F.col("transaction_id").alias("record_key"),
+        F.to_date("transaction_ts").alias("day"))
+    keys = lake.read("silver.identity_map").select("source", "record_key", "customer_key")
+    days = (orders.unionByName(receipts).where(F.col("day") <= F.lit(as_of)).join(keys, ["source", "record_key"])
+            .select("customer_key", "day").distinct())
+    expected = days.groupBy("customer_key").agg(
+        (F.count("*") - 1).alias("frequency"),
+        F.datediff(F.max("day"), F.min("day")).alias("recency_days"),
+        F.datediff(F.lit(as_of), F.min("day")).alias("t_days"),
+    )
+    summary = lake.read("gold.customer_purchase_summary")
+    assert same_rows(summary.select("customer_key", "frequency", "recency_days", "t_days"), expected)
+    assert summary.where("frequency > 0").count() > 0
+    assert summary.where("frequency = 0 and monetary_value <> 0").count() == 0
+    assert summary.where("monetary_value < 0 or total_value < monetary_value").count() == 0
 
 
 def _add_events_after(rt: Runtime, as_of: dt.date) -> None:

@@ -7,6 +7,7 @@ moment dbt finishes):
 |---|---|---|
 | gold.customer_rfm | one row per customer_key in the active base, as of the day | replace |
 | gold.customer_rfm_history | one row per customer_key per as-of day | merge; the day is rewritten |
+| gold.customer_purchase_summary | one row per customer_key with a purchase up to the day | replace |
 | gold.customer_features | one row per customer_key known as of the day | replace |
 | gold.product_features | one row per sku | replace |
 | gold.customer_360 | one row per customer_key known as of the day | replace |
