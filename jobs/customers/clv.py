@@ -162,7 +162,7 @@ def predict(summary: pd.DataFrame, purchases: PurchaseModel, spend: SpendModel |
     out["p_alive"] = _values(transactions.expected_probability_alive(data=data))
     if spend is not None:
         gamma = _spend_model(data, spend)
-        # The spend model's prior mean for customers without repeat purchases.
+        # A customer without repeat purchases gets the spend model's population mean.
         out["expected_spend"] = _values(gamma.expected_customer_spend(data=data))
         monthly = (1.0 + annual_discount_rate) ** (1.0 / 12.0) - 1.0
         time_unit = _pymc_time_unit(purchases.time_unit_days)
@@ -173,7 +173,8 @@ def predict(summary: pd.DataFrame, purchases: PurchaseModel, spend: SpendModel |
     return out
 
 
-def holdout_table(calibration: pd.DataFrame, holdout_purchases: pd.Series, predicted: pd.Series,
+def holdout_table(calibration: pd.DataFrame, holdout_purchases: np.ndarray | pd.Series,
+                  predicted: np.ndarray | pd.Series,
                   max_frequency: int = 7) -> pd.DataFrame:
     """Mean actual vs predicted holdout purchases per calibration frequency (the last row: that many or more).
 

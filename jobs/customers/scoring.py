@@ -61,10 +61,9 @@ def summary_frame(summary: DataFrame, time_unit_days: float = 1.0) -> pd.DataFra
 
     For fitting: the models fit on the driver, on the whole summary or a sample of it.
     """
-    rows = summary.select(
+    return summary.select(
         F.col("customer_key").alias("customer_id"), F.col("frequency").cast("double"),
         (F.col("recency_days") / F.lit(time_unit_days)).alias("recency"),
         (F.col("t_days") / F.lit(time_unit_days)).alias("T"),
         F.col("monetary_value").cast("double"),
     ).toPandas()
-    return rows
