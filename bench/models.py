@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +55,9 @@ def cdnow_transactions() -> pd.DataFrame:
 
 def cdnow_split(transactions: pd.DataFrame) -> pd.DataFrame:
     """Calibration summary (weeks) and holdout purchases per customer."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # ArviZ announces its next major version on import
-        from pymc_marketing.clv.utils import rfm_train_test_split
+    from jobs.customers.clv import pymc_clv
 
-    return rfm_train_test_split(transactions, "customer_id", "date", train_period_end=CALIBRATION_END,
+    return pymc_clv().utils.rfm_train_test_split(transactions, "customer_id", "date", train_period_end=CALIBRATION_END,
                                 test_period_end=HOLDOUT_END, time_unit="D", time_scaler=7,
                                 monetary_value_col="value")
 

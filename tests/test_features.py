@@ -37,16 +37,22 @@ def _build(rt: Runtime, day: dt.date, docs: bool = False, select: str | None = N
     return build(rt, Days.of(day), docs=docs, select=select)
 
 
+def _purchases_from_silver(rt: Runtime, as_of: dt.date) -> DataFrame:
+    """One row per purchase (an order or a receipt) up to `as_of`: customer_key, day; computed without dbt."""
+    lake = rt.lake
+    orders = lake.read("silver.orders").select(
+        F.lit("orders").alias("source"), F.col("order_id").alias("record_key"), F.to_date("order_ts").alias("day"))
+    receipts = lake.read("silver.pos_transactions").groupBy(
+        F.lit("pos_transactions").alias("source"), F.col("transaction_id").alias("record_key")).agg(
+        F.min(F.to_date("transaction_ts")).alias("day"))  # a receipt's lines: one purchase
+    keys = lake.read("silver.identity_map").select("source", "record_key", "customer_key")
+    return (orders.unionByName(receipts).where(F.col("day") <= F.lit(as_of)).join(keys, ["source", "record_key"])
+            .select("customer_key", "day"))
+
+
 def _frequency_from_silver(rt: Runtime, as_of: dt.date) -> DataFrame:
     """Purchases per customer_key up to `as_of`, computed from silver without dbt."""
-    lake = rt.lake
-    orders = lake.read("silver.orders").where(F.to_date("order_ts") <= F.lit(as_of)).select(
-        F.lit("orders").alias("source"), F.col("order_id").alias("record_key"))
-    receipts = lake.read("silver.pos_transactions").where(F.to_date("transaction_ts") <= F.lit(as_of)).select(
-        F.lit("pos_transactions").alias("source"), F.col("transaction_id").alias("record_key")).distinct()
-    keys = lake.read("silver.identity_map").select("source", "record_key", "customer_key")
-    return orders.unionByName(receipts).join(keys, ["source", "record_key"]).groupBy("customer_key").agg(
-        F.count("*").alias("frequency"))
+    return _purchases_from_silver(rt, as_of).groupBy("customer_key").agg(F.count("*").alias("frequency"))
 
 
 def test_the_days_gold_marts_hold_no_raw_pii_and_events_after_the_day_change_nothing(rt, spark, e2e):
@@ -92,21 +98,14 @@ def test_the_days_gold_marts_hold_no_raw_pii_and_events_after_the_day_change_not
 
 def test_the_purchase_summary_counts_purchase_days_up_to_the_day(rt, e2e):
     """gold.customer_purchase_summary (the lifetime value models' input) against silver, without dbt."""
-    as_of, lake = e2e.last, rt.lake
-    orders = lake.read("silver.orders").select(
-        F.lit("orders").alias("source"), F.col("order_id").alias("record_key"), F.to_date("order_ts").alias("day"))
-    receipts = lake.read("silver.pos_transactions").select(
-        F.lit("pos_transactions").alias("source"), F.col("transaction_id").alias("record_key"),
-        F.to_date("transaction_ts").alias("day"))
-    keys = lake.read("silver.identity_map").select("source", "record_key", "customer_key")
-    days = (orders.unionByName(receipts).where(F.col("day") <= F.lit(as_of)).join(keys, ["source", "record_key"])
-            .select("customer_key", "day").distinct())
+    as_of = e2e.last
+    days = _purchases_from_silver(rt, as_of).distinct()
     expected = days.groupBy("customer_key").agg(
         (F.count("*") - 1).alias("frequency"),
         F.datediff(F.max("day"), F.min("day")).alias("recency_days"),
         F.datediff(F.lit(as_of), F.min("day")).alias("t_days"),
     )
-    summary = lake.read("gold.customer_purchase_summary")
+    summary = rt.lake.read("gold.customer_purchase_summary")
     assert same_rows(summary.select("customer_key", "frequency", "recency_days", "t_days"), expected)
     assert summary.where("frequency > 0").count() > 0
     assert summary.where("frequency = 0 and monetary_value <> 0").count() == 0

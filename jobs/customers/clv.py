@@ -102,19 +102,16 @@ def fit_purchases(summary: pd.DataFrame, time_unit_days: float = 1.0) -> Purchas
     if len(data) < 2 or not (data["frequency"] > 0).any():
         raise ClvError(f"the purchase model needs customers with repeat purchases; the summary has {len(data)} "
                        f"customer(s) and {int((data['frequency'] > 0).sum())} with a repeat purchase")
-    Prior, BetaGeoModel, _ = _library()
-    model = BetaGeoModel(data=data, model_config={k: Prior("HalfFlat") for k in PURCHASE_PARAMETERS})
-    _quiet_fit(model)
-    values = {k: float(np.asarray(model.fit_result[k]).ravel()[0]) for k in PURCHASE_PARAMETERS}
+    values = _map_fit(pymc_clv().BetaGeoModel, data, PURCHASE_PARAMETERS)
     return PurchaseModel(**values, log_likelihood=purchase_log_likelihood(values, data),
                          customers=len(data), time_unit_days=float(time_unit_days))
 
 
 def purchase_log_likelihood(parameters: dict[str, float] | PurchaseModel, summary: pd.DataFrame) -> float:
     """The BG/NBD log-likelihood of `summary` under `parameters` (r, alpha, a, b)."""
-    _library()
     import pymc as pm
-    from pymc_marketing.clv.distributions import BetaGeoNBD
+
+    BetaGeoNBD = pymc_clv().distributions.BetaGeoNBD
 
     p = parameters.as_dict() if isinstance(parameters, PurchaseModel) else parameters
     data = check_summary(summary)
@@ -130,11 +127,8 @@ def fit_spend(summary: pd.DataFrame) -> SpendModel:
     if len(repeat) < 2:
         raise ClvError(f"the spend model needs customers with repeat purchases of positive value; "
                        f"the summary has {len(repeat)}")
-    Prior, _, GammaGammaModel = _library()
-    model = GammaGammaModel(data=repeat[["customer_id", "frequency", "monetary_value"]],
-                            model_config={k: Prior("HalfFlat") for k in SPEND_PARAMETERS})
-    _quiet_fit(model)
-    values = {k: float(np.asarray(model.fit_result[k]).ravel()[0]) for k in SPEND_PARAMETERS}
+    values = _map_fit(pymc_clv().GammaGammaModel, repeat[["customer_id", "frequency", "monetary_value"]],
+                      SPEND_PARAMETERS)
     return SpendModel(**values, customers=len(repeat))
 
 
@@ -196,13 +190,17 @@ def holdout_table(calibration: pd.DataFrame, holdout_purchases: np.ndarray | pd.
 # -- pymc-marketing models rebuilt from parameters ----------------------------------------
 
 
-def _library():
-    """pymc-marketing's prior and models; ArviZ announces its next major version on import."""
+def pymc_clv():
+    """pymc-marketing's `clv` module (models, distributions, utils), imported on first use.
+
+    ArviZ announces its next major version with a FutureWarning on import: kept out of job logs.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        from pymc_extras.prior import Prior
-        from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
-    return Prior, BetaGeoModel, GammaGammaModel
+        import pymc_marketing.clv
+        import pymc_marketing.clv.distributions
+        import pymc_marketing.clv.utils  # noqa: F401 - the submodules, reached as attributes
+    return pymc_marketing.clv
 
 
 def _posterior(values: dict[str, float]):
@@ -212,18 +210,16 @@ def _posterior(values: dict[str, float]):
 
 
 def _purchase_model(data: pd.DataFrame, fitted: PurchaseModel):
-    _, BetaGeoModel, _ = _library()
-    model = BetaGeoModel(data=data[list(SUMMARY_COLUMNS)])
+    model = pymc_clv().BetaGeoModel(data=data[list(SUMMARY_COLUMNS)])
     model.build_model()  # the graph only (its coordinates); nothing is compiled or fitted
     model.idata = _posterior({k: getattr(fitted, k) for k in PURCHASE_PARAMETERS})
     return model
 
 
 def _spend_model(data: pd.DataFrame, fitted: SpendModel):
-    _, _, GammaGammaModel = _library()
     # The model validates its data on construction: one customer with a positive spend stands in.
     stand_in = pd.DataFrame({"customer_id": [0], "frequency": [1.0], "monetary_value": [1.0]})
-    model = GammaGammaModel(data=stand_in)
+    model = pymc_clv().GammaGammaModel(data=stand_in)
     model.build_model()
     model.idata = _posterior({k: getattr(fitted, k) for k in SPEND_PARAMETERS})
     return model
@@ -245,9 +241,16 @@ def _pymc_time_unit(days: float) -> str:
     raise ClvError(f"lifetime value needs the summary in hours, days, weeks or months; got {days} days per unit")
 
 
-def _quiet_fit(model) -> None:
-    """MAP fit without progress bars or pymc's sampler chatter."""
+def _map_fit(model_class, data: pd.DataFrame, parameters: tuple[str, ...]) -> dict[str, float]:
+    """MAP fit of `model_class` on `data` with a flat prior on each of `parameters` (maximum likelihood).
+
+    No progress bars or pymc chatter in job logs.
+    """
+    from pymc_extras.prior import Prior
+
+    model = model_class(data=data, model_config={k: Prior("HalfFlat") for k in parameters})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("pymc").setLevel(logging.ERROR)
         model.fit(fit_method="map", progressbar=False)
+    return {k: float(np.asarray(model.fit_result[k]).ravel()[0]) for k in parameters}

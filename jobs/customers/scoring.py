@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from jobs.customers import clv
 
 CLV_SCORES_DDL = "customer_key STRING, expected_purchases DOUBLE, p_alive DOUBLE, expected_spend DOUBLE, clv DOUBLE"
-SUMMARY_COLUMNS = ("customer_key", "frequency", "recency_days", "t_days", "monetary_value")
+GOLD_SUMMARY_COLUMNS = ("customer_key", "frequency", "recency_days", "t_days", "monetary_value")
 
 
 def clv_scores(summary: DataFrame, purchases: clv.PurchaseModel, spend: clv.SpendModel, *, horizon_days: float,
@@ -26,34 +26,18 @@ def clv_scores(summary: DataFrame, purchases: clv.PurchaseModel, spend: clv.Spen
     """One row per customer_key of `summary`: expected_purchases (within `horizon_days`), p_alive, expected_spend, clv.
 
     Raises:
-        clv.ClvError: `summary` lacks a column of `SUMMARY_COLUMNS` (checked before any job runs).
+        clv.ClvError: `summary` lacks a column of `GOLD_SUMMARY_COLUMNS` (checked before any job runs).
     """
-    missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
-    if missing:
-        raise clv.ClvError(f"the customer summary has no column {', '.join(missing)} "
-                           f"(expected the columns of gold.customer_purchase_summary)")
     unit = purchases.time_unit_days
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            frame = pd.DataFrame({
-                "customer_id": batch["customer_key"],
-                "frequency": batch["frequency"],
-                "recency": batch["recency_days"] / unit,
-                "T": batch["t_days"] / unit,
-                "monetary_value": batch["monetary_value"],
-            })
-            out = clv.predict(frame, purchases, spend, horizon=horizon_days / unit, clv_months=clv_months,
+            out = clv.predict(batch, purchases, spend, horizon=horizon_days / unit, clv_months=clv_months,
                               annual_discount_rate=annual_discount_rate)
             yield out.rename(columns={"customer_id": "customer_key"})[
                 ["customer_key", "expected_purchases", "p_alive", "expected_spend", "clv"]]
 
-    typed = summary.select(
-        F.col("customer_key").cast("string"), F.col("frequency").cast("double"),
-        F.col("recency_days").cast("double"), F.col("t_days").cast("double"),
-        F.col("monetary_value").cast("double"),
-    )
-    return typed.mapInPandas(score, CLV_SCORES_DDL)
+    return _in_model_units(summary, unit).mapInPandas(score, CLV_SCORES_DDL)
 
 
 def summary_frame(summary: DataFrame, time_unit_days: float = 1.0) -> pd.DataFrame:
@@ -61,9 +45,22 @@ def summary_frame(summary: DataFrame, time_unit_days: float = 1.0) -> pd.DataFra
 
     For fitting: the models fit on the driver, on the whole summary or a sample of it.
     """
+    return _in_model_units(summary, time_unit_days).toPandas()
+
+
+def _in_model_units(summary: DataFrame, time_unit_days: float) -> DataFrame:
+    """The gold summary's columns as the models take them: times in `time_unit_days`, numbers as doubles.
+
+    Raises:
+        clv.ClvError: a column of `GOLD_SUMMARY_COLUMNS` is missing.
+    """
+    missing = [c for c in GOLD_SUMMARY_COLUMNS if c not in summary.columns]
+    if missing:
+        raise clv.ClvError(f"the customer summary has no column {', '.join(missing)} "
+                           f"(expected the columns of gold.customer_purchase_summary)")
     return summary.select(
-        F.col("customer_key").alias("customer_id"), F.col("frequency").cast("double"),
-        (F.col("recency_days") / F.lit(time_unit_days)).alias("recency"),
-        (F.col("t_days") / F.lit(time_unit_days)).alias("T"),
+        F.col("customer_key").cast("string").alias("customer_id"), F.col("frequency").cast("double"),
+        (F.col("recency_days") / F.lit(time_unit_days)).cast("double").alias("recency"),
+        (F.col("t_days") / F.lit(time_unit_days)).cast("double").alias("T"),
         F.col("monetary_value").cast("double"),
-    ).toPandas()
+    )
