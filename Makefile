@@ -67,7 +67,7 @@ demo: install $(AIRFLOW_DB) ## sample data, 29 days of history, then c360_daily 
 	@echo "== 3/4 c360_daily for $(DEMO_LAST) through Airflow (airflow dags test, the run after the day)"
 	@$(AIRFLOW_ENV) airflow dags test c360_daily $(DEMO_RUN_AFTER) > $(AIRFLOW_DIR)/demo-run.log 2>&1 \
 	  || { tail -50 $(AIRFLOW_DIR)/demo-run.log; exit 1; }
-	@grep -E "Marking task as|state=success|task_id=" $(AIRFLOW_DIR)/demo-run.log | tail -7 || true
+	@grep -E "Marking task as|state=success|task_id=" $(AIRFLOW_DIR)/demo-run.log | tail -8 || true
 	@echo "== 4/4 the lake"
 	@$(C360) tables
 	@$(C360) sql --file docs/demo.sql

@@ -22,9 +22,13 @@ files are complete (a manual trigger processes the last complete day, and
    `gold.customer_360` (a failing dbt test restores gold to its last good version);
 6. **score_recommendations**: the MLflow `champion` recommender's top N per customer ->
    `serving.recommendations` for the day (content and popularity only before the first
-   training; `c360_train` trains weekly).
+   training; `c360_train` trains weekly);
+7. **score_customers**: the `champion` lifetime value model's expected purchases, P(alive)
+   and 12-month value per customer -> `serving.customer_scores`, RFM segments ->
+   `serving.customer_segments` (segments only before the first training). Tasks 6 and 7
+   both follow task 5: one failing does not hold the other back.
 
-Tasks 1-6 are the daily stages of `jobs/pipeline.py`, one task each, in registry
+Tasks 1-7 are the daily stages of `jobs/pipeline.py`, one task each, in registry
 order. Each reads and writes only its day, and every write is one atomic Delta
 commit, so a retry or a backfill rewrites that day and a failed task leaves the
 tables at their last good version. The logic lives in `jobs/`; this file wires it.
@@ -56,11 +60,12 @@ from jobs.pipeline import DAILY
     doc_md=__doc__,
 )
 def c360_daily():
-    upstream = LandingSensor(task_id="wait_for_landing", poke_interval=300, timeout=6 * 3600, retries=0)
+    previous = LandingSensor(task_id="wait_for_landing", poke_interval=300, timeout=6 * 3600, retries=0)
+    tasks = {}
     for stage in DAILY:
         current = task(task_id=stage.name, doc=stage.summary)(run_stage_task)(stage.name)
-        upstream >> current
-        upstream = current
+        (tasks[stage.after] if stage.after else previous) >> current
+        tasks[stage.name] = previous = current
 
 
 c360_daily()

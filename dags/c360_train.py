@@ -1,9 +1,10 @@
 """
 ### c360_train
 
-Weekly training of the recommender, as of the last day of the run's data interval
-(a data-interval timetable: the run that starts on Sunday 00:00 UTC covers the week
-that just ended and trains as of its Saturday).
+Weekly training of the models, as of the last day of the run's data interval (a
+data-interval timetable: the run that starts on Sunday 00:00 UTC covers the week that
+just ended and trains as of its Saturday). One task per model, side by side: each
+fails and retries on its own.
 
 **train_recommender**: interactions from `gold.customer_product_activity` -> a
 hyperparameter search of Spark ALS on a temporal validation split, the final model
@@ -12,17 +13,26 @@ against plain ALS and a popularity baseline; everything logged to
 MLflow, the model registered, and the `champion` alias moved only when the new model's
 NDCG@10 beats the champion's on the same holdout. `c360_daily` scores with the champion.
 
-The task needs gold built for that day (by `c360_daily`); until then it fails with a
+**train_clv**: the purchase summary of `gold.customer_purchase_holdout` as it stood
+`customers.clv_holdout_days` before the day -> BG/NBD and Gamma-Gamma fitted by maximum
+likelihood, judged on the purchases after it against a naive baseline; logged to MLflow
+with a model card, registered as the pyfunc `c360_clv`, and promoted to `champion` only
+when its per-customer holdout error beats the champion's on the same holdout.
+
+Each task needs gold built for that day (by `c360_daily`); until then it fails with a
 message saying so, and its retries wait for the daily run. The logic lives in `jobs/`
-(the weekly stage of `jobs/pipeline.py`).
+(the weekly stages of `jobs/pipeline.py`).
 """
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+from jobs.dag_tasks import run_weekly_stage_task
+from jobs.pipeline import WEEKLY
 
 
 @dag(
@@ -36,16 +46,9 @@ from airflow.timetables.interval import CronDataIntervalTimetable
     doc_md=__doc__,
 )
 def c360_train():
-    @task
-    def train_recommender() -> dict:
-        from jobs.common.stage import Days
-        from jobs.pipeline import run_stage
-
-        # The interval's last whole day: c360_daily has built gold for it once the interval has ended.
-        day = (get_current_context()["data_interval_end"] - timedelta(days=1)).date()
-        return run_stage("train_recommender", Days.of(day))
-
-    train_recommender()
+    # One task per weekly stage, side by side: a model that fails to train leaves the others to train.
+    for stage in WEEKLY:
+        task(task_id=stage.name, doc=stage.summary)(run_weekly_stage_task)(stage.name)
 
 
 c360_train()

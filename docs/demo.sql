@@ -88,3 +88,7 @@ WHERE r.customer_key = (SELECT customer_key FROM serving.recommendations WHERE s
                         LIMIT 1)
   AND r.run_date = (SELECT max(run_date) FROM serving.recommendations)
 ORDER BY r.rank LIMIT 10;
+
+-- Serving: customer segments for the day (serving.customer_segments; clusters once a segment model is trained)
+SELECT run_date, rfm_segment, count(*) AS customers, count(cluster_id) AS clustered
+FROM serving.customer_segments GROUP BY run_date, rfm_segment ORDER BY customers DESC;

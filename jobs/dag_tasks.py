@@ -1,8 +1,10 @@
 """What the DAG files wire: a stage as an Airflow task, and the wait for a day's landing files.
 
-- `run_stage_task(name)`: the body of a stage's task. The day it processes is the run's
-  data interval start: with a data-interval timetable the run that starts at 00:00 on
-  day D+1 processes day D, whose files are complete.
+- `run_stage_task(name)`: the body of a daily stage's task. The day it processes is the
+  run's data interval start: with a data-interval timetable the run that starts at 00:00
+  on day D+1 processes day D, whose files are complete.
+- `run_weekly_stage_task(name)`: the body of a weekly stage's task, run as of the last
+  whole day of the interval (the week that just ended), which c360_daily has built.
 - `LandingSensor`: waits until every source the landing contract delivers daily has a
   file in `<landing>/<source>/ds=<day>/`; while waiting it is deferred to the triggerer
   (`LandingTrigger`), holding no worker slot. After `timeout` it fails, naming the
@@ -41,6 +43,12 @@ def run_stage_task(name: str) -> dict[str, Any]:
     """Run the stage `name` for this run's day, with the run's `landing` param (None: the profile's)."""
     context = get_current_context()
     return pipeline.run_stage(name, Days.of(run_day(context)), landing=run_landing(context))
+
+
+def run_weekly_stage_task(name: str) -> dict[str, Any]:
+    """Run the weekly stage `name` as of the last whole day of this run's data interval."""
+    end = get_current_context()["data_interval_end"] - dt.timedelta(days=1)
+    return pipeline.run_stage(name, Days.of(dt.date(end.year, end.month, end.day)))
 
 
 class LandingNotReady(C360Error):

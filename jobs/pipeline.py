@@ -13,9 +13,17 @@ Daily (the `c360_daily` DAG, `c360 run`), in this order:
                   product_features, customer_360 (a failing dbt test leaves gold as it was)
     score_recommendations
                   the champion recommender's top N per customer -> serving.recommendations
+    score_customers
+                  the champion lifetime value model and RFM segments per customer ->
+                  serving.customer_scores, serving.customer_segments
 
 Weekly (the `c360_train` DAG): `train_recommender` searches, trains, evaluates and
-registers the recommender in MLflow as of a day.
+registers the recommender in MLflow as of a day; `train_clv` fits, judges and registers
+the lifetime value models. Each is its own task and fails on its own.
+
+In the daily DAG a stage runs after the one before it in the registry, or after the
+stage its `after` names (the two scoring stages both follow build_features, so one
+failing leaves the other to run).
 
 Every stage is a function of (runtime, days) and rewrites exactly those days, so a
 rerun or backfill never duplicates. A range runs each stage once over all its days
@@ -62,6 +70,7 @@ class Stage:
     cadence: Literal["daily", "weekly"] = "daily"
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()  # older command names kept working
+    after: str | None = None  # the daily stage this one waits for; None: the one before it
 
     @property
     def command(self) -> str:
@@ -90,7 +99,12 @@ DAILY: tuple[Stage, ...] = (
                    Option("--select", "select", "build only these dbt nodes (dbt's selection syntax, e.g. "
                           "'+customer_rfm'); default: the whole project", metavar="NODES"))),
     Stage("score_recommendations", "jobs.recommend.score_main",
-          "the champion recommender's top N for every customer as of the last day -> serving.recommendations"),
+          "the champion recommender's top N for every customer as of the last day -> serving.recommendations",
+          after="build_features"),
+    Stage("score_customers", "jobs.customers.score_main",
+          "the champion lifetime value model and RFM segments of every customer as of the last day -> "
+          "serving.customer_scores, serving.customer_segments",
+          after="build_features"),
 )
 WEEKLY: tuple[Stage, ...] = (
     Stage("train_recommender", "jobs.recommend.train_main",
@@ -99,6 +113,10 @@ WEEKLY: tuple[Stage, ...] = (
           cadence="weekly",
           options=(Option("--implicit", "compare_implicit",
                           "also train the `implicit` library's ALS on the same split, for comparison"),)),
+    Stage("train_clv", "jobs.customers.train_clv",
+          "fit the lifetime value models (BG/NBD, Gamma-Gamma) as of the last day, judge them on the holdout "
+          "purchases; log to MLflow, register, promote to champion if the holdout error beats the current one",
+          cadence="weekly"),
 )
 STAGES: dict[str, Stage] = {s.name: s for s in DAILY + WEEKLY}
 DAILY_NAMES = tuple(s.name for s in DAILY)

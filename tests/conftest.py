@@ -90,7 +90,8 @@ def config(tmp_path_factory) -> Config:
             **TINY_DATA_CONF,
         },
     )
-    return dataclasses.replace(base, spark=spark)
+    customers = dataclasses.replace(base.customers, clv_holdout_days=E2E_CLV_HOLDOUT_DAYS)
+    return dataclasses.replace(base, spark=spark, customers=customers)
 
 
 @pytest.fixture(scope="session")
@@ -136,6 +137,8 @@ E2E_PERSONS = 900  # enough profile records (> identity.min_training_records) to
 E2E_FIRST = dt.date(2026, 10, 1)
 E2E_LAST = dt.date(2026, 10, 10)  # ten days: returns come back inside the window
 E2E_SEED = 5
+# The lifetime value models' holdout in tests: the last 3 of the shared lake's 10 days.
+E2E_CLV_HOLDOUT_DAYS = 3
 # The Spark settings of the test session as a profile file: for the Airflow process, and for
 # commands run in this process (which would otherwise set the local profile's SQL settings).
 TEST_PROFILE = """
@@ -147,7 +150,10 @@ spark:
     spark.ui.enabled: "false"
     spark.databricks.delta.snapshotPartitions: "1"
     spark.sql.sources.parallelPartitionDiscovery.parallelism: "2"
-""" + "".join(f'    {k}: "{v}"\n' for k, v in TINY_DATA_CONF.items())
+""" + "".join(f'    {k}: "{v}"\n' for k, v in TINY_DATA_CONF.items()) + f"""
+customers:
+  clv_holdout_days: {E2E_CLV_HOLDOUT_DAYS}
+"""
 
 
 @pytest.fixture(scope="session")

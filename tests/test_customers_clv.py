@@ -97,6 +97,7 @@ def test_a_summary_the_models_cannot_use_is_named(change, message):
 
 
 def test_scores_in_spark_equal_the_pandas_predictions(spark):
+    from jobs.customers.clv_model import LifetimeValueModel, ScoreParams
     from jobs.customers.scoring import clv_scores, summary_frame
 
     rows = [("k1", 0, 0, 60, Decimal("0")), ("k2", 3, 50, 60, Decimal("35.5")), ("k3", 3, 5, 60, Decimal("35.5")),
@@ -104,13 +105,17 @@ def test_scores_in_spark_equal_the_pandas_predictions(spark):
     summary = spark.createDataFrame(rows, "customer_key string, frequency int, recency_days int, t_days int, "
                                           "monetary_value decimal(14,2)").repartition(2)
     purchases = clv.PurchaseModel(**{**PARAMETERS.as_dict(), "time_unit_days": 7.0})
-    scored = clv_scores(summary, purchases, SPEND, horizon_days=91, clv_months=12, annual_discount_rate=0.1)
-    got = scored.toPandas().set_index("customer_key").sort_index()
+    model = LifetimeValueModel(purchases, SPEND, ScoreParams())
+    params = ScoreParams(horizon_days=91, clv_months=12, annual_discount_rate=0.1)
+    got = clv_scores(summary, model, params).toPandas().set_index("customer_key").sort_index()
     frame = summary_frame(summary, time_unit_days=7.0)
     assert list(frame.columns) == ["customer_id", "frequency", "recency", "T", "monetary_value"]
     expected = clv.predict(frame, purchases, SPEND, horizon=13, annual_discount_rate=0.1).set_index("customer_id")
     pd.testing.assert_frame_equal(got, expected.sort_index(), check_names=False, check_exact=False, rtol=1e-9)
     assert got.loc["k2", "p_alive"] > got.loc["k3", "p_alive"]
+    # The pyfunc's predict is the same logic; its params override the trained defaults.
+    served = model.predict(None, summary.toPandas(), params={"horizon_days": 91, "annual_discount_rate": 0.1})
+    pd.testing.assert_frame_equal(served.set_index("customer_key").sort_index(), got, check_exact=False, rtol=1e-9)
 
     with pytest.raises(clv.ClvError, match="no column t_days"):
-        clv_scores(summary.drop("t_days"), purchases, SPEND, horizon_days=91, clv_months=12, annual_discount_rate=0)
+        clv_scores(summary.drop("t_days"), model, params)

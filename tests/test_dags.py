@@ -39,7 +39,8 @@ def test_c360_daily_waits_for_landing_then_runs_the_daily_stages_in_registry_ord
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert edges == {"wait_for_landing": ["ingest"], "ingest": ["quality_gate"], "quality_gate": ["silver"],
                      "silver": ["resolve_identities"], "resolve_identities": ["build_features"],
-                     "build_features": ["score_recommendations"], "score_recommendations": []}
+                     "build_features": ["score_customers", "score_recommendations"],
+                     "score_recommendations": [], "score_customers": []}
     # every stage task is its registry entry
     for stage in pipeline.DAILY:
         task = dag.get_task(stage.name)
@@ -80,11 +81,13 @@ def test_the_trigger_form_has_no_required_param(dagbag):
             param.resolve(None)  # validates: no value is a valid value
 
 
-def test_c360_train_is_one_weekly_task_on_the_week_that_ended(dagbag):
+def test_c360_train_is_one_task_per_model_on_the_week_that_ended(dagbag):
     dag = dagbag.dags["c360_train"]
-    assert [t.task_id for t in dag.tasks] == ["train_recommender"]
+    assert [t.task_id for t in dag.tasks] == ["train_recommender", "train_clv"]
+    assert all(not t.upstream_task_ids for t in dag.tasks)  # each fails on its own
+    assert [list(t.op_args) for t in dag.tasks] == [["train_recommender"], ["train_clv"]]
     assert dag.max_active_runs == 1 and dag.catchup is False
-    assert dag.tasks[0].retries >= 1
+    assert all(t.retries >= 1 for t in dag.tasks)
     assert "champion" in dag.doc_md
     manual = dag.timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 2, 9, tz="UTC"))
     assert (manual.start.date(), manual.end.date()) == (dt.date(2026, 10, 25), dt.date(2026, 11, 1))

@@ -40,3 +40,8 @@
   ) as versions
   where version_rank = 1
 {%- endmacro %}
+
+{#- The last day the lifetime value models see when judged on a holdout: `clv_holdout_days` before the as-of day. -#}
+{% macro calibration_end() -%}
+  date_sub({{ as_of_date() }}, {{ var("clv_holdout_days") }})
+{%- endmacro %}

@@ -167,6 +167,26 @@ class RecommendConfig:
 
 
 @dataclass(frozen=True)
+class CustomersConfig:
+    """Customer models (jobs/customers): lifetime value, and the serving tables of customer scores."""
+
+    # The lifetime value models are judged on the purchases of this many days after their
+    # calibration data (gold.customer_purchase_holdout); the champion gate compares there.
+    clv_holdout_days: int = 90
+    # serving.customer_scores carries expected purchases in 90 days and 12-month lifetime
+    # value, discounted at this yearly rate.
+    annual_discount_rate: float = 0.10
+    # The models fit on the driver, on at most this many customers (a hash-chosen sample);
+    # scoring runs in Spark over every customer.
+    fit_max_customers: int = 500_000
+    seed: int = 42
+    clv_registered_model: str = "c360_clv"
+    experiment: str = "c360_customers"
+    # serving.customer_scores and serving.customer_segments keep this many run days.
+    retention_days: int = 14
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     spark: SparkConfig
@@ -176,6 +196,7 @@ class Config:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    customers: CustomersConfig = field(default_factory=CustomersConfig)
 
 
 def load_config(

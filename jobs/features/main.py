@@ -104,7 +104,8 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
     # Also creates the gold database at <lake>/gold, where dbt's schema `gold` must live.
     lake.register_all()
     before = gold_versions(lake)
-    dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root}
+    dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root,
+                "clv_holdout_days": rt.config.customers.clv_holdout_days}
     work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
     try:
         build = dbt.invoke(["build", *(["--select", select] if select else [])], dbt_vars, work)

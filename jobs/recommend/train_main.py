@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import subprocess
 import time
 from dataclasses import dataclass
 
 from pyspark.sql import functions as F
 
-from jobs.common.config import CHECKOUT
+from jobs.common import models
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
 from jobs.recommend import registry
@@ -46,15 +45,6 @@ class TrainReport(StageReport):
     cold_start_share: float
     train_interactions: int
     seconds: float
-
-
-def _code_version() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> TrainReport:
@@ -116,11 +106,11 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
             **{f"seconds_{name}": s for name, s in result.seconds.items()},
         })
         mlflow.log_dict({"grid": result.search}, "search.json")
-        mlflow.set_tags({"c360.code_version": _code_version(), "c360.train_day": day.isoformat()})
+        mlflow.set_tags({"c360.code_version": models.code_version(), "c360.train_day": day.isoformat()})
         # The flavour's pinned pyspark: inferring requirements would reload the model in a new process and JVM.
         info = mlflow.spark.log_model(result.model, artifact_path="model", registered_model_name=rc.registered_model,
                                       pip_requirements=mlflow.spark.get_default_pip_requirements())
-        ref = registry.ModelRef(rc.registered_model, str(info.registered_model_version), run.info.run_id,
+        ref = models.ModelRef(rc.registered_model, str(info.registered_model_version), run.info.run_id,
                                 {k: str(v) for k, v in result.params.as_dict().items()})
         ndcg = result.metrics["hybrid"]["ndcg"]
         champion_ndcg = result.metrics["champion"]["ndcg"] if "champion" in result.metrics else None
@@ -128,7 +118,7 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
         mlflow.set_tags({"c360.promoted": str(promoted).lower(),
                          "c360.champion_before": champion.version if champion else ""})
         if promoted:
-            registry.promote(ref, ndcg)
+            models.promote(ref, f"NDCG@{k} {ndcg:.4f}")
         else:
             log.info("%s stays champion: NDCG@%d %.4f vs %.4f", champion.version, k, champion_ndcg, ndcg)
     return TrainReport(

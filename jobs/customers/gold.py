@@ -1,0 +1,35 @@
+"""The gold and serving tables the customer models read and write, and the check that gold is built."""
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import functions as F
+
+from jobs.common.errors import C360Error
+from jobs.common.lake import Lake
+
+SUMMARY = "gold.customer_purchase_summary"
+HOLDOUT = "gold.customer_purchase_holdout"
+RFM = "gold.customer_rfm"
+SCORES = "serving.customer_scores"
+SEGMENTS = "serving.customer_segments"
+
+
+class CustomerModelError(C360Error):
+    """The customer models cannot train or score: missing gold, or data they cannot use."""
+
+
+def require_gold(lake: Lake, day: dt.date, tables: tuple[str, ...]) -> None:
+    """Each of `tables` exists and is built as of `day` (its `as_of_date`).
+
+    Raises:
+        CustomerModelError: naming the table and the command that builds it.
+    """
+    for table in tables:
+        if not lake.exists(table):
+            raise CustomerModelError(f"{table} does not exist: run `c360 build-features --date {day}` "
+                                     f"(or c360_daily) first")
+        as_of = lake.read(table).agg(F.max("as_of_date")).first()[0]
+        if as_of != day:
+            raise CustomerModelError(f"{table} is as of {as_of}, not {day}: run `c360 build-features --date {day}` "
+                                     f"first")
