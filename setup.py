@@ -25,6 +25,8 @@ INSTALL_REQUIRES = [
     "nicknames==1.0.1",
     # Lifetime value: BG/NBD and Gamma-Gamma (the maintained successor of `lifetimes`).
     "pymc-marketing==0.18.2",
+    # Churn propensity: gradient-boosted trees with exact TreeSHAP contributions (the drivers) built in.
+    "lightgbm==4.7.0",
 ]
 
 # What production never imports: benchmark data and the references models are measured against.

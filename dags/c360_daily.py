@@ -24,7 +24,8 @@ files are complete (a manual trigger processes the last complete day, and
    `serving.recommendations` for the day (content and popularity only before the first
    training; `c360_train` trains weekly);
 7. **score_customers**: the `champion` lifetime value model's expected purchases, P(alive)
-   and 12-month value per customer -> `serving.customer_scores`, RFM segments ->
+   and 12-month value, and the churn model's probability, band and drivers, per customer
+   -> `serving.customer_scores`, RFM segments and the segment model's clusters ->
    `serving.customer_segments` (segments only before the first training). Tasks 6 and 7
    both follow task 5: one failing does not hold the other back.
 

@@ -19,6 +19,17 @@ likelihood, judged on the purchases after it against a naive baseline; logged to
 with a model card, registered as the pyfunc `c360_clv`, and promoted to `champion` only
 when its per-customer holdout error beats the champion's on the same holdout.
 
+**train_churn**: the customers of `gold.customer_churn_examples` active at the day minus
+twice `customers.churn.horizon_days` -> a calibrated LightGBM classifier of "no purchase
+in the horizon", judged on those active at minus once against two baselines; registered
+as the pyfunc `c360_churn`, promoted when its PR AUC beats the champion's.
+
+**train_segments**: the behaviour of the customers in `gold.customer_features` ->
+Spark ML KMeans over a range of k (silhouette and Davies-Bouldin for each), clusters named
+from their centroids and matched to the champion's ids; registered as the pyfunc
+`c360_segments`, promoted when its silhouette beats the champion's with an adjusted Rand
+index of at least `customers.segments.min_stability`; writes `gold.segment_profiles`.
+
 Each task needs gold built for that day (by `c360_daily`); until then it fails with a
 message saying so, and its retries wait for the daily run. The logic lives in `jobs/`
 (the weekly stages of `jobs/pipeline.py`).

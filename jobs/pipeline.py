@@ -14,12 +14,13 @@ Daily (the `c360_daily` DAG, `c360 run`), in this order:
     score_recommendations
                   the champion recommender's top N per customer -> serving.recommendations
     score_customers
-                  the champion lifetime value model and RFM segments per customer ->
+                  the champion lifetime value and churn models and RFM segments per customer ->
                   serving.customer_scores, serving.customer_segments
 
 Weekly (the `c360_train` DAG): `train_recommender` searches, trains, evaluates and
 registers the recommender in MLflow as of a day; `train_clv` fits, judges and registers
-the lifetime value models. Each is its own task and fails on its own.
+the lifetime value models; `train_churn` the churn model; `train_segments` the
+behavioural segments. Each is its own task and fails on its own.
 
 In the daily DAG a stage runs after the one before it in the registry, or after the
 stage its `after` names (the two scoring stages both follow build_features, so one
@@ -102,7 +103,7 @@ DAILY: tuple[Stage, ...] = (
           "the champion recommender's top N for every customer as of the last day -> serving.recommendations",
           after="build_features"),
     Stage("score_customers", "jobs.customers.score_main",
-          "the champion lifetime value model and RFM segments of every customer as of the last day -> "
+          "the champion lifetime value and churn models and RFM segments of every customer as of the last day -> "
           "serving.customer_scores, serving.customer_segments",
           after="build_features"),
 )
@@ -116,6 +117,16 @@ WEEKLY: tuple[Stage, ...] = (
     Stage("train_clv", "jobs.customers.train_clv",
           "fit the lifetime value models (BG/NBD, Gamma-Gamma) as of the last day, judge them on the holdout "
           "purchases; log to MLflow, register, promote to champion if the holdout error beats the current one",
+          cadence="weekly"),
+    Stage("train_churn", "jobs.customers.train_churn",
+          "train the churn model (LightGBM, calibrated) on the customers active at the day minus twice the "
+          "horizon, judge it at minus once against two baselines; log to MLflow, register, promote to champion "
+          "if its PR AUC beats the current one",
+          cadence="weekly"),
+    Stage("train_segments", "jobs.customers.train_segments",
+          "cluster the customers' behaviour as of the last day (KMeans, k by silhouette), name the clusters and "
+          "keep their ids; log to MLflow, register, promote to champion if it wins on silhouette with stability; "
+          "gold.segment_profiles",
           cadence="weekly"),
 )
 STAGES: dict[str, Stage] = {s.name: s for s in DAILY + WEEKLY}

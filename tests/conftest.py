@@ -90,7 +90,10 @@ def config(tmp_path_factory) -> Config:
             **TINY_DATA_CONF,
         },
     )
-    customers = dataclasses.replace(base.customers, clv_holdout_days=E2E_CLV_HOLDOUT_DAYS)
+    customers = dataclasses.replace(base.customers, clv_holdout_days=E2E_CLV_HOLDOUT_DAYS,
+                                    churn=dataclasses.replace(base.customers.churn,
+                                                              horizon_days=E2E_CHURN_HORIZON_DAYS),
+                                    segments=dataclasses.replace(base.customers.segments, k_max=E2E_SEGMENTS_K_MAX))
     return dataclasses.replace(base, spark=spark, customers=customers)
 
 
@@ -139,6 +142,10 @@ E2E_LAST = dt.date(2026, 10, 10)  # ten days: returns come back inside the windo
 E2E_SEED = 5
 # The lifetime value models' holdout in tests: the last 3 of the shared lake's 10 days.
 E2E_CLV_HOLDOUT_DAYS = 3
+# Churn in tests: no purchase in the 3 days after a cutoff (train at day 4, judge at day 7, score day 10).
+E2E_CHURN_HORIZON_DAYS = 3
+# Segments in tests: k from 3 to 5 (a few hundred customers).
+E2E_SEGMENTS_K_MAX = 5
 # The Spark settings of the test session as a profile file: for the Airflow process, and for
 # commands run in this process (which would otherwise set the local profile's SQL settings).
 TEST_PROFILE = """
@@ -153,6 +160,10 @@ spark:
 """ + "".join(f'    {k}: "{v}"\n' for k, v in TINY_DATA_CONF.items()) + f"""
 customers:
   clv_holdout_days: {E2E_CLV_HOLDOUT_DAYS}
+  churn:
+    horizon_days: {E2E_CHURN_HORIZON_DAYS}
+  segments:
+    k_max: {E2E_SEGMENTS_K_MAX}
 """
 
 

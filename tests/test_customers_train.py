@@ -149,9 +149,9 @@ def test_a_large_base_fits_on_a_hash_chosen_sample(rt):
 
 
 def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_customer(e2e):
-    """The Airflow day scored segments only (no model yet); train_clv then score_customers fill the scores."""
-    from jobs.customers import score_main, train_clv
-    from jobs.customers.gold import RFM, SCORES, SEGMENTS, SUMMARY
+    """The Airflow day scored RFM segments only (no model yet); after the three trainings every column is filled."""
+    from jobs.customers import score_main, train_churn, train_clv, train_segments
+    from jobs.customers.gold import CHURN_EXAMPLES, RFM, SCORES, SEGMENTS, SUMMARY
     from tests.test_features import _purchases_from_silver
 
     rt, day = e2e.rt, e2e.last
@@ -177,13 +177,127 @@ def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_custo
     assert trained.promoted and trained.customers == holdout.count()
     # Ten days of history judge nothing: the figures are checked on a real window above and by `c360 bench models`.
     assert trained.holdout_mae >= 0 and trained.predicted_purchases > 0
+    churned = train_churn.run(rt, Days.of(day))
+    assert churned.promoted and churned.train_cutoff == day - dt.timedelta(days=6)
+    assert churned.train_customers > 0 and churned.test_customers > 0 and 0 < churned.churn_rate < 1
     report = score_main.run(rt, Days.of(day))
-    assert report.clv_model_version == trained.model_version
+    assert (report.clv_model_version, report.churn_model_version) == (trained.model_version, churned.model_version)
     scores = lake.read(SCORES)
     assert report.scored_customers == scores.count() == lake.read(SUMMARY).count()
     assert scores.where("p_alive < 0 or p_alive > 1 or clv_12m < 0 or expected_purchases_90d < 0").count() == 0
     assert scores.where(F.col("clv_model_version") != trained.model_version).count() == 0
+    # Churn scores for the customers active on the day (every customer of ten days), drivers in words.
+    active = lake.read(CHURN_EXAMPLES).where("cutoff_role = 'score'").count()
+    assert scores.where("churn_probability is not null").count() == active > 0
+    assert scores.where("churn_risk_band not in ('low', 'medium', 'high') or size(churn_drivers) > 3").count() == 0
+    assert scores.where("churn_probability is not null and churn_drivers is null").count() == 0
+    # Words, not feature names (a model of a few hundred examples may find no driver worth naming).
+    drivers = [r.d for r in scores.select(F.explode("churn_drivers").alias("d")).limit(50).collect()]
+    assert not any("_" in d for d in drivers)
+    # Segments: every customer with a purchase in a named cluster of the champion.
+    segmented = train_segments.run(rt, Days.of(day))
+    assert segmented.promoted and 3 <= segmented.k <= 5
+    report = score_main.run(rt, Days.of(day))
+    clustered = lake.read(SEGMENTS).where("cluster_id is not null")
+    buyers = lake.read("gold.customer_features").where("orders > 0").select("customer_key")
+    assert clustered.count() == lake.read(SEGMENTS).join(buyers, "customer_key").count() > 0
+    assert clustered.where(F.col("segment_model_version") != segmented.model_version).count() == 0
+    assert {r.cluster_name for r in clustered.select("cluster_name").distinct().collect()} == {
+        key.split(" ", 1)[1] for key, size in segmented.clusters.items() if size}
+    assert lake.read("gold.segment_profiles").count() == segmented.k
     # A rerun of the day rewrites it.
     again = score_main.run(rt, Days.of(day))
     assert again.scored_customers == report.scored_customers == lake.read(SCORES).count()
     assert lake.read(SEGMENTS).count() == segments.count()
+
+
+def test_train_churn_registers_a_calibrated_model_judged_on_a_later_cutoff(spark, lake, config, tmp_path):
+    """Examples of two cutoffs drawn from a known process: trained on one, judged on the other, gated."""
+    from jobs.customers import train_churn
+    from jobs.customers.gold import CHURN_EXAMPLES
+    from tests.test_customers_churn import _examples
+
+    horizon = config.customers.churn.horizon_days
+    parts = []
+    for role, n, seed in (("train", 3000, 1), ("test", 2000, 2), ("score", 500, 3)):
+        frame = _examples(n, seed).assign(cutoff_role=role, as_of_date=DAY,
+                                          cutoff_date=DAY - dt.timedelta(days={"train": 2, "test": 1}.get(role, 0)
+                                                                         * horizon))
+        if role == "score":
+            frame["churned"] = None
+        parts.append(frame)
+    lake.overwrite(spark.createDataFrame(pd.concat(parts, ignore_index=True)), CHURN_EXAMPLES)
+    mlflow = dataclasses.replace(config.mlflow, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                                 artifact_root=str(tmp_path / "artifacts"))
+    rt = runtime_for(dataclasses.replace(config, mlflow=mlflow), lake)
+
+    first = train_churn.run(rt, Days.of(DAY))
+    assert first.promoted and first.model_version == "c360_churn/1"
+    assert (first.train_customers, first.test_customers) == (3000, 2000)
+    assert first.roc_auc > 0.8 and first.roc_auc > max(first.recency_roc_auc, first.p_alive_roc_auc)
+    assert first.calibration_error < 0.06
+    import mlflow as mlflow_module
+
+    served = mlflow_module.pyfunc.load_model("models:/c360_churn@champion")
+    out = served.predict(parts[2].drop(columns=["churned", "cutoff_role", "as_of_date", "cutoff_date"]).head(20))
+    assert list(out.columns) == ["customer_key", "churn_probability", "churn_risk_band", "churn_drivers"]
+    assert out["churn_risk_band"].isin(["low", "medium", "high"]).all()
+    second = train_churn.run(rt, Days.of(DAY))
+    assert not second.promoted and second.champion_pr_auc == pytest.approx(first.pr_auc)
+    assert models.champion("c360_churn").version == "1"
+
+
+def _behaviour_features(spark, day: dt.date, seed: int):
+    """gold.customer_features-shaped rows: four kinds of customer, well apart, plus noise; 50 without a purchase."""
+    rng = np.random.default_rng(seed)
+    kinds = [  # recency, orders, spend, tenure, store share, top category
+        (200, 2, 60, 500, 0.5, "Toys"), (10, 20, 2000, 700, 0.9, "Grocery"),
+        (15, 6, 300, 40, 0.1, "Fashion"), (60, 8, 900, 600, 0.2, "Electronics")]
+    rows = []
+    for i in range(1200):
+        recency, orders, spend, tenure, store, top = kinds[i % 4]
+        shares = {top: 0.7, "Home": 0.3}
+        rows.append((f"K{i:05d}", int(max(1, orders + rng.integers(-1, 2))), float(spend * rng.uniform(0.8, 1.2)),
+                     int(recency * rng.uniform(0.8, 1.2)), int(tenure * rng.uniform(0.9, 1.1)),
+                     float(np.clip(store + rng.normal(0, 0.05), 0, 1)), 0.0, float(rng.uniform(0.1, 0.3)),
+                     int(rng.integers(0, 5)), shares, day))
+    rows += [(f"N{i:03d}", 0, 0.0, None, 0, None, None, None, 0, None, day) for i in range(50)]
+    return spark.createDataFrame(rows, "customer_key string, orders bigint, net_spend double, "
+                                       "days_since_last_purchase int, tenure_days int, channel_share_store double, "
+                                       "channel_share_app double, email_open_rate_90d double, web_sessions_90d bigint, "
+                                       "category_shares map<string,double>, as_of_date date")
+
+
+def test_train_segments_names_profiles_and_keeps_cluster_ids_across_retrains(spark, lake, config, tmp_path):
+    from jobs.customers import train_segments
+    from jobs.customers.gold import FEATURES, SEGMENT_PROFILES
+
+    mlflow = dataclasses.replace(config.mlflow, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                                 artifact_root=str(tmp_path / "artifacts"))
+    customers = dataclasses.replace(config.customers, segments=dataclasses.replace(
+        config.customers.segments, k_min=3, k_max=5))
+    rt = runtime_for(dataclasses.replace(config, mlflow=mlflow, customers=customers), lake)
+    lake.overwrite(_behaviour_features(spark, DAY, seed=1), FEATURES)
+
+    first = train_segments.run(rt, Days.of(DAY))
+    assert first.promoted and first.k == 4 and first.customers == 1200
+    assert set(first.silhouette_by_k) == set(first.davies_bouldin_by_k) == {"3", "4", "5"}
+    assert first.silhouette_by_k["4"] == max(first.silhouette_by_k.values())
+    assert first.davies_bouldin_by_k["4"] == min(first.davies_bouldin_by_k.values())
+    names = [key.split(" ", 1)[1] for key in first.clusters]
+    assert len(set(names)) == 4 and all(n for n in names)
+    assert any(n.startswith("Lapsed") for n in names) and any("grocery regulars" in n for n in names)
+    profiles = lake.read(SEGMENT_PROFILES)
+    assert profiles.count() == 4 and profiles.agg(F.sum("customers")).first()[0] == 1200
+    assert profiles.where(F.col("top_categories")[0] == "Grocery").count() == 1
+
+    # Next week: the same kinds of customer, new noise. The ids follow the clusters.
+    week = DAY + dt.timedelta(days=7)
+    lake.overwrite(_behaviour_features(spark, week, seed=2), FEATURES)
+    second = train_segments.run(rt, Days.of(week))
+    assert second.stability >= 0.8
+    assert sorted(second.clusters) == sorted(first.clusters)  # the same ids with the same names
+    before = models.champion("c360_segments").version
+    third = train_segments.run(rt, Days.of(week))  # the same data again: no better, the alias stays
+    assert not third.promoted and third.stability == pytest.approx(1.0)
+    assert models.champion("c360_segments").version == before

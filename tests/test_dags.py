@@ -83,9 +83,10 @@ def test_the_trigger_form_has_no_required_param(dagbag):
 
 def test_c360_train_is_one_task_per_model_on_the_week_that_ended(dagbag):
     dag = dagbag.dags["c360_train"]
-    assert [t.task_id for t in dag.tasks] == ["train_recommender", "train_clv"]
+    names = ["train_recommender", "train_clv", "train_churn", "train_segments"]
+    assert [t.task_id for t in dag.tasks] == names
     assert all(not t.upstream_task_ids for t in dag.tasks)  # each fails on its own
-    assert [list(t.op_args) for t in dag.tasks] == [["train_recommender"], ["train_clv"]]
+    assert [list(t.op_args) for t in dag.tasks] == [[n] for n in names]
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert all(t.retries >= 1 for t in dag.tasks)
     assert "champion" in dag.doc_md

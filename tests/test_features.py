@@ -16,7 +16,7 @@ from jobs.features.main import run as build
 from tests.support.frames import same_rows
 
 MARTS = ("gold.customer_360", "gold.customer_features", "gold.customer_rfm", "gold.product_features",
-         "gold.customer_purchase_summary")
+         "gold.customer_purchase_summary", "gold.customer_purchase_holdout", "gold.customer_churn_examples")
 # Silver tables holding dated events, and their timestamp column.
 EVENT_TABLES = {
     "silver.orders": "order_ts",

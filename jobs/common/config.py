@@ -167,6 +167,45 @@ class RecommendConfig:
 
 
 @dataclass(frozen=True)
+class ChurnConfig:
+    """Churn propensity (jobs/customers/churn.py): the label, LightGBM, calibration and risk bands."""
+
+    # Churned: active at a cutoff (a purchase in the `active_days` before it), then no
+    # purchase in the `horizon_days` after it. Trained at t - 2H, judged at t - H, scored at t.
+    horizon_days: int = 90
+    active_days: int = 365
+    num_leaves: int = 15
+    learning_rate: float = 0.05
+    rounds: int = 200
+    min_child_samples: int = 50
+    # The share of training customers (hash-chosen) held out of the fit to calibrate on.
+    calibration_share: float = 0.25
+    # Risk bands: medium from this probability, high from that one.
+    medium_from: float = 0.3
+    high_from: float = 0.6
+    # A kind of feature is named as a driver only when it adds at least this much to the log-odds.
+    min_driver_contribution: float = 0.05
+    seed: int = 42
+    registered_model: str = "c360_churn"
+
+
+@dataclass(frozen=True)
+class SegmentsConfig:
+    """Behavioural segments (jobs/customers/segments.py): k-means over a range of k, the champion gate."""
+
+    k_min: int = 3
+    k_max: int = 8
+    max_iter: int = 30
+    # Fits per k from different seeds; the one of least within-cluster cost is kept.
+    n_init: int = 3
+    # A new model replaces the champion only when it assigns the base this alike (adjusted
+    # Rand index of the two assignments) and has the better silhouette on the same data.
+    min_stability: float = 0.8
+    seed: int = 42
+    registered_model: str = "c360_segments"
+
+
+@dataclass(frozen=True)
 class CustomersConfig:
     """Customer models (jobs/customers): lifetime value, and the serving tables of customer scores."""
 
@@ -181,6 +220,8 @@ class CustomersConfig:
     fit_max_customers: int = 500_000
     seed: int = 42
     clv_registered_model: str = "c360_clv"
+    churn: ChurnConfig = field(default_factory=ChurnConfig)
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
     experiment: str = "c360_customers"
     # serving.customer_scores and serving.customer_segments keep this many run days.
     retention_days: int = 14

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.common.config import CHECKOUT, Config
+from jobs.common.errors import C360Error
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,52 @@ def champion(name: str) -> ModelRef | None:
     return ModelRef(name, str(version.version), version.run_id, dict(run.data.params))
 
 
+def load_python_model(ref: ModelRef):
+    """The Python object a pyfunc version was logged as (the model that serves it).
+
+    Raises:
+        C360Error: the version's artifacts cannot be read (moved, deleted, or another format).
+    """
+    import mlflow.pyfunc
+
+    try:
+        return mlflow.pyfunc.load_model(ref.uri).unwrap_python_model()
+    except Exception as exc:  # MLflow raises several types for a missing or unreadable artifact
+        raise C360Error(f"cannot load the model {ref.uri} (run {ref.run_id}): {exc}") from exc
+
+
 def promote(ref: ModelRef, why: str) -> None:
     """Move the `champion` alias to this version; `why` (the winning figure) goes to the log."""
     from mlflow import MlflowClient
 
     MlflowClient().set_registered_model_alias(ref.name, CHAMPION, ref.version)
     log.info("%s is the champion now (%s)", ref.label, why)
+
+
+def log_pyfunc(model, registered_name: str, example, output, *, packages: tuple[str, ...], card: str,
+               day, promoted: bool, champion_before: ModelRef | None, params: dict | None = None) -> ModelRef:
+    """In the active run: the model card, the tags, and `model` logged and registered as a pyfunc version.
+
+    The signature is inferred from `example` (the input) and `output` (what `model` returns for
+    it), with `params` as its predict parameters; the requirements are `packages` at their
+    installed versions (named, not inferred: inference reloads the model in a fresh process).
+    """
+    from importlib.metadata import version as installed
+
+    import mlflow
+    from mlflow.models import infer_signature
+
+    run = mlflow.active_run()
+    mlflow.log_text(card, "model_card.md")
+    mlflow.set_tags({"c360.code_version": code_version(), "c360.train_day": str(day),
+                     "c360.promoted": str(promoted).lower(),
+                     "c360.champion_before": champion_before.version if champion_before else ""})
+    info = mlflow.pyfunc.log_model(
+        name="model", python_model=model, input_example=example,
+        signature=infer_signature(example, output, params=params), registered_model_name=registered_name,
+        pip_requirements=[f"{p}=={installed(p)}" for p in packages],
+    )
+    return ModelRef(registered_name, str(info.registered_model_version), run.info.run_id, {})
 
 
 def code_version() -> str:

@@ -72,16 +72,7 @@ class LifetimeValueModel(mlflow.pyfunc.PythonModel):
         return out.rename(columns={"customer_id": "customer_key"})[list(OUTPUT_COLUMNS)]
 
 
-def signature(example: pd.DataFrame, model: LifetimeValueModel):
-    """The model's MLflow signature: the summary columns in, the scores out, the score parameters."""
-    from mlflow.models import infer_signature
-
-    defaults = model.defaults
-    return infer_signature(example[list(INPUT_COLUMNS)], model.score(example, defaults),
-                           params={"horizon_days": defaults.horizon_days, "clv_months": defaults.clv_months,
-                                   "annual_discount_rate": defaults.annual_discount_rate})
-
-
-def load(uri: str) -> LifetimeValueModel:
-    """The registered model at `uri` (e.g. `models:/c360_clv@champion`), as the Python object it was logged as."""
-    return mlflow.pyfunc.load_model(uri).unwrap_python_model()
+def signature_params(defaults: ScoreParams) -> dict[str, Any]:
+    """The predict parameters the model's signature declares, with their defaults."""
+    return {"horizon_days": defaults.horizon_days, "clv_months": defaults.clv_months,
+            "annual_discount_rate": defaults.annual_discount_rate}

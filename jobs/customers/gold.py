@@ -10,6 +10,9 @@ from jobs.common.lake import Lake
 
 SUMMARY = "gold.customer_purchase_summary"
 HOLDOUT = "gold.customer_purchase_holdout"
+CHURN_EXAMPLES = "gold.customer_churn_examples"
+FEATURES = "gold.customer_features"
+SEGMENT_PROFILES = "gold.segment_profiles"
 RFM = "gold.customer_rfm"
 SCORES = "serving.customer_scores"
 SEGMENTS = "serving.customer_segments"

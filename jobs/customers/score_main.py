@@ -1,7 +1,9 @@
 """The `score_customers` stage (daily): customer scores and segments as of the day, into serving.
 
 Tables read: gold.customer_purchase_summary (one row per customer_key with a purchase up
-to the day), gold.customer_rfm (one row per customer_key in the RFM base).
+to the day), gold.customer_rfm (one row per customer_key in the RFM base),
+gold.customer_churn_examples (its `score` rows: one per customer_key active on the day),
+gold.customer_features (one row per customer_key: the behaviour the segments cluster).
 
 Tables written, each one commit per run that replaces its run_date and drops run days
 older than `customers.retention_days` (a rerun rewrites the day; a failed run leaves the
@@ -9,14 +11,15 @@ table as it was):
 - serving.customer_scores, one row per customer_key with a purchase per run_date:
   expected_purchases_90d, p_alive, clv_12m (the `c360_clv` champion; 12 months discounted
   at `customers.annual_discount_rate`), churn_probability, churn_risk_band, churn_drivers
-  (null until a churn model is registered), clv_model_version, churn_model_version,
-  generated_at, run_date;
+  (the `c360_churn` champion; null for a customer not active on the day: no purchase in
+  `customers.churn.active_days`), clv_model_version, churn_model_version, generated_at,
+  run_date; a model without a champion yet leaves its columns null;
 - serving.customer_segments, one row per customer_key of the RFM base per run_date:
-  rfm_score, rfm_segment, cluster_id, cluster_name (null until a segment model is
-  registered), segment_model_version, generated_at, run_date.
+  rfm_score, rfm_segment, cluster_id, cluster_name (the `c360_segments` champion's
+  cluster; null until one is registered), segment_model_version, generated_at, run_date.
 
-Before the first lifetime value model is trained, the run writes the segments only and
-says so in its report and log.
+Before the first lifetime value or churn model is trained, the run writes the segments
+only and says so in its report and log.
 """
 from __future__ import annotations
 
@@ -32,9 +35,9 @@ from jobs.common import models
 from jobs.common.lake import Lake
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
-from jobs.customers.clv_model import ScoreParams, load
-from jobs.customers.gold import RFM, SCORES, SEGMENTS, SUMMARY, require_gold
-from jobs.customers.scoring import clv_scores
+from jobs.customers.clv_model import ScoreParams
+from jobs.customers.gold import CHURN_EXAMPLES, FEATURES, RFM, SCORES, SEGMENTS, SUMMARY, require_gold
+from jobs.customers.scoring import churn_scores, clv_scores, segment_assignments
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 class CustomerScoreReport(StageReport):
     day: dt.date
     clv_model_version: str | None
+    churn_model_version: str | None
     scored_customers: int
     segmented_customers: int
     scores_version: int | None
@@ -68,36 +72,63 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
     require_gold(lake, day, (SUMMARY, RFM))
     models.connect(config, cc.experiment)
     clv_ref = models.champion(cc.clv_registered_model)
+    churn_ref = models.champion(cc.churn.registered_model)
+    segments_ref = models.champion(cc.segments.registered_model)
 
-    segments = lake.read(RFM).select(
-        "customer_key", "rfm_score", "rfm_segment", F.lit(None).cast("int").alias("cluster_id"),
-        F.lit(None).cast("string").alias("cluster_name"), F.lit(None).cast("string").alias("segment_model_version"),
-        *stamp)
+    segments = lake.read(RFM).select("customer_key", "rfm_score", "rfm_segment")
+    if segments_ref is not None:
+        require_gold(lake, day, (FEATURES,))
+        clusters = segment_assignments(lake.read(FEATURES), models.load_python_model(segments_ref))
+        segments = segments.join(clusters, "customer_key", "left")
+    else:
+        segments = segments.select("*", F.lit(None).cast("int").alias("cluster_id"),
+                                   F.lit(None).cast("string").alias("cluster_name"))
+    segments = segments.select(
+        "customer_key", "rfm_score", "rfm_segment", "cluster_id", "cluster_name",
+        F.lit(segments_ref.label if segments_ref else None).cast("string").alias("segment_model_version"), *stamp)
     segments_version = _replace_day(lake, segments, SEGMENTS, day, cc.retention_days)
     segmented = _rows_of_day(lake, SEGMENTS, day)
 
-    if clv_ref is None:
-        note = (f"no {cc.clv_registered_model} champion yet (run `c360 train-clv`): "
-                f"RFM segments written, customer scores not")
+    if clv_ref is None and churn_ref is None:
+        note = (f"no {cc.clv_registered_model} or {cc.churn.registered_model} champion yet (run `c360 train-clv` "
+                f"and `c360 train-churn`): RFM segments written, customer scores not")
         log.warning(note)
-        return CustomerScoreReport(day=day, clv_model_version=None, scored_customers=0,
+        return CustomerScoreReport(day=day, clv_model_version=None, churn_model_version=None, scored_customers=0,
                                    segmented_customers=segmented, scores_version=None,
                                    segments_version=segments_version, note=note,
                                    seconds=time.perf_counter() - began)
-    model = load(clv_ref.uri)
-    scored = clv_scores(lake.read(SUMMARY), model, ScoreParams(annual_discount_rate=cc.annual_discount_rate))
-    scores = scored.select(
-        "customer_key", F.col("expected_purchases").alias("expected_purchases_90d"), "p_alive",
-        F.col("clv").alias("clv_12m"),
-        F.lit(None).cast("double").alias("churn_probability"), F.lit(None).cast("string").alias("churn_risk_band"),
-        F.lit(None).cast("array<string>").alias("churn_drivers"),
-        F.lit(clv_ref.label).alias("clv_model_version"), F.lit(None).cast("string").alias("churn_model_version"),
-        *stamp)
+    summary = lake.read(SUMMARY)
+    rows = summary.select("customer_key")
+    if clv_ref is not None:
+        scored = clv_scores(summary, models.load_python_model(clv_ref),
+                            ScoreParams(annual_discount_rate=cc.annual_discount_rate))
+        rows = rows.join(scored.select("customer_key", F.col("expected_purchases").alias("expected_purchases_90d"),
+                                       "p_alive", F.col("clv").alias("clv_12m")), "customer_key", "left")
+    else:
+        rows = rows.select("customer_key", *(F.lit(None).cast("double").alias(c)
+                                             for c in ("expected_purchases_90d", "p_alive", "clv_12m")))
+    if churn_ref is not None:
+        require_gold(lake, day, (CHURN_EXAMPLES,))
+        model = models.load_python_model(churn_ref)
+        current = lake.read(CHURN_EXAMPLES).where(F.col("cutoff_role") == "score")
+        rows = rows.join(churn_scores(current, model), "customer_key", "left")
+    else:
+        rows = rows.select("*", F.lit(None).cast("double").alias("churn_probability"),
+                           F.lit(None).cast("string").alias("churn_risk_band"),
+                           F.lit(None).cast("array<string>").alias("churn_drivers"))
+    scores = rows.select(
+        "customer_key", "expected_purchases_90d", "p_alive", "clv_12m", "churn_probability", "churn_risk_band",
+        "churn_drivers", F.lit(clv_ref.label if clv_ref else None).cast("string").alias("clv_model_version"),
+        F.lit(churn_ref.label if churn_ref else None).cast("string").alias("churn_model_version"), *stamp)
     scores_version = _replace_day(lake, scores, SCORES, day, cc.retention_days)
+    missing = [name for name, ref in (("lifetime value", clv_ref), ("churn", churn_ref)) if ref is None]
+    note = ("scores written" + (f"; no {' or '.join(missing)} champion yet, its columns are null" if missing else "")
+            + ("" if segments_ref else "; no behavioural segment champion yet, cluster columns null"))
     return CustomerScoreReport(
-        day=day, clv_model_version=clv_ref.label, scored_customers=_rows_of_day(lake, SCORES, day),
-        segmented_customers=segmented, scores_version=scores_version, segments_version=segments_version,
-        note="lifetime value scored; churn and behavioural segments not trained yet",
+        day=day, clv_model_version=clv_ref.label if clv_ref else None,
+        churn_model_version=churn_ref.label if churn_ref else None,
+        scored_customers=_rows_of_day(lake, SCORES, day), segmented_customers=segmented,
+        scores_version=scores_version, segments_version=segments_version, note=note,
         seconds=time.perf_counter() - began)
 
 

@@ -21,9 +21,15 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.customers import clv
+from jobs.customers.churn import INPUT_COLUMNS as INPUT_COLUMNS_CHURN
+from jobs.customers.churn import ChurnError, ChurnModel
 from jobs.customers.clv_model import INPUT_COLUMNS, LifetimeValueModel, ScoreParams
+from jobs.customers.segments import SegmentModel, behaviour
 
 CLV_SCORES_DDL = "customer_key STRING, expected_purchases DOUBLE, p_alive DOUBLE, expected_spend DOUBLE, clv DOUBLE"
+SEGMENTS_DDL = "customer_key STRING, cluster_id INT, cluster_name STRING"
+CHURN_SCORES_DDL = ("customer_key STRING, churn_probability DOUBLE, churn_risk_band STRING, "
+                    "churn_drivers ARRAY<STRING>")
 HOLDOUT_TABLE_MAX_FREQUENCY = 7
 
 
@@ -38,6 +44,39 @@ def clv_scores(summary: DataFrame, model: LifetimeValueModel, params: ScoreParam
             yield model.score(batch, params)
 
     return _model_input(summary).mapInPandas(score, CLV_SCORES_DDL)
+
+
+def churn_scores(examples: DataFrame, model: ChurnModel) -> DataFrame:
+    """One row per customer_key of `examples` (gold.customer_churn_examples rows of one cutoff):
+    churn_probability, churn_risk_band, churn_drivers (up to three sentences), by the model's own `score`.
+
+    Raises:
+        ChurnError: `examples` lacks a column the model takes (checked before any job runs).
+    """
+    missing = [c for c in INPUT_COLUMNS_CHURN if c not in examples.columns]
+    if missing:
+        raise ChurnError(f"the churn examples have no column {', '.join(missing)}")
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield model.score(batch)
+
+    return examples.select(*INPUT_COLUMNS_CHURN).mapInPandas(score, CHURN_SCORES_DDL)
+
+
+def segment_assignments(features: DataFrame, model: SegmentModel) -> DataFrame:
+    """customer_key, cluster_id, cluster_name per customer with a purchase in `features` (gold.customer_features).
+
+    The behaviour columns are built for the model's categories; each Arrow batch is assigned by the model's own
+    `assign` (nearest centroid).
+    """
+    rows = behaviour(features, model.categories)
+
+    def assign(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield model.assign(batch)
+
+    return rows.mapInPandas(assign, SEGMENTS_DDL)
 
 
 def summary_frame(summary: DataFrame, time_unit_days: float = 1.0) -> pd.DataFrame:

@@ -22,7 +22,6 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from importlib.metadata import version as installed
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -32,7 +31,7 @@ from jobs.common import models
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
 from jobs.customers import clv
-from jobs.customers.clv_model import LifetimeValueModel, ScoreParams, load, signature
+from jobs.customers.clv_model import LifetimeValueModel, ScoreParams, signature_params
 from jobs.customers.gold import HOLDOUT, CustomerModelError, require_gold
 from jobs.customers.scoring import holdout_figures, summary_frame
 
@@ -118,7 +117,7 @@ def run(rt: Runtime, days: Days) -> ClvTrainReport:
         figures = holdout_figures(holdout, model, cc.clv_holdout_days)
         experiment_id = models.connect(config, cc.experiment)
         current = models.champion(cc.clv_registered_model)
-        champion_mae = (holdout_figures(holdout, load(current.uri), cc.clv_holdout_days)["mae"]
+        champion_mae = (holdout_figures(holdout, models.load_python_model(current), cc.clv_holdout_days)["mae"]
                         if current is not None else None)
         # Counts as longs and value as double: the signature then takes any integer and float columns.
         example = holdout.select("customer_key", *(F.col(c).cast("long") for c in ("frequency", "recency_days",
@@ -150,20 +149,12 @@ def run(rt: Runtime, days: Days) -> ClvTrainReport:
         mlflow.log_table(data={k: [row[k] for row in figures["table"]] for k in ("frequency", "customers", "actual",
                                                                                   "predicted")},
                          artifact_file="holdout_table.json")
-        mlflow.log_text(model_card(day, calibration_end, cc.clv_holdout_days, customers, model, figures,
-                                   champion_mae, cc.fit_max_customers), "model_card.md")
-        mlflow.set_tags({"c360.code_version": models.code_version(), "c360.train_day": day.isoformat()})
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=model, signature=signature(example, model), input_example=example,
-            registered_model_name=cc.clv_registered_model,
-            # Named, not inferred: inference reloads the model in a fresh process.
-            pip_requirements=[f"pymc-marketing=={installed('pymc-marketing')}", f"pandas=={installed('pandas')}",
-                              f"mlflow=={installed('mlflow')}"],
-        )
-        ref = models.ModelRef(cc.clv_registered_model, str(info.registered_model_version), run.info.run_id, {})
         promoted = champion_mae is None or figures["mae"] < champion_mae
-        mlflow.set_tags({"c360.promoted": str(promoted).lower(), "c360.champion_before": current.version if current
-                         else ""})
+        card = model_card(day, calibration_end, cc.clv_holdout_days, customers, model, figures, champion_mae,
+                          cc.fit_max_customers)
+        ref = models.log_pyfunc(model, cc.clv_registered_model, example, model.score(example, params),
+                                packages=("pymc-marketing", "pandas", "mlflow"), card=card, day=day,
+                                promoted=promoted, champion_before=current, params=signature_params(params))
     if promoted:
         models.promote(ref, f"holdout MAE {figures['mae']:.4f}")
     else:

@@ -104,8 +104,9 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
     # Also creates the gold database at <lake>/gold, where dbt's schema `gold` must live.
     lake.register_all()
     before = gold_versions(lake)
-    dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root,
-                "clv_holdout_days": rt.config.customers.clv_holdout_days}
+    customers = rt.config.customers
+    dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root, "clv_holdout_days": customers.clv_holdout_days,
+                "churn_horizon_days": customers.churn.horizon_days, "churn_active_days": customers.churn.active_days}
     work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
     try:
         build = dbt.invoke(["build", *(["--select", select] if select else [])], dbt_vars, work)
