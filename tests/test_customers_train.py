@@ -137,14 +137,14 @@ def test_training_before_gold_is_built_says_which_command_to_run(rt):
 
 
 def test_a_large_base_fits_on_a_hash_chosen_sample(rt):
-    from jobs.customers.train_clv import fit_sample
+    from jobs.customers.gold import sample_customers
 
     holdout = rt.lake.read(HOLDOUT)
-    sample = fit_sample(holdout, 600, seed=42)
+    sample = sample_customers(holdout, 600, seed=42)
     n = sample.count()
     assert 450 < n < 750
-    assert sample.exceptAll(fit_sample(holdout, 600, seed=42)).count() == 0  # the same seed, the same customers
-    assert fit_sample(holdout, 5000, seed=42).count() == 1500
+    assert sample.exceptAll(sample_customers(holdout, 600, seed=42)).count() == 0  # the same seed, the same customers
+    assert sample_customers(holdout, 5000, seed=42).count() == 1500
     assert sample.where(F.col("customer_key").isNull()).count() == 0
 
 

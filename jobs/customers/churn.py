@@ -1,11 +1,13 @@
 """Churn propensity: a calibrated gradient-boosted classifier whose drivers read as sentences.
 
 Examples are customers active at a cutoff (a purchase in the year before it), one row
-each, with the features of `FEATURES` as of the cutoff and the label `churned`: no
-purchase in the `horizon` days after it. A model trains on the examples of one cutoff
-and is judged on those of a later cutoff (a temporal split: train at t - 2H, judge at
-t - H, score at t), against two baselines on the same examples: the days since the last
-purchase, and 1 - P(alive) of the lifetime value model.
+each (gold.customer_churn_examples), with the features of `FEATURES` as of the cutoff
+and the label `churned`: no purchase in the `horizon` days after it. Two features,
+P(alive) and the expected purchases (`PATTERN`), come from BG/NBD parameters fitted on
+the training cutoff's summary, which the model keeps. A model trains on the examples of
+one cutoff and is judged on those of a later cutoff (a temporal split: train at t - 2H,
+judge at t - H, score at t), against two baselines on the same examples: the days since
+the last purchase, and 1 - P(alive).
 
 The classifier is LightGBM; its probabilities are calibrated by isotonic regression on
 a slice of the training customers it did not fit on (chosen by a hash of the customer

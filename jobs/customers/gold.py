@@ -1,8 +1,9 @@
-"""The gold and serving tables the customer models read and write, and the check that gold is built."""
+"""The gold and serving tables the customer models read and write, the check that gold is built, the fitting sample."""
 from __future__ import annotations
 
 import datetime as dt
 
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.common.errors import C360Error
@@ -36,3 +37,16 @@ def require_gold(lake: Lake, day: dt.date, tables: tuple[str, ...]) -> None:
         if as_of != day:
             raise CustomerModelError(f"{table} is as of {as_of}, not {day}: run `c360 build-features --date {day}` "
                                      f"first")
+
+
+def sample_customers(rows: DataFrame, limit: int, seed: int) -> DataFrame:
+    """`rows` (one per customer_key), or a hash-chosen sample of about `limit` of them when there are more.
+
+    The same seed chooses the same customers: the models fit on the driver on this sample.
+    """
+    total = rows.count()
+    if total <= limit:
+        return rows
+    share = limit / total
+    bucket = F.abs(F.xxhash64("customer_key", F.lit(seed))) % F.lit(1_000_000)
+    return rows.where(bucket < F.lit(int(share * 1_000_000)))

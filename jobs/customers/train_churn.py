@@ -32,8 +32,7 @@ from jobs.common import models
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
 from jobs.customers import churn, clv
-from jobs.customers.gold import CHURN_EXAMPLES, CustomerModelError, require_gold
-from jobs.customers.train_clv import fit_sample
+from jobs.customers.gold import CHURN_EXAMPLES, CustomerModelError, require_gold, sample_customers
 
 log = logging.getLogger(__name__)
 GATE_METRIC = "pr_auc"
@@ -79,7 +78,7 @@ def run(rt: Runtime, days: Days) -> ChurnTrainReport:
     examples = lake.read(CHURN_EXAMPLES, version=input_version)
     train_cutoff = day - dt.timedelta(days=2 * params.horizon_days)
     test_cutoff = day - dt.timedelta(days=params.horizon_days)
-    train_rows = fit_sample(examples.where(F.col("cutoff_role") == "train"), cc.fit_max_customers, cc.seed)
+    train_rows = sample_customers(examples.where(F.col("cutoff_role") == "train"), cc.fit_max_customers, cc.seed)
     train_frame = train_rows.toPandas()
     test_frame = examples.where(F.col("cutoff_role") == "test").toPandas()
     for role, frame, cutoff in (("train", train_frame, train_cutoff), ("test", test_frame, test_cutoff)):

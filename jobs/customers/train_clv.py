@@ -32,7 +32,7 @@ from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
 from jobs.customers import clv
 from jobs.customers.clv_model import LifetimeValueModel, ScoreParams, signature_params
-from jobs.customers.gold import HOLDOUT, CustomerModelError, require_gold
+from jobs.customers.gold import HOLDOUT, CustomerModelError, require_gold, sample_customers
 from jobs.customers.scoring import holdout_figures, summary_frame
 
 log = logging.getLogger(__name__)
@@ -62,16 +62,6 @@ class ClvTrainReport(StageReport):
     predicted_purchases: float
     aggregate_error: float | None
     seconds: float
-
-
-def fit_sample(calibration: DataFrame, limit: int, seed: int) -> DataFrame:
-    """`calibration`, or a hash-chosen sample of about `limit` customers when it has more (same seed, same sample)."""
-    total = calibration.count()
-    if total <= limit:
-        return calibration
-    share = limit / total
-    bucket = F.abs(F.xxhash64("customer_key", F.lit(seed))) % F.lit(1_000_000)
-    return calibration.where(bucket < F.lit(int(share * 1_000_000)))
 
 
 def train(calibration: DataFrame, params: ScoreParams) -> LifetimeValueModel:
@@ -112,7 +102,7 @@ def run(rt: Runtime, days: Days) -> ClvTrainReport:
                 f"customers.clv_holdout_days = {cc.clv_holdout_days} days")
         customers = holdout.count()
         params = ScoreParams(annual_discount_rate=cc.annual_discount_rate)
-        sample = fit_sample(holdout, cc.fit_max_customers, cc.seed)
+        sample = sample_customers(holdout, cc.fit_max_customers, cc.seed)
         model = train(sample, params)
         figures = holdout_figures(holdout, model, cc.clv_holdout_days)
         experiment_id = models.connect(config, cc.experiment)

@@ -32,8 +32,7 @@ from jobs.common.lake import Lake
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
 from jobs.customers import segments
-from jobs.customers.gold import FEATURES, SEGMENT_PROFILES, CustomerModelError, require_gold
-from jobs.customers.train_clv import fit_sample
+from jobs.customers.gold import FEATURES, SEGMENT_PROFILES, CustomerModelError, require_gold, sample_customers
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,7 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
             raise CustomerModelError(f"{FEATURES} as of {day} has {customers} customers with a purchase: too few for "
                                      f"k up to customers.segments.k_max = {sc.k_max}")
         columns = [*segments.FEATURES, *(segments.category_column(c) for c in categories)]
-        sample = fit_sample(rows, cc.fit_max_customers, cc.seed)
+        sample = sample_customers(rows, cc.fit_max_customers, cc.seed)
         fitted, scores, scaler = segments.fit(sample, columns, range(sc.k_min, sc.k_max + 1), sc.seed,
                                                 sc.max_iter, sc.n_init)
         best = max(scores, key=lambda s: s.silhouette)
@@ -96,6 +95,7 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
         champion_labels = champion.assign(frame)["cluster_id"].to_numpy()
         champion_silhouette = segments.silhouette(model, frame, champion_labels, seed=sc.seed)
         stability = segments.adjusted_rand_index(labels, champion_labels)
+    # A champion built on categories the base no longer has cannot assign today's customers: it is replaced.
     promoted = champion is None or (champion_silhouette is None) or (
         silhouette > champion_silhouette and stability >= sc.min_stability)
     sizes = pd.Series(labels).value_counts()
@@ -181,7 +181,8 @@ def model_card(day, customers, scores, k, model, clusters, silhouette, champion_
 |---|---|---|
 {tried}
 
-Chosen: k = {k} (best silhouette). On all customers: silhouette {silhouette:.4f}; the champion before
+Chosen: k = {k} (best silhouette). On today's customers (scikit-learn's Euclidean silhouette on a
+sample of up to 20 000, the same for both models): silhouette {silhouette:.4f}; the champion before
 this run {'none' if champion_silhouette is None else f'{champion_silhouette:.4f}'}, adjusted Rand index
 between the two assignments {'n/a' if stability is None else f'{stability:.3f}'} (needed: {min_stability}).
 
