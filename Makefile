@@ -11,7 +11,10 @@ JARS_DIR := jars
 JARS_STAMP := $(JARS_DIR)/.fetched
 DEMO_DIR := data
 DEMO_LAKE := lake
-DEMO_FIRST := 2026-10-01
+# A year of history for a small base: long enough to train the customer models.
+DEMO_PERSONS := 1500
+DEMO_DAYS := 365
+DEMO_FIRST := 2025-10-31
 DEMO_HISTORY_END := 2026-10-29
 DEMO_LAST := 2026-10-30
 # The DAG's run after the last day: with a data-interval timetable it processes DEMO_LAST.
@@ -59,16 +62,18 @@ $(JARS_STAMP): jvm/pom.xml
 	@ls $(JARS_DIR)/delta-spark_*.jar >/dev/null
 	@touch $@
 
-demo: install $(AIRFLOW_DB) ## sample data, 29 days of history, then c360_daily for the last day through Airflow
-	@echo "== 1/4 generating 5 000 persons x 30 days of landing files into $(DEMO_DIR)/landing"
-	@$(C360) generate --customers 5000 --days 30 --seed 42 --start $(DEMO_FIRST) --out $(DEMO_DIR) --overwrite
-	@echo "== 2/4 loading the history $(DEMO_FIRST) .. $(DEMO_HISTORY_END) (c360 run: ingest -> silver -> identities, one pass)"
+demo: install $(AIRFLOW_DB) ## a year of sample data, the customer models trained, then c360_daily for the last day through Airflow
+	@echo "== 1/5 generating $(DEMO_PERSONS) persons x $(DEMO_DAYS) days of landing files into $(DEMO_DIR)/landing"
+	@$(C360) generate --customers $(DEMO_PERSONS) --days $(DEMO_DAYS) --seed 42 --start $(DEMO_FIRST) --out $(DEMO_DIR) --overwrite
+	@echo "== 2/5 loading the history $(DEMO_FIRST) .. $(DEMO_HISTORY_END) (c360 run: ingest -> silver -> identities, one pass)"
 	@$(C360) run --date $(DEMO_FIRST) --until $(DEMO_HISTORY_END) --stages ingest,silver,resolve_identities
-	@echo "== 3/4 c360_daily for $(DEMO_LAST) through Airflow (airflow dags test, the run after the day)"
+	@echo "== 3/5 training the customer models as of $(DEMO_HISTORY_END) (features, lifetime value, churn, segments; MLflow in the lake)"
+	@$(C360) run --date $(DEMO_HISTORY_END) --stages build_features,train_clv,train_churn,train_segments
+	@echo "== 4/5 c360_daily for $(DEMO_LAST) through Airflow (airflow dags test, the run after the day)"
 	@$(AIRFLOW_ENV) airflow dags test c360_daily $(DEMO_RUN_AFTER) > $(AIRFLOW_DIR)/demo-run.log 2>&1 \
 	  || { tail -50 $(AIRFLOW_DIR)/demo-run.log; exit 1; }
 	@grep -E "Marking task as|state=success|task_id=" $(AIRFLOW_DIR)/demo-run.log | tail -8 || true
-	@echo "== 4/4 the lake"
+	@echo "== 5/5 the lake"
 	@$(C360) tables
 	@$(C360) sql --file docs/demo.sql
 

@@ -31,7 +31,6 @@ from jobs.recommend.inputs import (
     PRODUCTS,
     RFM_HISTORY,
     histories,
-    item_index,
     load_catalog,
     popularity,
     segments_as_of,
@@ -85,9 +84,8 @@ def _all_personalised(rt, config, day) -> Figures:
         segments = segments_as_of(lake.read(RFM_HISTORY), day)
         customers = (lake.read(CUSTOMERS).select("customer_key", F.lit(True).alias("personalised"))
                      .join(segments, "customer_key", "left"))
-        recs = score(customers, histories(recent, item_index(rt.spark, catalog)), catalog,
-                     registry.champion_factors(config, catalog), popularity(recent, segments, catalog), rc.top_n,
-                     rc.new_product_slots)
+        model = registry.champion_model(config).bound(catalog, popularity(recent, segments, catalog))
+        recs = score(customers, histories(recent), model)
         recs.write.format("delta").save(f"{scratch}/recommendations")
         seconds = time.perf_counter() - began
         recent.unpersist()

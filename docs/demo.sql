@@ -5,7 +5,7 @@ FROM ops.ingest_log
 WHERE ds = DATE'2026-10-30' AND outcome IN ('loaded', 'reloaded_changed')
 GROUP BY source ORDER BY source;
 
--- Why rows were quarantined over the 30 days (ops.quarantine)
+-- Why rows were quarantined over the history (ops.quarantine)
 SELECT source, regexp_replace(reason, "'[^']*'", "'…'") AS reason, count(*) AS rows
 FROM ops.quarantine GROUP BY 1, 2 ORDER BY rows DESC LIMIT 10;
 
@@ -54,7 +54,7 @@ SELECT rfm_segment, count(*) AS customers, round(avg(recency_days), 1) AS avg_re
        round(avg(frequency), 2) AS avg_orders, round(avg(monetary), 2) AS avg_spend
 FROM gold.customer_rfm GROUP BY rfm_segment ORDER BY customers DESC;
 
--- Returns: what came back over the 30 days and why (silver.returns), and what silver refused (ops.quarantine)
+-- Returns: what came back over the history and why (silver.returns), and what silver refused (ops.quarantine)
 SELECT r.channel, r.reason, count(*) AS lines, sum(r.quantity) AS units, sum(r.refund_amount) AS refunded
 FROM silver.returns r GROUP BY r.channel, r.reason
 UNION ALL
@@ -92,3 +92,19 @@ ORDER BY r.rank LIMIT 10;
 -- Serving: customer segments for the day (serving.customer_segments; clusters once a segment model is trained)
 SELECT run_date, rfm_segment, count(*) AS customers, count(cluster_id) AS clustered
 FROM serving.customer_segments GROUP BY run_date, rfm_segment ORDER BY customers DESC;
+
+-- Serving: behavioural clusters for the day, named from their centroids (gold.segment_profiles describes each)
+SELECT s.cluster_id, s.cluster_name, count(*) AS customers, round(avg(c.clv_12m), 2) AS mean_clv_12m,
+       round(avg(c.churn_probability), 3) AS mean_churn_probability
+FROM serving.customer_segments s
+JOIN serving.customer_scores c ON c.customer_key = s.customer_key AND c.run_date = s.run_date
+WHERE s.run_date = (SELECT max(run_date) FROM serving.customer_segments) AND s.cluster_id IS NOT NULL
+GROUP BY s.cluster_id, s.cluster_name ORDER BY s.cluster_id;
+
+-- Serving: the customers most at risk, with their lifetime value and the drivers in words (serving.customer_scores)
+SELECT customer_key, round(churn_probability, 3) AS churn_probability, churn_risk_band,
+       round(p_alive, 3) AS p_alive, round(expected_purchases_90d, 2) AS purchases_90d, round(clv_12m, 2) AS clv_12m,
+       churn_drivers, clv_model_version, churn_model_version
+FROM serving.customer_scores
+WHERE run_date = (SELECT max(run_date) FROM serving.customer_scores) AND churn_probability IS NOT NULL
+ORDER BY churn_probability * clv_12m DESC LIMIT 8;

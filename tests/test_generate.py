@@ -432,3 +432,44 @@ def test_returns_follow_their_category_and_never_refund_more_than_their_line(mon
     owner = records[records["source"].isin(["orders", "pos_transactions"])].set_index("record_id")["person_id"]
     assert (owner.reindex(clean["original_id"]).to_numpy() == clean["person_id"].to_numpy()).all()
 
+
+
+def test_truth_purchases_are_the_orders_and_store_baskets_as_made(run, dirty, records):
+    purchases = pd.read_parquet(run / "truth" / "purchases")
+    orders = _clean_table(run, dirty, "orders")
+    pos = _clean_table(run, dirty, "pos_transactions")
+    by_id = purchases.set_index("purchase_id")
+    assert purchases["purchase_id"].is_unique
+    assert set(orders["order_id"]) <= set(by_id.index) and set(pos["transaction_id"]) <= set(by_id.index)
+    # The person behind each purchase is the one the record truth names.
+    owner = records.set_index("record_id")["person_id"]
+    sample = purchases.sample(200, random_state=1)
+    assert (sample["person_id"].to_numpy() == owner.loc[sample["purchase_id"]].to_numpy()).all()
+    # An order's value is its total; a basket's is its clean lines net of discounts.
+    totals = (orders.set_index("order_id")["order_total"].astype(float) * 100).round().astype(int)
+    assert (by_id.loc[totals.index, "value"] == totals).mean() > 0.99
+    pos_value = (pos["quantity"] * pos["unit_price"].astype(float) * 100 - pos["discount"].astype(float) * 100)
+    baskets = pos.assign(v=pos_value.round()).groupby("transaction_id")["v"].sum()
+    whole = pos.groupby("transaction_id")["line_no"].max() == pos.groupby("transaction_id").size()
+    assert (by_id.loc[baskets.index[whole], "value"] == baskets[whole]).mean() > 0.95
+    assert set(purchases["channel"]) == {"web", "app", "store"}
+    assert purchases["purchase_date"].between(START, START + dt.timedelta(days=DAYS - 1)).all()
+
+
+def test_two_years_have_seasons_and_churners_wind_down_before_they_stop(tmp_path):
+    first = dt.date(2024, 10, 1)
+    generate(tmp_path / "two", 1500, 730, SEED, first, VariationRates(), log=_quiet)
+    purchases = pd.read_parquet(tmp_path / "two" / "truth" / "purchases")
+    persons = pd.read_parquet(tmp_path / "two" / "truth" / "persons")
+    months = pd.to_datetime(purchases["purchase_date"]).dt.to_period("M").astype(str)
+    per_month = months.value_counts()
+    # The yearly rhythm: December busier than the June before and the June after it.
+    assert per_month["2025-12"] > 1.15 * max(per_month["2025-06"], per_month["2026-06"])
+
+    churners = persons[persons["churn_date"].notna() & (persons["churn_date"] > first + dt.timedelta(days=400))]
+    assert len(churners) > 30
+    bought = purchases.merge(churners[["person_id", "churn_date"]], on="person_id")
+    before = (pd.to_datetime(bought["churn_date"]) - pd.to_datetime(bought["purchase_date"])).dt.days
+    assert (before >= 0).all()  # nobody buys after churning
+    # The last 60 days before churn hold fewer purchases than the 60 days before them.
+    assert (before < 60).sum() < 0.85 * ((before >= 60) & (before < 120)).sum()

@@ -17,7 +17,7 @@ from jobs.common.stage import Days
 from jobs.recommend import als as als_model
 from jobs.recommend.evaluate import ranking_metrics
 from jobs.recommend.hybrid import History, fold_in
-from jobs.recommend.inputs import histories, item_index, load_catalog
+from jobs.recommend.inputs import histories, load_catalog
 from jobs.recommend.interactions import ADDED_TO_CART, BOUGHT, VIEWED, interactions
 from tests.support.gold import REPEATABLE, write_gold
 from tests.support.runtime import runtime_for
@@ -74,10 +74,12 @@ def test_fold_in_gives_back_the_user_factors_spark_als_trained(spark, lake, gold
     params = als_model.AlsParams(rank=4, reg_param=0.1, alpha=5.0, max_iter=6, seed=1)
     model = als_model.fit(train, params)
     catalog = load_catalog(lake.read("gold.product_features"), REPEATABLE)
-    factors = als_model.factors(model, catalog, params.alpha, params.reg_param)
-    hist = histories(train, item_index(spark, catalog)).orderBy("customer_key").toPandas()
+    factors = als_model.item_factors(model, params.alpha, params.reg_param).aligned(catalog)
+    hist = histories(train).orderBy("customer_key").toPandas()
     trained = {r.customer_key: np.array(r.features) for r in als_model.user_factors(model).collect()}
-    history = History.from_lists(list(hist["items"]), list(hist["strengths"]), list(hist["kinds"]), max_len=500)
+    position = {s: i for i, s in enumerate(catalog.sku)}
+    items = [[position[s] for s in skus] for skus in hist["skus"]]
+    history = History.from_lists(items, list(hist["strengths"]), list(hist["kinds"]), max_len=500)
     x, _, scorable = fold_in(factors, history)
     assert scorable.all()
     expected = np.stack([trained[k] for k in hist["customer_key"]])
@@ -159,6 +161,20 @@ def test_training_promotes_only_a_better_model_and_scoring_follows_the_rules(spa
         lake.version("gold.customer_product_activity"))
     assert {"hybrid_ndcg_at_10", "als_ndcg_at_10", "popular_ndcg_at_10", "champion_ndcg_at_10"} <= set(run.data.metrics)
     assert strong.ndcg > strong.popular_ndcg
+
+    # What is registered is what serves: a pyfunc with a signature and an input example, whose
+    # predict gives the served lists (the rules included) for the example's customers.
+    import mlflow.pyfunc
+
+    served = mlflow.pyfunc.load_model(f"models:/{name}/{strong.model_version.split('/')[1]}")
+    inputs = [c.name for c in served.metadata.get_input_schema().inputs]
+    assert inputs == ["customer_key", "personalised", "rfm_segment", "skus", "strengths", "kinds"]
+    example = served.input_example
+    assert example is not None and len(example) > 0
+    lists = served.predict(example)
+    assert list(lists.columns) == ["customer_key", "rank", "product_id", "score", "source", "reason"]
+    assert set(lists["customer_key"]) == set(example["customer_key"]) and lists["rank"].max() <= 8
+    assert not set(lists["product_id"]) & set(gold["unsellable"])
 
     rt = configured(config, rank=4, max_iter=10)
     report = score(rt, Days.of(LAST), generated_at=dt.datetime(2026, 10, 29, 6))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from jobs.recommend.hybrid import (
@@ -162,3 +163,32 @@ def test_history_padding_keeps_the_strongest_items(length):
 def test_a_customer_without_history_arrives_as_none():
     history = History.from_lists([None, [2]], [None, [1.0]], [None, [VIEWED]])
     assert history.items.tolist() == [[-1], [2]]
+
+
+def test_the_served_model_predicts_from_skus_as_the_hybrid_core_does():
+    from jobs.recommend.served import ItemFactors, RecommenderModel
+
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(5, 3))
+    # The model was trained on S4..S0 and a product no longer listed (X9); S5 is new to it.
+    item_factors = ItemFactors(skus=np.array(["S4", "S3", "S2", "S1", "S0", "X9"], dtype=object),
+                               vectors=np.vstack([vectors, rng.normal(size=(1, 3))]), alpha=2.0, reg_param=0.1)
+    aligned = item_factors.aligned(catalog(), version="m/3")
+    assert aligned.known.tolist() == [True, True, True, True, True, False]
+    np.testing.assert_allclose(aligned.items[0], vectors[4])
+    every = item_factors.vectors
+    np.testing.assert_allclose(aligned.gram, every.T @ every)  # over every trained product, listed or not
+
+    model = RecommenderModel(item_factors, catalog(), popularity(), top_n=3, new_product_slots=1, version="m/3")
+    frame = pd.DataFrame({
+        "customer_key": ["a", "b"], "personalised": [True, False], "rfm_segment": ["Lost", None],
+        "skus": [["S0", "unknown-sku"], ["S3"]], "strengths": [[5.0, 9.0], [5.0]], "kinds": [[BOUGHT, VIEWED], [BOUGHT]],
+    })
+    got = model.predict(None, frame)
+    core = run(History.from_lists([[0], [3]], [[5.0], [5.0]], [[BOUGHT], [BOUGHT]]), [1, -1], [True, False],
+               fac=aligned, slots=1)
+    assert got["customer_key"].tolist() == ["a"] * 3 + ["b"] * 3
+    assert got["product_id"].tolist() == [f"S{i}" for i in core.item]
+    assert got["source"].tolist() == core.source and got["reason"].tolist() == core.reason
+    with pytest.raises(ValueError, match="lacks column.*skus"):
+        model.predict(None, frame.drop(columns=["skus"]))

@@ -28,11 +28,17 @@ def run_bench(name: str, scale: int | None, profile: str | None) -> Figures:
     return module.run(scale=scale, profile=profile)
 
 
+def reset_peak_rss(pid: int | None = None) -> None:
+    """Start a new peak: the process's VmHWM drops to its current resident memory (Linux clear_refs 5)."""
+    Path(f"/proc/{pid or 'self'}/clear_refs").write_text("5")
+
+
 def peak_rss_mb(pid: int | None = None) -> float:
     """Peak resident memory (VmHWM) of a process in MiB; this process by default."""
-    if pid is None:
+    status = Path(f"/proc/{pid or 'self'}/status")
+    if pid is None and not status.exists():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    for line in status.read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise C360Error(f"no peak memory figure for process {pid}")

@@ -1,7 +1,10 @@
 """MLflow for every model: the tracking connection, registered versions, the `champion` alias.
 
 Tracking and registry URIs come from the profile (`mlflow.*`); a local profile keeps
-both in SQLite inside the lake, with artifacts under `mlflow.artifact_root`. A stage
+both in SQLite inside the lake, with artifacts under `mlflow.artifact_root`. MLflow
+stores artifact locations as absolute paths, so such a lake remembers where it was
+(`_mlflow/lake_root`): connecting from a lake that was copied or moved rewrites those
+paths to the new place first, and a copy never reads or writes the old lake's artifacts. A stage
 that trains logs a run in its experiment, registers a new version of its model, and
 moves `champion` to that version only when it beats the current champion on the same
 holdout; a stage that scores uses the champion.
@@ -49,10 +52,56 @@ def connect(config: Config, experiment: str) -> str:
         mlflow.set_registry_uri(config.mlflow.registry_uri)
     if config.mlflow.tracking_uri.startswith("sqlite:///"):
         Path(config.mlflow.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    found = mlflow.get_experiment_by_name(experiment)
+    found = mlflow.get_experiment_by_name(experiment)  # the first call creates the store's tables
+    if config.mlflow.tracking_uri.startswith("sqlite:///"):
+        follow_the_lake(Path(config.mlflow.tracking_uri.removeprefix("sqlite:///")), config.lake.root,
+                        config.mlflow.artifact_root)
     if found is not None:
         return found.experiment_id
     return mlflow.create_experiment(experiment, artifact_location=config.mlflow.artifact_root or None)
+
+
+# Where MLflow's SQLite store keeps absolute artifact paths.
+_PATH_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                 ("logged_models", "artifact_location"), ("model_versions", "source"),
+                 ("model_versions", "storage_location"), ("datasets", "dataset_source"))
+LAKE_ROOT_MARKER = "lake_root"
+
+
+def follow_the_lake(database: Path, lake_root: str, artifact_root: str = "") -> int:
+    """Keep the paths in a tracking database inside the lake pointing into this lake.
+
+    The lake's root at the last connection is kept beside the database. When it differs
+    from `lake_root` (the lake was copied or moved), every stored path under the old root
+    is rewritten under the new one in one transaction. On the first connection, MLflow's
+    `Default` experiment (created with the working directory's `mlruns`) moves under
+    `artifact_root` too. A database outside the lake is left alone. Returns the number of
+    values rewritten.
+    """
+    import sqlite3
+
+    root = Path(lake_root).resolve()
+    if not database.resolve().is_relative_to(root):
+        return 0
+    marker = database.parent / LAKE_ROOT_MARKER
+    before = marker.read_text(encoding="utf-8").strip() if marker.exists() else None
+    changed = 0
+    if before and before != str(root) and database.exists():
+        old, new = before.rstrip("/") + "/", str(root).rstrip("/") + "/"
+        with sqlite3.connect(database) as db:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table, column in _PATH_COLUMNS:
+                if table in tables:
+                    changed += db.execute(f"UPDATE {table} SET {column} = REPLACE({column}, ?, ?) "  # noqa: S608
+                                          f"WHERE INSTR({column}, ?) > 0", (old, new, old)).rowcount
+        log.warning("the lake moved from %s to %s: %d MLflow paths now point into it", before, root, changed)
+    if before is None and artifact_root and database.exists():
+        with sqlite3.connect(database) as db:
+            db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                       (f"{artifact_root.rstrip('/')}/0",))
+    if before != str(root):
+        marker.write_text(str(root) + "\n", encoding="utf-8")
+    return changed
 
 
 def champion(name: str) -> ModelRef | None:

@@ -61,14 +61,18 @@ def _times(rng: np.random.Generator, day: np.ndarray, hours: np.ndarray, window:
 def _daily_counts(
     rng: np.random.Generator, persons: Persons, rate: np.ndarray, window: Window
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(person, day) of each visit: Poisson per active person-day, scaled by the day's weight."""
+    """(person, day) of each visit: Poisson per active person-day, scaled by the day's weight.
+
+    A churner's rate winds down before the churn date (Persons.fade).
+    """
     weights = window.day_weights()
     until = persons.active_until(window)
+    everyone = np.arange(persons.n)
     who, when = [], []
     for d in range(window.days):
         lo = window.start_ts + d * DAY
         active = (persons.signup_ts < lo + DAY) & (until > lo)
-        k = rng.poisson(rate * weights[d] * active)
+        k = rng.poisson(rate * weights[d] * active * persons.fade(everyone, lo))
         idx = np.repeat(np.arange(persons.n), k)
         who.append(idx)
         when.append(np.full(len(idx), d))
@@ -396,8 +400,9 @@ def email_engagement(
         targeted = eligible & (rng.random(s) < np.minimum(1.0, camp.share * (0.6 + 3.0 * aff)))
         idx = np.flatnonzero(targeted)
         send = camp.send_ts + rng.integers(0, 5400, size=len(idx))
-        # Opens depend on the person's engagement; churned (or erased) persons stop opening.
-        opens = (rng.random(len(idx)) < persons.engagement[person[idx]] * 1.6) & (until[idx] > send)
+        # Opens depend on the person's engagement; they fall before churn and stop after it (or erasure).
+        opens = rng.random(len(idx)) < persons.engagement[person[idx]] * 1.6 * persons.fade(person[idx], send)
+        opens &= until[idx] > send
         open_ts = send + (rng.exponential(8 * 3600, size=len(idx))).astype(np.int64) + 30
         opens &= open_ts < np.minimum(until[idx], window.end_ts)
         clicks = opens & (rng.random(len(idx)) < 0.12 + 1.2 * aff[idx])
@@ -456,6 +461,8 @@ def _occasions(
     day = np.concatenate([o_day, r_day])
     ts = _times(rng, day, hours, window)
     ok = _in_life(persons, person, ts, window)
+    # Replenishment trips wind down before churn like the daily draws.
+    ok &= ~replenish | (rng.random(len(ts)) < persons.fade(person, ts))
     person, day, ts, replenish = person[ok], day[ok], ts[ok], replenish[ok]
     order = np.lexsort((person, ts))
     return person[order], day[order], ts[order], replenish[order]

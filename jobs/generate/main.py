@@ -8,7 +8,9 @@ Output below `out`:
   `persons/` (one row per person), `records/` (one row per source record id, order,
   transaction, cookie and email-tool address -> person), `returns/` (one row per
   returned line written: its person, channel, original purchase, category, units
-  bought and returned, line value, refund and any planted break), `dirty_rows/`
+  bought and returned, line value, refund and any planted break), `purchases/` (one
+  row per order and store transaction as made: person, channel, time, value paid in
+  pence; purchases and spend of any future window follow from it), `dirty_rows/`
   (one row per broken line: source, file, line_no, kind) and `summary.json`.
 
 Persons are generated in chunks of `chunk_size`; each chunk's rows are appended to
@@ -114,7 +116,7 @@ def generate(
                     f"(--overwrite) to replace it"
                 )
             shutil.rmtree(folder)
-    for part in ("persons", "records", "returns", "dirty_rows"):
+    for part in ("persons", "records", "returns", "purchases", "dirty_rows"):
         (truth / part).mkdir(parents=True, exist_ok=True)
 
     window = Window(start, days)
@@ -191,6 +193,7 @@ def generate(
         _write_truth_parts(truth, chunk_no, persons, records, order_person, orders["order_id"], txn_ids,
                            txn_person, cookie_ids, consents.subscribers, window, pools, catalog)
         _write_returns_truth(truth, chunk_no, persons, returns, returns_truth)
+        _write_purchases_truth(truth, chunk_no, persons, orders, order_person, pos, txn_ids, txn_person)
         log(f"chunk {chunk_no + 1}/{n_chunks}: persons {first + n:,} of {customers:,} "
             f"({time.perf_counter() - began:.1f} s)")
         del persons, records, consents, web, orders, lines, pos, email_rows, consent_rows, returns, chunk_rows
@@ -305,6 +308,36 @@ def _write_returns_truth(truth: Path, chunk_no: int, persons: Persons, rows: dic
             "dirty_kind": pa.array(t.dirty_kind, pa.string()),
         }),
         truth / "returns" / f"part-{chunk_no:05d}.parquet",
+    )
+
+
+def _write_purchases_truth(truth: Path, chunk_no: int, persons: Persons, orders: dict[str, np.ndarray],
+                           order_person: np.ndarray, pos: dict[str, np.ndarray], txn_ids: np.ndarray,
+                           txn_person: np.ndarray) -> None:
+    """Every purchase of a chunk as made (before any row is broken or returned): who, when, how much.
+
+    One row per web/app order and per store transaction; `value` is what was paid in pence
+    (lines net of discount). Purchases and spend of any window follow from it.
+    """
+    line_txn = np.searchsorted(txn_ids, pos["transaction_id"])
+    paid = pos["quantity"] * pos["unit_price"] - pos["discount"]
+    txn_value = np.bincount(line_txn, weights=paid, minlength=len(txn_ids)).astype(np.int64)
+    txn_ts = np.zeros(len(txn_ids), dtype=np.int64)
+    txn_ts[line_txn] = pos["transaction_ts"]
+    has_lines = np.bincount(line_txn, minlength=len(txn_ids)) > 0
+    pid = _person_ids(persons.gid)
+    ts = np.concatenate([orders["order_ts"], txn_ts[has_lines]])
+    pq.write_table(
+        pa.table({
+            "person_id": pa.array(np.concatenate([pid[order_person], pid[txn_person[has_lines]]]), pa.string()),
+            "purchase_id": pa.array(np.concatenate([orders["order_id"], txn_ids[has_lines]]), pa.string()),
+            "channel": pa.array(np.concatenate([orders["channel"], np.full(int(has_lines.sum()), "store", object)]),
+                                pa.string()),
+            "purchase_ts": pa.array(ts * 1_000_000, pa.timestamp("us", tz="UTC")),
+            "purchase_date": pa.array((ts // DAY).astype(np.int32)).cast(pa.date32()),
+            "value": pa.array(np.concatenate([orders["order_total"], txn_value[has_lines]]).astype(np.int64)),
+        }),
+        truth / "purchases" / f"part-{chunk_no:05d}.parquet",
     )
 
 

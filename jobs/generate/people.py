@@ -24,6 +24,9 @@ DEVICES = np.array(["desktop", "mobile", "tablet", "app"], dtype=object)
 _MOBILE_PREFIXES = np.array(
     [p for p in list(range(7400, 7600)) + list(range(7701, 8000)) if p != 7911], dtype=np.int64
 )
+# Shopping, browsing and email opens wind down over the last FADE_DAYS before a churn date.
+FADE_DAYS = 60
+FADE_FLOOR = 0.2
 CHANGE_NONE, CHANGE_ADDRESS, CHANGE_PHONE, CHANGE_EMAIL = 0, 1, 2, 3
 
 
@@ -134,6 +137,14 @@ class Persons:
 
     def active_until(self, window: Window) -> np.ndarray:
         return np.minimum(self.last_ts, window.end_ts)
+
+    def fade(self, person: np.ndarray, ts: np.ndarray | int) -> np.ndarray:
+        """How much of their usual activity `person` keeps at `ts`: a churner winds down.
+
+        1 until `FADE_DAYS` before the churn date, then falling linearly to `FADE_FLOOR`.
+        """
+        left = (self.churn_ts[person] - np.asarray(ts)).astype(np.float64)
+        return np.clip(left / (FADE_DAYS * DAY), FADE_FLOOR, 1.0)
 
     @property
     def top_category(self) -> np.ndarray:

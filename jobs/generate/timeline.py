@@ -1,4 +1,4 @@
-"""The generation window: days, epoch seconds, weekly rhythm and the mid-window promotion.
+"""The generation window: days, epoch seconds, weekly and yearly rhythm, the mid-window promotion.
 
 All times are integer seconds since 1970-01-01 UTC; nothing reads the clock.
 """
@@ -14,6 +14,10 @@ YEAR_DAYS = 365
 # Monday .. Sunday: more shopping at the weekend.
 _WEEKDAY_FACTOR = np.array([0.88, 0.90, 0.93, 0.97, 1.08, 1.25, 1.20])
 PROMO_FACTOR = 1.6
+PROMO_MAX_DAYS = 14
+# Yearly rhythm: activity peaks in mid December and is lowest in mid June (+/- this share).
+SEASON_AMPLITUDE = 0.25
+_SEASON_PEAK_DOY = 350
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,9 @@ class Window:
 
     @property
     def promo_days(self) -> np.ndarray:
-        """The mid-window promotion: about a tenth of the window around its middle."""
+        """The mid-window promotion: about a tenth of the window around its middle, at most two weeks."""
         first = int(self.days * 0.45)
-        last = max(first + 1, int(np.ceil(self.days * 0.55)))
+        last = min(max(first + 1, int(np.ceil(self.days * 0.55))), first + PROMO_MAX_DAYS)
         return np.arange(first, min(last, self.days))
 
     def is_promo(self, day: np.ndarray) -> np.ndarray:
@@ -55,8 +59,10 @@ class Window:
         return (np.asarray(day) >= promo[0]) & (np.asarray(day) <= promo[-1])
 
     def day_weights(self) -> np.ndarray:
-        """Relative shopping activity per window day (weekly rhythm times promotion)."""
+        """Relative shopping activity per window day: weekly rhythm, yearly season, promotion."""
         weekday = (self.start.weekday() + np.arange(self.days)) % 7
-        w = _WEEKDAY_FACTOR[weekday].copy()
+        doy = (self.start.timetuple().tm_yday + np.arange(self.days)) % 365.25
+        season = 1.0 + SEASON_AMPLITUDE * np.cos(2 * np.pi * (doy - _SEASON_PEAK_DOY) / 365.25)
+        w = _WEEKDAY_FACTOR[weekday] * season
         w[self.promo_days] *= PROMO_FACTOR
         return w

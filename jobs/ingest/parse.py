@@ -10,6 +10,7 @@ A row's `_reason` is the first problem found, or null for a good row.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import reduce
 
@@ -18,6 +19,8 @@ from pyspark.sql import functions as F
 
 from jobs.common.landing_contract import Source
 
+# A staged file's name: its index in the batch (jobs/ingest/main.py `_spark_path`).
+_INDEXED_NAME = re.compile(r"\d+\.txt(\.gz)?")
 # A CSV field in quotes, with "" as an escaped quote: removed before counting commas.
 _QUOTED_FIELD = r'"([^"]|"")*"'
 
@@ -26,13 +29,25 @@ def numbered_lines(spark: SparkSession, paths: Sequence[str], only: Sequence[int
     """Every line of every file (of those indexed by `only`): `_file_idx` (index into `paths`), `_line` (1-based), `value`.
 
     Spark keeps a file's splits in file order, so ordering by a monotonically
-    increasing id within a file gives its line order.
+    increasing id within a file gives its line order. Files named by their index
+    (`00042.txt`, as ingest stages them) are read in one scan, the index taken from
+    the name, so a backfill of hundreds of days stays one small plan; other paths
+    are scanned one by one.
     """
-    chosen = range(len(paths)) if only is None else only
-    scans = [spark.read.text(paths[i]).withColumn("_file_idx", F.lit(i)) for i in chosen]
-    lines = reduce(DataFrame.unionAll, scans).withColumn("_mid", F.monotonically_increasing_id())
+    chosen = list(range(len(paths)) if only is None else only)
+    if all(_INDEXED_NAME.fullmatch(paths[i].rsplit("/", 1)[-1]) and _index_of(paths[i]) == i for i in chosen):
+        lines = spark.read.text([paths[i] for i in chosen]).withColumn(
+            "_file_idx", F.regexp_extract(F.col("_metadata.file_path"), r"/(\d+)\.txt(\.gz)?$", 1).cast("int"))
+    else:
+        scans = [spark.read.text(paths[i]).withColumn("_file_idx", F.lit(i)) for i in chosen]
+        lines = reduce(DataFrame.unionAll, scans)
+    lines = lines.withColumn("_mid", F.monotonically_increasing_id())
     order = Window.partitionBy("_file_idx").orderBy("_mid")
     return lines.withColumn("_line", F.row_number().over(order)).drop("_mid")
+
+
+def _index_of(path: str) -> int:
+    return int(path.rsplit("/", 1)[-1].split(".", 1)[0])
 
 
 def csv_records(lines: DataFrame) -> DataFrame:

@@ -3,7 +3,8 @@
 The model is a Spark ML PipelineModel of three stages: customer_key -> user index,
 sku -> item index (StringIndexers, alphabetical, so the same data gives the same
 indexes) and the ALSModel (implicit preferences, confidence 1 + alpha * strength).
-It is what MLflow logs and registers; scoring needs only its item side (`factors`).
+Training keeps only its item side (`item_factors`): that is what the registered
+recommender (jobs/recommend/served.py) serves with.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.recommend.hybrid import Catalog, Factors
+from jobs.recommend.served import ItemFactors
 
 
 @dataclass(frozen=True)
@@ -50,28 +51,13 @@ def als_stage(model: PipelineModel) -> ALSModel:
     return model.stages[2]
 
 
-def factors(model: PipelineModel, catalog: Catalog, alpha: float, reg_param: float,
-            version: str | None = None) -> Factors:
-    """The model's item factors aligned with the catalog (products it never saw: zero, unknown)."""
+def item_factors(model: PipelineModel, alpha: float, reg_param: float) -> ItemFactors:
+    """The model's item side keyed by SKU: what the registered recommender keeps of it."""
     labels = model.stages[1].labels
     rows = als_stage(model).itemFactors.collect()
-    rank = als_stage(model).rank
-    every = np.zeros((len(rows), rank))
-    skus = []
-    for n, r in enumerate(rows):
-        every[n] = r.features
-        skus.append(labels[r.id])
-    position = {s: n for n, s in enumerate(skus)}
-    items = np.zeros((len(catalog), rank))
-    known = np.zeros(len(catalog), dtype=bool)
-    for i, sku in enumerate(catalog.sku):
-        n = position.get(sku)
-        if n is not None:
-            items[i] = every[n]
-            known[i] = True
-    # The user step's Y'Y runs over every product the model was trained on, listed or not.
-    return Factors(items=items, known=known, alpha=alpha, reg_param=reg_param, gram=every.T @ every,
-                   version=version)
+    vectors = np.array([r.features for r in rows], dtype=np.float64).reshape(len(rows), als_stage(model).rank)
+    skus = np.array([labels[r.id] for r in rows], dtype=object)
+    return ItemFactors(skus=skus, vectors=vectors, alpha=alpha, reg_param=reg_param)
 
 
 def user_factors(model: PipelineModel) -> DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.common.errors import C360Error
@@ -67,13 +67,6 @@ def load_catalog(products: DataFrame, repeatable_categories: tuple[str, ...]) ->
     )
 
 
-def item_index(spark: SparkSession, catalog: Catalog) -> DataFrame:
-    """(sku, item): a product's index into the catalog arrays."""
-    return spark.createDataFrame(
-        [(str(s), i) for i, s in enumerate(catalog.sku)], "sku string, item int"
-    )
-
-
 def segments_as_of(rfm_history: DataFrame, day: dt.date) -> DataFrame:
     """(customer_key, rfm_segment) from the latest RFM build on or before `day`.
 
@@ -106,16 +99,16 @@ def popularity(interactions: DataFrame, segments: DataFrame, catalog: Catalog) -
     return Popularity(overall=overall, by_segment=by_segment, segments=names)
 
 
-def histories(interactions: DataFrame, items: DataFrame) -> DataFrame:
-    """(customer_key, items, strengths, kinds): each customer's interactions as parallel arrays."""
+def histories(interactions: DataFrame) -> DataFrame:
+    """(customer_key, skus, strengths, kinds): each customer's interactions as parallel arrays (the model's input)."""
     return (
-        interactions.join(F.broadcast(items), "sku")
+        interactions
         .groupBy("customer_key")
         .agg(F.sort_array(F.collect_list(F.struct(
-            F.col("item"), F.col("strength").cast("double").alias("strength"), F.col("kind")))).alias("h"))
+            F.col("sku"), F.col("strength").cast("double").alias("strength"), F.col("kind")))).alias("h"))
         .select(
             "customer_key",
-            F.col("h.item").alias("items"),
+            F.col("h.sku").alias("skus"),
             F.col("h.strength").alias("strengths"),
             F.col("h.kind").alias("kinds"),
         )

@@ -1,12 +1,11 @@
-"""MLflow for the recommender: its experiment, its champion, and the champion's factors for scoring."""
+"""MLflow for the recommender: its experiment, its champion, and the champion as the model that serves."""
 from __future__ import annotations
 
 from jobs.common import models
 from jobs.common.config import Config
 from jobs.common.errors import C360Error
 from jobs.common.models import ModelRef
-from jobs.recommend import als as als_model
-from jobs.recommend.hybrid import Catalog, Factors
+from jobs.recommend.served import RecommenderModel
 
 
 def connect(config: Config) -> str:
@@ -19,21 +18,18 @@ def champion(config: Config) -> ModelRef | None:
     return models.champion(config.recommend.registered_model)
 
 
-def load_model(ref: ModelRef):
-    """The registered Spark PipelineModel of a version."""
-    import mlflow.spark
+def champion_model(config: Config) -> RecommenderModel | None:
+    """The `champion` version's served model (named by its version); None before the first promotion.
 
-    try:
-        return mlflow.spark.load_model(ref.uri)
-    except Exception as exc:  # MLflow raises several types for a missing or unreadable artifact
-        raise C360Error(f"cannot load the recommender {ref.uri} (run {ref.run_id}): {exc}") from exc
-
-
-def champion_factors(config: Config, catalog: Catalog) -> Factors | None:
-    """The `champion` model's item side aligned with the catalog; None before the first promotion."""
+    Raises:
+        C360Error: the champion's artifacts are unreadable or are not the served recommender
+            (a version registered by an older release: train once more).
+    """
     current = champion(config)
     if current is None:
         return None
-    model = load_model(current)
-    return als_model.factors(model, catalog, float(current.params["alpha"]), float(current.params["reg_param"]),
-                             version=current.label)
+    model = models.load_python_model(current)
+    if not isinstance(model, RecommenderModel):
+        raise C360Error(f"{current.uri} is not the served recommender ({type(model).__name__}): run "
+                        f"`c360 train-recommender` to register one")
+    return model.bound(model.catalog, model.popularity, version=current.label)

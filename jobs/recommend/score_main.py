@@ -1,5 +1,8 @@
 """The `score_recommendations` stage (daily): the champion's top N per customer into serving.
 
+The champion is the registered served model (jobs/recommend/served.py), bound to the
+day's catalog and popularity; its `predict` scores every Arrow batch of customers.
+
 Tables read: gold.customer_product_activity (one row per customer_key, sku and day),
 gold.product_features (one row per sku), gold.customer_rfm_history (one row per
 customer_key per as-of day), gold.customer_360 (one row per customer_key: consent).
@@ -29,7 +32,6 @@ from jobs.recommend.inputs import (
     RECOMMENDATIONS,
     RFM_HISTORY,
     histories,
-    item_index,
     load_catalog,
     popularity,
     require_gold,
@@ -37,6 +39,7 @@ from jobs.recommend.inputs import (
 )
 from jobs.recommend.interactions import interactions
 from jobs.recommend.scoring import score
+from jobs.recommend.served import RecommenderModel
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
         days: the days run.
         generated_at: the `generated_at` stamped on the rows (default: now).
     """
-    spark, lake, config, day = rt.spark, rt.lake, rt.config, days.last
+    lake, config, day = rt.lake, rt.config, days.last
     began = time.perf_counter()
     rc = config.recommend
     generated_at = generated_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -72,8 +75,8 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
     require_gold(lake, day, (ACTIVITY, PRODUCTS, RFM_HISTORY, CUSTOMERS))
     catalog = load_catalog(lake.read(PRODUCTS), rc.repeatable_categories)
     registry.connect(config)
-    factors = registry.champion_factors(config, catalog)
-    if factors is None:
+    champion = registry.champion_model(config)
+    if champion is None:
         log.warning("no %s champion yet: content and popularity recommendations only", rc.registered_model)
     recent = interactions(lake.read(ACTIVITY), day, rc.weights, rc.half_life_days, rc.history_days).cache()
     segments = segments_as_of(lake.read(RFM_HISTORY), day)
@@ -82,11 +85,13 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
         .select("customer_key", F.coalesce("consent_personalization", F.lit(False)).alias("personalised"))
         .join(segments, "customer_key", "left")
     )
-    recs = score(customers, histories(recent, item_index(spark, catalog)), catalog, factors,
-                 popularity(recent, segments, catalog), rc.top_n, rc.new_product_slots)
+    today = popularity(recent, segments, catalog)
+    model = (champion.bound(catalog, today) if champion is not None
+             else RecommenderModel(None, catalog, today, rc.top_n, rc.new_product_slots))
+    recs = score(customers, histories(recent), model)
     rows = recs.select(
         "customer_key", "rank", "product_id", "score", "source", "reason",
-        F.lit(factors.version if factors else None).cast("string").alias("model_version"),
+        F.lit(model.version).cast("string").alias("model_version"),
         F.lit(generated_at).cast("timestamp").alias("generated_at"),
         F.lit(day).alias("run_date"),
     )
@@ -97,7 +102,7 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
     written = lake.read(RECOMMENDATIONS).where(F.col("run_date") == F.lit(day))
     counts = {r.source: r["count"] for r in written.groupBy("source").count().collect()}
     return ScoreReport(
-        day=day, model_version=factors.version if factors else None,
+        day=day, model_version=model.version,
         customers=written.select("customer_key").distinct().count(), rows=sum(counts.values()),
         by_source=counts, table_version=version, seconds=time.perf_counter() - began,
     )

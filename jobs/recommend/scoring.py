@@ -1,53 +1,37 @@
-"""Distributed scoring: customers + histories -> top-N rows, the hybrid core run per partition.
+"""Distributed scoring: customers + histories -> top-N rows, the registered model's `predict` per partition.
 
-The product side (catalog, item factors, popularity: a few MB) travels with the
-function to every task; customers stream through `mapInPandas` in Arrow batches, so
-no customer data reaches the driver.
+The model (catalog, item factors, popularity: a few MB) travels with the function to
+every task; customers stream through `mapInPandas` in Arrow batches, so no customer
+data reaches the driver.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 
-from jobs.recommend.hybrid import Catalog, Factors, History, Popularity, recommend
+from jobs.recommend.served import RecommenderModel
 
 RECS_SCHEMA = "customer_key string, rank int, product_id string, score double, source string, reason string"
-MAX_HISTORY = 200
 
 
-def score(customers: DataFrame, histories: DataFrame, catalog: Catalog, factors: Factors | None,
-          popularity: Popularity, top_n: int, new_product_slots: int) -> DataFrame:
+def score(customers: DataFrame, histories: DataFrame, model: RecommenderModel) -> DataFrame:
     """Top-N recommendations for every customer.
 
     Args:
         customers: customer_key, personalised (bool: consent to personalization; without it the
             customer's history is not read and the list is the non-personalised one), rfm_segment (nullable).
-        histories: customer_key, items, strengths, kinds (jobs.recommend.inputs.histories).
-        catalog, factors, popularity, top_n, new_product_slots: see jobs.recommend.hybrid.recommend.
+        histories: customer_key, skus, strengths, kinds (jobs.recommend.inputs.histories).
+        model: the recommender bound to the day's catalog and popularity.
 
     Returns:
         customer_key, rank (1..top_n), product_id, score, source, reason.
     """
-    segment_of = {s: i for i, s in enumerate(popularity.segments)}
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
-            history = History.from_lists(list(batch["items"]), list(batch["strengths"]), list(batch["kinds"]),
-                                         max_len=MAX_HISTORY)
-            segment = np.array([segment_of.get(s, -1) for s in batch["rfm_segment"]], dtype=np.int64)
-            personalised = batch["personalised"].fillna(False).to_numpy(dtype=bool)
-            recs = recommend(catalog, factors, popularity, history, segment, personalised, top_n, new_product_slots)
-            yield pd.DataFrame({
-                "customer_key": batch["customer_key"].to_numpy()[recs.customer],
-                "rank": recs.rank.astype(np.int32),
-                "product_id": catalog.sku[recs.item],
-                "score": recs.score,
-                "source": recs.source,
-                "reason": recs.reason,
-            })
+            yield model.predict(None, batch)
 
     customers = customers.select("customer_key", "personalised", "rfm_segment")
     # The history of a customer without personalization consent is not read at all.

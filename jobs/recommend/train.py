@@ -7,7 +7,8 @@ For a training day D and `holdout_days` K:
     final:  train on <= D-K with the best parameters, score the holdout purchases
 
 The final model never sees the holdout, so a challenger and the current champion are
-judged on the same unseen days; the registered model is the one that was judged.
+judged on the same unseen days; the registered model is the one that was judged: the
+hybrid with the final model's item factors (jobs/recommend/served.py).
 """
 from __future__ import annotations
 
@@ -25,12 +26,14 @@ from jobs.common.config import RecommendConfig
 from jobs.recommend import als as als_model
 from jobs.recommend.baselines import ImplicitAls, popular_lists
 from jobs.recommend.evaluate import ranking_metrics, top_k_lists
-from jobs.recommend.hybrid import Catalog, Factors, Popularity
-from jobs.recommend.inputs import histories, item_index, popularity, segments_as_of
+from jobs.recommend.hybrid import Catalog, Popularity
+from jobs.recommend.inputs import histories, popularity, segments_as_of
 from jobs.recommend.interactions import interactions, purchases_between, sample_customers
 from jobs.recommend.scoring import score
+from jobs.recommend.served import ItemFactors, RecommenderModel
 
 log = logging.getLogger(__name__)
+EXAMPLE_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ class Fold:
 class TrainResult:
     params: als_model.AlsParams
     model: PipelineModel
-    factors: Factors
+    served: RecommenderModel  # the hybrid with the final item factors, bound to the holdout's inputs
+    example: object = None  # pandas: a few holdout customers in the served model's input shape
     search: list[dict] = field(default_factory=list)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -87,7 +91,7 @@ def make_fold(spark: SparkSession, activity: DataFrame, rfm_history: DataFrame, 
         .join(segments, "customer_key", "left")
         .withColumn("personalised", F.lit(True))
     )
-    fold = Fold(cutoff, train, histories(train, item_index(spark, catalog)).cache(), buyers.cache(), relevant,
+    fold = Fold(cutoff, train, histories(train).cache(), buyers.cache(), relevant,
                 popularity(train, segments, catalog))
     total = fold.customers.count()
     warm = fold.customers.join(train.select("customer_key").distinct(), "customer_key").count()
@@ -95,10 +99,15 @@ def make_fold(spark: SparkSession, activity: DataFrame, rfm_history: DataFrame, 
     return fold
 
 
-def hybrid_lists(fold: Fold, catalog: Catalog, factors: Factors | None, rc: RecommendConfig) -> DataFrame:
+def served_model(fold: Fold, catalog: Catalog, factors: ItemFactors | None, rc: RecommendConfig,
+                 version: str | None = None) -> RecommenderModel:
+    """The served recommender with `factors`, bound to the catalog and the fold's popularity."""
+    return RecommenderModel(factors, catalog, fold.popularity, rc.top_n, rc.new_product_slots, version)
+
+
+def hybrid_lists(fold: Fold, model: RecommenderModel, rc: RecommendConfig) -> DataFrame:
     """(customer_key, skus): the served lists (top_n, rules included), cut to eval_k."""
-    recs = score(fold.customers, fold.histories, catalog, factors, fold.popularity, rc.top_n, rc.new_product_slots)
-    return top_k_lists(recs, rc.eval_k)
+    return top_k_lists(score(fold.customers, fold.histories, model), rc.eval_k)
 
 
 def _sellable(catalog: Catalog) -> int:
@@ -118,8 +127,8 @@ def search(fold: Fold, catalog: Catalog, rc: RecommendConfig) -> tuple[als_model
     for params in grid(rc):
         began = time.perf_counter()
         model = als_model.fit(fold.interactions, params)
-        factors = als_model.factors(model, catalog, params.alpha, params.reg_param)
-        metrics = ranking_metrics(hybrid_lists(fold, catalog, factors, rc), fold.relevant, rc.eval_k, _sellable(catalog))
+        served = served_model(fold, catalog, als_model.item_factors(model, params.alpha, params.reg_param), rc)
+        metrics = ranking_metrics(hybrid_lists(fold, served, rc), fold.relevant, rc.eval_k, _sellable(catalog))
         results.append({**params.as_dict(), "ndcg": metrics["ndcg"], "seconds": time.perf_counter() - began})
         log.info("search %s: NDCG@%d %.4f", params, rc.eval_k, metrics["ndcg"])
     best = max(results, key=lambda r: r["ndcg"])
@@ -139,13 +148,13 @@ def search_implicit(fold: Fold, spark: SparkSession, rc: RecommendConfig, sellab
 
 
 def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: DataFrame, catalog: Catalog,
-                       split: Split, rc: RecommendConfig, champion: Factors | None = None,
+                       split: Split, rc: RecommendConfig, champion: RecommenderModel | None = None,
                        compare_implicit: bool = True) -> TrainResult:
     """Search on the validation fold, train on everything up to the cutoff, evaluate on the holdout.
 
     Methods on the holdout: `hybrid` (what is served), `als` (Spark ALS's own top k, no
     rules), `popular` (the most popular products), with `compare_implicit` `implicit`, and
-    with `champion` the current champion's item factors in the same hybrid (`champion`).
+    with `champion` the current champion bound to the same holdout inputs (`champion`).
     """
     seconds: dict[str, float] = {}
     began = time.perf_counter()
@@ -162,16 +171,17 @@ def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: Da
     began = time.perf_counter()
     model = als_model.fit(holdout.interactions, best)
     seconds["als_train"] = time.perf_counter() - began
-    factors = als_model.factors(model, catalog, best.alpha, best.reg_param)
+    served = served_model(holdout, catalog, als_model.item_factors(model, best.alpha, best.reg_param), rc)
     sellable = _sellable(catalog)
 
     metrics = {}
     began = time.perf_counter()
-    metrics["hybrid"] = ranking_metrics(hybrid_lists(holdout, catalog, factors, rc), holdout.relevant, rc.eval_k, sellable)
+    metrics["hybrid"] = ranking_metrics(hybrid_lists(holdout, served, rc), holdout.relevant, rc.eval_k, sellable)
     seconds["hybrid_score"] = time.perf_counter() - began
     if champion is not None:
-        metrics["champion"] = ranking_metrics(hybrid_lists(holdout, catalog, champion, rc), holdout.relevant,
-                                              rc.eval_k, sellable)
+        metrics["champion"] = ranking_metrics(
+            hybrid_lists(holdout, champion.bound(catalog, holdout.popularity), rc), holdout.relevant, rc.eval_k,
+            sellable)
     metrics["als"] = ranking_metrics(als_model.plain_top_k(model, holdout.customers, rc.eval_k), holdout.relevant,
                                      rc.eval_k, sellable)
     began = time.perf_counter()
@@ -188,8 +198,13 @@ def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: Da
         metrics["implicit"] = ranking_metrics(reference.top_k(spark, customers, rc.eval_k), holdout.relevant,
                                               rc.eval_k, sellable)
         metrics["implicit"]["params"] = implicit_best.as_dict()  # type: ignore[assignment]
+    example = (holdout.customers.join(holdout.histories, "customer_key")
+               .select("customer_key", "personalised", "rfm_segment", "skus", "strengths", "kinds")
+               .orderBy(F.col("rfm_segment").isNull(), "customer_key").limit(EXAMPLE_ROWS).toPandas())
+    for column in ("skus", "strengths", "kinds"):
+        example[column] = example[column].map(lambda a: [] if a is None else list(a.tolist()))
     result = TrainResult(
-        params=best, model=model, factors=factors, search=results, metrics=metrics, seconds=seconds,
+        params=best, model=model, served=served, example=example, search=results, metrics=metrics, seconds=seconds,
         holdout_customers=int(metrics["hybrid"]["customers"]), cold_start_share=holdout.cold_share,
         train_interactions=holdout.interactions.count(),
     )

@@ -5,9 +5,11 @@ gold.product_features (one row per sku), gold.customer_rfm_history (one row per
 customer_key per as-of day), at the Delta versions current when the run starts.
 
 MLflow: one run per training (params, metrics of every method on the holdout, the input
-tables' Delta versions, the search grid, the model), a new version of the registered
-model per run, and the `champion` alias, moved only when the new version's NDCG@k on the
-holdout beats the champion's on the same holdout. The daily scoring stage uses the champion.
+tables' Delta versions, the search grid, a model card), a new version of the registered
+model per run (the served hybrid with the ALS item factors, jobs/recommend/served.py,
+logged as a pyfunc with its signature and an input example), and the `champion` alias,
+moved only when the new version's NDCG@k on the holdout beats the champion's on the same
+holdout. The daily scoring stage uses the champion.
 """
 from __future__ import annotations
 
@@ -59,7 +61,6 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
     """
     spark, lake, config, day = rt.spark, rt.lake, rt.config, days.last
     import mlflow
-    import mlflow.spark
 
     began = time.perf_counter()
     rc = config.recommend
@@ -76,7 +77,8 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
             f"before its validation and holdout weeks (2 x recommend.holdout_days = {2 * rc.holdout_days} days)"
         )
     experiment_id = registry.connect(config)
-    champion = registry.champion_factors(config, catalog)
+    champion_ref = registry.champion(config)
+    champion = registry.champion_model(config)
     compare_implicit = rc.compare_implicit if compare_implicit is None else compare_implicit
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"recommender {day}") as run:
@@ -106,21 +108,20 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
             **{f"seconds_{name}": s for name, s in result.seconds.items()},
         })
         mlflow.log_dict({"grid": result.search}, "search.json")
-        mlflow.set_tags({"c360.code_version": models.code_version(), "c360.train_day": day.isoformat()})
-        # The flavour's pinned pyspark: inferring requirements would reload the model in a new process and JVM.
-        info = mlflow.spark.log_model(result.model, artifact_path="model", registered_model_name=rc.registered_model,
-                                      pip_requirements=mlflow.spark.get_default_pip_requirements())
-        ref = models.ModelRef(rc.registered_model, str(info.registered_model_version), run.info.run_id,
-                                {k: str(v) for k, v in result.params.as_dict().items()})
         ndcg = result.metrics["hybrid"]["ndcg"]
         champion_ndcg = result.metrics["champion"]["ndcg"] if "champion" in result.metrics else None
         promoted = champion_ndcg is None or ndcg > champion_ndcg
-        mlflow.set_tags({"c360.promoted": str(promoted).lower(),
-                         "c360.champion_before": champion.version if champion else ""})
+        card = model_card(day, split, rc, result, champion_ref.label if champion_ref else None)
+        ref = models.log_pyfunc(result.served, rc.registered_model, result.example,
+                                result.served.predict(None, result.example),
+                                packages=("numpy", "pandas", "mlflow"), card=card, day=day, promoted=promoted,
+                                champion_before=champion_ref)
+        ref = models.ModelRef(ref.name, ref.version, ref.run_id,
+                              {k: str(v) for k, v in result.params.as_dict().items()})
         if promoted:
             models.promote(ref, f"NDCG@{k} {ndcg:.4f}")
         else:
-            log.info("%s stays champion: NDCG@%d %.4f vs %.4f", champion.version, k, champion_ndcg, ndcg)
+            log.info("%s stays champion: NDCG@%d %.4f vs %.4f", champion_ref.label, k, champion_ndcg, ndcg)
     return TrainReport(
         day=day, run_id=run.info.run_id, model_version=ref.label, promoted=promoted, rank=result.params.rank,
         reg_param=result.params.reg_param, alpha=result.params.alpha, ndcg=ndcg, champion_ndcg=champion_ndcg,
@@ -129,3 +130,37 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
         holdout_customers=result.holdout_customers, cold_start_share=result.cold_start_share,
         train_interactions=result.train_interactions, seconds=time.perf_counter() - began,
     )
+
+
+def model_card(day: dt.date, split: Split, rc, result, champion_before: str | None) -> str:
+    """A short model card (Markdown): data window, parameters, holdout figures, known limits."""
+    k = rc.eval_k
+    rows = "\n".join(f"| {method} | {m.get('ndcg', float('nan')):.4f} | {m.get('precision', float('nan')):.4f} | "
+                     f"{m.get('recall', float('nan')):.4f} |"
+                     for method, m in result.metrics.items() if isinstance(m.get("ndcg"), float))
+    p = result.params
+    return f"""# {rc.registered_model}: hybrid recommender (implicit ALS + content + popularity)
+
+## Data
+- gold.customer_product_activity up to {split.cutoff} (interactions weighted view / add to cart / purchase,
+  half-life {rc.half_life_days} days, last {rc.history_days} days); holdout: the purchases in
+  ({split.cutoff}, {day}]. Parameters searched on ({split.validation_cutoff}, {split.cutoff}].
+- Holdout customers: {result.holdout_customers}; without any interaction before the cutoff: {result.cold_start_share:.1%}.
+
+## Model
+- ALS rank {p.rank}, regularisation {p.reg_param}, alpha {p.alpha}, {p.max_iter} iterations; the served model
+  keeps the item factors and folds each customer in from their history at scoring time.
+- Lists of {rc.top_n}, {rc.new_product_slots} places for products the model has not seen; only sellable
+  products; bought products left out unless their category repeats.
+
+## Holdout (@{k})
+| method | NDCG | precision | recall |
+|---|---|---|---|
+{rows}
+
+Champion before this run: {champion_before or 'none'}; the alias moves only on a better hybrid NDCG@{k}.
+
+## Known limits
+- Customers without personalization consent get one non-personalised list.
+- A product first sold after training is recommended by content similarity only until the next training.
+"""
