@@ -16,7 +16,9 @@
    identities, features); the three models train as of a week before the last day and
    as of the last day (`train_clv`, `train_churn`, `train_segments`, each judged by its
    own held-out figures), and `score_customers` scores as of the last day. The scores
-   are then judged on the generator's truth of the next 90 days (`truth/purchases`):
+   are then judged on the generator's truth of the next 90 days (`truth/purchases`, the
+   purchases the pipeline can attribute: orders, and till receipts with a loyalty card or
+   an email; an unlinked receipt is nobody's purchase to the pipeline):
    expected purchases against each person's actual purchase days and the naive rate
    baseline, churn probability against "no purchase in those 90 days" with the two
    baselines (days since the last purchase; 1 - P(alive)). Segment stability is the
@@ -236,9 +238,18 @@ def generator_truth(base: Config, scratch: Path, persons: int = TRUTH_PERSONS, l
     truth, _ = _truth(rt.spark, out / "truth")
     owner = key_persons(rt.lake.read(MAP), truth)
     future_end = last + dt.timedelta(days=FUTURE_DAYS)
-    future = (rt.spark.read.parquet(str(out / "truth" / "purchases"))
-              .where((F.col("purchase_date") > F.lit(last)) & (F.col("purchase_date") <= F.lit(future_end)))
-              .groupBy("person_id").agg(F.countDistinct("purchase_date").alias("actual")))
+    # What the pipeline will be able to attribute: every order (it carries an email or an account),
+    # and the till receipts that carry a loyalty card or an email (read from the future's files).
+    days_after = [last + dt.timedelta(days=n) for n in range(1, FUTURE_DAYS + 1)]
+    receipts = (rt.spark.read.option("header", True)
+                .csv([str(out / "landing" / "pos_transactions" / f"ds={d}") for d in days_after])
+                .where(F.col("loyalty_id").isNotNull() | F.col("receipt_email").isNotNull())
+                .select(F.col("transaction_id").alias("purchase_id")).distinct())
+    purchases = rt.spark.read.parquet(str(out / "truth" / "purchases")).where(
+        (F.col("purchase_date") > F.lit(last)) & (F.col("purchase_date") <= F.lit(future_end)))
+    attributable = purchases.where(F.col("channel") != "store").unionByName(
+        purchases.join(receipts, "purchase_id", "left_semi"))
+    future = attributable.groupBy("person_id").agg(F.countDistinct("purchase_date").alias("actual"))
     summary = rt.lake.read(SUMMARY).select(
         "customer_key", (F.when(F.col("t_days") > 0, F.col("frequency") / F.col("t_days")).otherwise(0.0)
                          * F.lit(float(FUTURE_DAYS))).alias("naive"))

@@ -37,10 +37,13 @@ def category_column(category: str) -> str:
 
 
 def behaviour(features: DataFrame, categories: list[str]) -> DataFrame:
-    """gold.customer_features -> one row per customer with a purchase: `FEATURES` and a spend share per category."""
+    """gold.customer_features -> one row per identified customer with a purchase: `FEATURES` and spend shares.
+
+    A key made of unlinked till receipts only (`identified` false) is nobody's behaviour: left out.
+    """
     shares: list[Column] = [F.coalesce(F.col("category_shares")[c], F.lit(0.0)).cast("double")
                             .alias(category_column(c)) for c in categories]
-    return features.where(F.col("orders") > 0).select(
+    return features.where((F.col("orders") > 0) & F.col("identified")).select(
         KEY,
         F.col("days_since_last_purchase").cast("double").alias("recency_days"),
         F.col("orders").cast("double").alias("purchases"),

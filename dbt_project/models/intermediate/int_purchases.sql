@@ -1,5 +1,8 @@
 -- One row per purchase (an online order or a till receipt) with its customer_key and totals.
 -- An online order counts even when its lines are missing (quarantined): its header total stands in.
+-- `identified`: the customer_key is a known customer (a CRM, web account, loyalty, order or email
+-- record, or an email on a receipt), not a till receipt nobody can be linked to (each such receipt
+-- is a key of its own). The customer models learn from identified customers only.
 with orders as (
     select * from {{ ref('stg_silver__orders') }}
 ),
@@ -32,6 +35,14 @@ pos as (
 
 identity_map as (
     select * from {{ ref('stg_silver__identity_map') }}
+),
+
+identified_keys as (
+    select customer_key
+    from identity_map
+    group by customer_key
+    having max(case when record_source not in ('pos_transactions', 'web_events') or email_match_key is not null
+                    then 1 else 0 end) = 1
 ),
 
 online as (
@@ -84,10 +95,12 @@ final as (
         p.units,
         cast(p.gross_amount as decimal(14, 2)) as gross_amount,
         cast(p.discount_amount as decimal(14, 2)) as discount_amount,
-        cast(p.net_amount as decimal(14, 2)) as net_amount
+        cast(p.net_amount as decimal(14, 2)) as net_amount,
+        k.customer_key is not null as identified
     from purchases as p
     inner join identity_map as m
         on m.record_source = p.record_source and m.record_key = p.record_key
+    left join identified_keys as k on k.customer_key = m.customer_key
 )
 
 select * from final

@@ -4,7 +4,7 @@
 -- as-of day); `score` (the as-of day) has no label yet. jobs/customers/train_churn.py trains on
 -- train, judges on test; score_customers scores the score rows.
 with purchases as (
-    select * from {{ ref('int_purchases') }}
+    select * from {{ ref('int_purchases') }} where identified
 ),
 
 returns as (

@@ -44,7 +44,8 @@ purchase_stats as (
         sum(discount_amount) as discount_amount,
         count_if(discount_amount > 0) as discounted_orders,
         min(purchase_date) as first_purchase_date,
-        max(purchase_date) as last_purchase_date
+        max(purchase_date) as last_purchase_date,
+        bool_or(identified) as identified
     from purchases
     group by customer_key
 ),
@@ -134,6 +135,7 @@ final as (
         {{ as_of_date() }} as as_of_date,
         c.signup_date,
         c.first_seen_date,
+        coalesce(p.identified, true) as identified,
         datediff({{ as_of_date() }}, c.first_seen_date) as tenure_days,
         coalesce(p.orders, 0) as orders,
         coalesce(p.orders_online, 0) as orders_online,

@@ -3,7 +3,7 @@
 -- days after it, up to the as-of day. The lifetime value models train on the calibration
 -- columns and are judged on the holdout ones (jobs/customers/train_clv.py).
 with purchases as (
-    select * from {{ ref('int_purchases') }}
+    select * from {{ ref('int_purchases') }} where identified
 ),
 
 returns as (

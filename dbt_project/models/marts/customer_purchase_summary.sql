@@ -1,7 +1,7 @@
 -- One row per customer_key with a purchase up to the as-of day: the summary the lifetime value
 -- models score (jobs/customers/clv.py). The columns are those of the purchase_summary macro.
 with purchases as (
-    select * from {{ ref('int_purchases') }}
+    select * from {{ ref('int_purchases') }} where identified
 ),
 
 returns as (
