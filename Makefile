@@ -94,7 +94,7 @@ lint: install ## ruff over the package, tests, benchmarks and DAGs; import-linte
 	@$(VENV)/bin/ruff check jobs tests bench dags
 	@$(VENV)/bin/lint-imports --no-cache
 
-bench: install ## the benchmarks: lake, generator, ingest, identity, features, recs (long: 1 M persons)
+bench: install ## the benchmarks: lake, generator, ingest, identity, features, recs, models (long: 1 M persons)
 	@$(C360) bench lake
 	@$(C360) bench generate
 	@$(C360) bench ingest
@@ -105,6 +105,7 @@ bench: install ## the benchmarks: lake, generator, ingest, identity, features, r
 	@$(C360) bench features --scale 100000
 	@$(C360) bench features --scale 1000000
 	@$(C360) bench recs
+	@$(C360) bench models
 
 clean: ## remove the virtualenv, jars, demo data and local lake
 	rm -rf $(VENV) $(JARS_DIR) $(DEMO_DIR) $(DEMO_LAKE) $(AIRFLOW_DIR) spark-warehouse metastore_db derby.log

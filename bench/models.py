@@ -23,11 +23,13 @@
    baseline, churn probability against "no purchase in those 90 days" with the two
    baselines (days since the last purchase; 1 - P(alive)). Segment stability is the
    adjusted Rand index between the two weekly retrains on the same customers.
-3. Scale (`--scale`, default 1 M customers): the gold tables of step 2 copied to that
-   many customers in a second lake (each customer repeated under new keys), then the
+3. Scale: the gold tables of step 2 copied to 50 times the persons of step 2 (1 M by
+   default) in a second lake (each customer repeated under new keys), then the
    three models trained (seconds and peak memory of the driver and of the Spark JVM per
    model) and every customer scored (`score_customers`: lifetime value, churn with
    drivers and segments), timed end to end.
+
+`--scale N` sets the persons of step 2 (default 20 000), and so the customers of step 3.
 """
 from __future__ import annotations
 
@@ -134,7 +136,7 @@ TRUTH_PERSONS = 20_000
 TRUTH_START = dt.date(2024, 10, 1)
 HISTORY_DAYS = 730
 FUTURE_DAYS = 90
-SCALE_CUSTOMERS = 1_000_000
+SCALE_FACTOR = 50  # step 3's customers per person of step 2
 MODEL_STAGES = ("train_clv", "train_churn", "train_segments")
 SCALED_TABLES = ("gold.customer_purchase_summary", "gold.customer_purchase_holdout", "gold.customer_churn_examples",
                  "gold.customer_features", "gold.customer_rfm")
@@ -334,9 +336,10 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
     base = load_config(profile)
     scratch = Path(tempfile.mkdtemp(prefix="c360-bench-models-"))
     try:
-        truth, rt, last = generator_truth(base, scratch)
+        persons = scale or TRUTH_PERSONS
+        truth, rt, last = generator_truth(base, scratch, persons)
         figures.update(truth)
-        figures.update(scale_figures(base, scratch, rt, last, scale or SCALE_CUSTOMERS))
+        figures.update(scale_figures(base, scratch, rt, last, SCALE_FACTOR * persons))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return figures

@@ -152,7 +152,7 @@ def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_custo
     """The Airflow day scored RFM segments only (no model yet); after the three trainings every column is filled."""
     from jobs.customers import score_main, train_churn, train_clv, train_segments
     from jobs.customers.gold import CHURN_EXAMPLES, RFM, SCORES, SEGMENTS, SUMMARY
-    from tests.test_features import _purchases_from_silver
+    from tests.test_features import _identified_purchases_from_silver
 
     rt, day = e2e.rt, e2e.last
     lake = rt.lake
@@ -167,7 +167,7 @@ def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_custo
     holdout = lake.read(HOLDOUT)
     end = day - dt.timedelta(days=rt.config.customers.clv_holdout_days)
     assert {r.calibration_end for r in holdout.select("calibration_end").distinct().collect()} == {end}
-    purchases = _purchases_from_silver(rt, day).distinct()
+    purchases = _identified_purchases_from_silver(rt, day).distinct()
     calibrated = purchases.where(F.col("day") <= F.lit(end)).select("customer_key").distinct()
     assert holdout.count() == calibrated.count()
     after = purchases.where(F.col("day") > F.lit(end)).join(calibrated, "customer_key").count()
@@ -194,12 +194,12 @@ def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_custo
     # Words, not feature names (a model of a few hundred examples may find no driver worth naming).
     drivers = [r.d for r in scores.select(F.explode("churn_drivers").alias("d")).limit(50).collect()]
     assert not any("_" in d for d in drivers)
-    # Segments: every customer with a purchase in a named cluster of the champion.
+    # Segments: every identified customer with a purchase in a named cluster of the champion.
     segmented = train_segments.run(rt, Days.of(day))
     assert segmented.promoted and 3 <= segmented.k <= 5
     report = score_main.run(rt, Days.of(day))
     clustered = lake.read(SEGMENTS).where("cluster_id is not null")
-    buyers = lake.read("gold.customer_features").where("orders > 0").select("customer_key")
+    buyers = lake.read("gold.customer_features").where("orders > 0 and identified").select("customer_key")
     assert clustered.count() == lake.read(SEGMENTS).join(buyers, "customer_key").count() > 0
     assert clustered.where(F.col("segment_model_version") != segmented.model_version).count() == 0
     assert {r.cluster_name for r in clustered.select("cluster_name").distinct().collect()} == {
@@ -260,12 +260,14 @@ def _behaviour_features(spark, day: dt.date, seed: int):
         rows.append((f"K{i:05d}", int(max(1, orders + rng.integers(-1, 2))), float(spend * rng.uniform(0.8, 1.2)),
                      int(recency * rng.uniform(0.8, 1.2)), int(tenure * rng.uniform(0.9, 1.1)),
                      float(np.clip(store + rng.normal(0, 0.05), 0, 1)), 0.0, float(rng.uniform(0.1, 0.3)),
-                     int(rng.integers(0, 5)), shares, day))
-    rows += [(f"N{i:03d}", 0, 0.0, None, 0, None, None, None, 0, None, day) for i in range(50)]
+                     int(rng.integers(0, 5)), shares, True, day))
+    rows += [(f"N{i:03d}", 0, 0.0, None, 0, None, None, None, 0, None, True, day) for i in range(50)]
+    # Unlinked till receipts: a purchase each, nobody's behaviour; segments leave them out.
+    rows += [(f"R{i:03d}", 1, 20.0, 30, 30, 1.0, 0.0, 0.0, 0, {"Grocery": 1.0}, False, day) for i in range(40)]
     return spark.createDataFrame(rows, "customer_key string, orders bigint, net_spend double, "
                                        "days_since_last_purchase int, tenure_days int, channel_share_store double, "
                                        "channel_share_app double, email_open_rate_90d double, web_sessions_90d bigint, "
-                                       "category_shares map<string,double>, as_of_date date")
+                                       "category_shares map<string,double>, identified boolean, as_of_date date")
 
 
 def test_train_segments_names_profiles_and_keeps_cluster_ids_across_retrains(spark, lake, config, tmp_path):
