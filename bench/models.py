@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import math
 import shutil
 import tempfile
@@ -339,6 +340,7 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
         persons = scale or TRUTH_PERSONS
         truth, rt, last = generator_truth(base, scratch, persons)
         figures.update(truth)
+        print(json.dumps(truth), flush=True)  # step 2's figures, before the long step 3
         figures.update(scale_figures(base, scratch, rt, last, SCALE_FACTOR * persons))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
