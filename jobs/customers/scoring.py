@@ -122,7 +122,7 @@ def holdout_figures(holdout: DataFrame, model: LifetimeValueModel, holdout_days:
     if not totals["customers"]:
         raise clv.ClvError("gold.customer_purchase_holdout has no customer: no purchase before its calibration end")
     table = [{"frequency": f"{r['group']}+" if r["group"] == HOLDOUT_TABLE_MAX_FREQUENCY else str(r["group"]),
-              "customers": r["customers"], "actual": round(r["actual"], 4), "predicted": round(r["predicted"], 4)}
+              "customers": r["customers"], "actual": _rounded(r["actual"]), "predicted": _rounded(r["predicted"])}
              for r in rows]
     actual, total = float(totals["actual"]), float(totals["predicted"])
     return {
@@ -130,6 +130,11 @@ def holdout_figures(holdout: DataFrame, model: LifetimeValueModel, holdout_days:
         "aggregate_error": (total - actual) / actual if actual else None,
         "mae": float(totals["mae"]), "mae_naive": float(totals["mae_naive"]), "table": table,
     }
+
+
+def _rounded(value: float | None) -> float | None:
+    """A table figure to 4 places; None stays None (a group whose every prediction is null)."""
+    return None if value is None else round(value, 4)
 
 
 def _model_input(summary: DataFrame) -> DataFrame:
