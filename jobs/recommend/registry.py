@@ -19,15 +19,18 @@ def champion(config: Config) -> ModelRef | None:
 
 
 def champion_model(config: Config) -> RecommenderModel | None:
-    """The `champion` version's served model (named by its version); None before the first promotion.
+    """The `champion` version's served model (named by its version); None before the first promotion."""
+    current = champion(config)
+    return None if current is None else served_model(current)
+
+
+def served_model(current: ModelRef) -> RecommenderModel:
+    """The served model of a registered version, named by that version.
 
     Raises:
-        C360Error: the champion's artifacts are unreadable or are not the served recommender
+        C360Error: the version's artifacts are unreadable or are not the served recommender
             (a version registered by an older release: train once more).
     """
-    current = champion(config)
-    if current is None:
-        return None
     model = models.load_python_model(current)
     if not isinstance(model, RecommenderModel):
         raise C360Error(f"{current.uri} is not the served recommender ({type(model).__name__}): run "

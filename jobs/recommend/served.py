@@ -58,10 +58,6 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
         self.version = version
         self._factors = item_factors.aligned(catalog, version) if item_factors is not None else None
 
-    @property
-    def factors(self) -> Factors | None:
-        return self._factors
-
     def bound(self, catalog: Catalog, popularity: Popularity, version: str | None = None) -> RecommenderModel:
         """The same model serving another day's catalog and popularity (`version` names it in the rows)."""
         return RecommenderModel(self.item_factors, catalog, popularity, self.top_n, self.new_product_slots,

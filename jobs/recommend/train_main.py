@@ -78,7 +78,7 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
         )
     experiment_id = registry.connect(config)
     champion_ref = registry.champion(config)
-    champion = registry.champion_model(config)
+    champion = registry.served_model(champion_ref) if champion_ref is not None else None
     compare_implicit = rc.compare_implicit if compare_implicit is None else compare_implicit
 
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"recommender {day}") as run:
