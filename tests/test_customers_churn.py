@@ -44,7 +44,8 @@ def fitted():
 
 
 def test_the_model_beats_both_baselines_on_a_later_cutoff_and_is_calibrated(fitted):
-    _, figures = fitted
+    model, figures = fitted
+    assert model.calibration == "held-out slice"
     assert figures["roc_auc"] > 0.8
     assert figures["roc_auc"] > figures["recency_roc_auc"] + 0.03
     assert figures["roc_auc"] > figures["p_alive_roc_auc"] + 0.03
@@ -82,6 +83,19 @@ def test_the_model_survives_a_pickle_round_trip(fitted):
     people = _examples(50, seed=4).drop(columns="churned")
     again = pickle.loads(pickle.dumps(model))
     pd.testing.assert_frame_equal(again.score(people), model.score(people))
+
+
+def test_a_small_base_is_calibrated_on_out_of_fold_scores():
+    """Too few churners or stayers for a held-out slice: every customer calibrates once, out of fold."""
+    small = _examples(300, seed=4)
+    model = churn.train(small, PURCHASES)
+    assert model.calibration == "cross-fitted"
+    figures = churn.evaluate(model, _examples(2000, seed=5))
+    assert figures["roc_auc"] > 0.7 and figures["calibration_error"] < 0.1
+    # Three churners: three folds; one: refused, with the counts.
+    assert churn.train(small.assign(churned=np.arange(300) < 3), PURCHASES).calibration == "cross-fitted"
+    with pytest.raises(churn.ChurnError, match="1 churned and 299 not"):
+        churn.train(small.assign(churned=np.arange(300) < 1), PURCHASES)
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -35,6 +36,7 @@ def test_the_bgnbd_likelihood_at_the_published_parameters_is_the_published_one(c
 
 def test_fits_on_cdnow_recover_the_published_parameters_within_five_percent(cdnow):
     purchases = clv.fit_purchases(cdnow, time_unit_days=7)
+    assert purchases.method == "maximum likelihood"
     for name, published in FHL_2005.items():
         assert getattr(purchases, name) == pytest.approx(published, rel=0.05), name
     assert purchases.log_likelihood == pytest.approx(FHL_2005_LOG_LIKELIHOOD, abs=0.5)
@@ -52,6 +54,25 @@ def test_fits_on_cdnow_recover_the_published_parameters_within_five_percent(cdno
     assert list(table["frequency"]) == ["0", "1", "2", "3", "4", "5", "6", "7+"]
     assert table["customers"].sum() == len(cdnow)
     assert table["predicted"].is_monotonic_increasing and table["actual"].is_monotonic_increasing
+
+
+def test_a_history_too_short_for_maximum_likelihood_is_fitted_under_the_default_priors():
+    """Ten days of 300 customers, a few with one repeat purchase: the likelihood has no interior maximum."""
+    rng = np.random.default_rng(7)
+    t = rng.integers(0, 8, 300).astype(float)
+    frequency = np.where((rng.random(300) < 0.1) & (t > 0), 1.0, 0.0)
+    recency = np.where(frequency > 0, np.minimum(t, rng.integers(1, 8, 300)), 0.0)
+    summary = pd.DataFrame({"customer_id": range(300), "frequency": frequency, "recency": recency, "T": t,
+                            "monetary_value": np.where(frequency > 0, 20.0, 0.0)})
+    flat = clv._map_fit(clv.pymc_clv().BetaGeoModel, clv.check_summary(summary), clv.PURCHASE_PARAMETERS)
+    assert not clv._predicts(flat, clv.check_summary(summary), 1.0)
+
+    purchases = clv.fit_purchases(summary)
+    assert purchases.method == "MAP, default priors"
+    scored = clv.predict(summary.assign(monetary_value=20.0), purchases, clv.SpendModel(6.25, 3.74, 15.44, 0),
+                         horizon=90)
+    assert np.isfinite(scored[["expected_purchases", "p_alive", "clv"]].to_numpy()).all()
+    assert (scored["expected_purchases"] > 0).all()
 
 
 PARAMETERS = clv.PurchaseModel(r=0.243, alpha=4.414, a=0.793, b=2.426, log_likelihood=0.0, customers=0,

@@ -178,8 +178,12 @@ class ChurnConfig:
     learning_rate: float = 0.05
     rounds: int = 200
     min_child_samples: int = 50
-    # The share of training customers (hash-chosen) held out of the fit to calibrate on.
+    # The share of training customers (hash-chosen) held out of the fit to calibrate on. When that
+    # slice holds fewer than `min_calibration_class` customers of either class, the calibration is
+    # cross-fitted instead: out-of-fold scores of `calibration_folds` folds, every customer once.
     calibration_share: float = 0.25
+    min_calibration_class: int = 30
+    calibration_folds: int = 5
     # Risk bands: medium from this probability, high from that one.
     medium_from: float = 0.3
     high_from: float = 0.6
@@ -198,6 +202,8 @@ class SegmentsConfig:
     max_iter: int = 30
     # Fits per k from different seeds; the one of least within-cluster cost is kept.
     n_init: int = 3
+    # k-means fits on at most this many customers (hash-chosen); every customer is assigned.
+    fit_max_customers: int = 200_000
     # A new model replaces the champion only when it assigns the base this alike (adjusted
     # Rand index of the two assignments) and has the better silhouette on the same data.
     min_stability: float = 0.8

@@ -11,10 +11,12 @@ the last purchase, and 1 - P(alive).
 
 The classifier is LightGBM; its probabilities are calibrated by isotonic regression on
 a slice of the training customers it did not fit on (chosen by a hash of the customer
-key). Per customer the model gives the calibrated probability, a risk band, and the
-three features pushing the risk up most (LightGBM's exact TreeSHAP contributions,
-features of one kind summed) as a marketer reads them: "no purchase for 74 days",
-"email opens fell 80 %".
+key). A base too small for that slice to hold enough customers of each class is
+calibrated on out-of-fold scores instead (cross-fitting: each fold scored by a booster
+trained on the others), and the served booster trains on every customer. Per customer
+the model gives the calibrated probability, a risk band, and the three features pushing
+the risk up most (LightGBM's exact TreeSHAP contributions, features of one kind summed)
+as a marketer reads them: "no purchase for 74 days", "email opens fell 80 %".
 """
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ def _pct_change(now: float, before: float) -> float:
     return 100.0 * (now - before) / before
 
 
-def _trend(what: str, now_col: str, before_col: str, days: int) -> Callable[[pd.Series], str]:
+def _trend(what: str, one: str, now_col: str, before_col: str, days: int) -> Callable[[pd.Series], str]:
+    """How a count of `what` (one of them: `one`) moved between the window before and the last one."""
     def words(row: pd.Series) -> str:
         now, before = float(row[now_col]), float(row[before_col])
         if before > 0 and now < before:
@@ -56,8 +59,13 @@ def _trend(what: str, now_col: str, before_col: str, days: int) -> Callable[[pd.
             return f"no {what} in {days} days"
         if before > 0 and now > before:
             return f"{what} rose {_pct_change(now, before):.0f} %"
-        return f"{now:.0f} {what} in {days} days"
+        return f"{_count(now, one, what)} in {days} days"
     return words
+
+
+def _count(n: float, noun: str, plural: str | None = None) -> str:
+    """"1 purchase", "3 purchases": a whole count with its noun."""
+    return f"{n:.0f} {noun if round(n) == 1 else plural or noun + 's'}"
 
 
 def _money(value: float) -> str:
@@ -69,18 +77,19 @@ DRIVERS: tuple[Driver, ...] = (
     Driver("purchases", ("purchases_90d", "purchases_prev_90d"),
            lambda r: (f"purchases fell from {r['purchases_prev_90d']:.0f} to {r['purchases_90d']:.0f} a quarter"
                       if r["purchases_90d"] < r["purchases_prev_90d"]
-                      else f"{r['purchases_90d']:.0f} purchases in the last 90 days")),
-    Driver("frequency", ("frequency",), lambda r: f"{r['frequency']:.0f} repeat purchases in all"),
+                      else f"{_count(r['purchases_90d'], 'purchase')} in the last 90 days")),
+    Driver("frequency", ("frequency",), lambda r: f"{_count(r['frequency'], 'repeat purchase')} in all"),
     Driver("tenure", ("tenure_days",), lambda r: f"a customer for {r['tenure_days']:.0f} days"),
     Driver("spend", ("spend_90d",), lambda r: f"spent {_money(r['spend_90d'])} in the last 90 days"),
     Driver("basket", ("monetary_value",), lambda r: f"average purchase {_money(r['monetary_value'])}"),
     Driver("returns", ("refund_share",), lambda r: f"returned {100 * r['refund_share']:.0f} % of spend"),
     Driver("channel", ("store_share",), lambda r: f"{100 * r['store_share']:.0f} % of purchases in store"),
-    Driver("range", ("categories_365d",), lambda r: f"bought from {r['categories_365d']:.0f} categories in a year"),
+    Driver("range", ("categories_365d",),
+           lambda r: f"bought from {_count(r['categories_365d'], 'category', 'categories')} in a year"),
     Driver("email", ("email_opens_30d", "email_opens_prev_30d"),
-           _trend("email opens", "email_opens_30d", "email_opens_prev_30d", 30)),
+           _trend("email opens", "email open", "email_opens_30d", "email_opens_prev_30d", 30)),
     Driver("web", ("web_sessions_30d", "web_sessions_prev_30d"),
-           _trend("site visits", "web_sessions_30d", "web_sessions_prev_30d", 30)),
+           _trend("site visits", "site visit", "web_sessions_30d", "web_sessions_prev_30d", 30)),
     Driver("pattern", ("p_alive", "expected_purchases"),
            lambda r: f"buying pattern says {100 * (1 - r['p_alive']):.0f} % likely to have lapsed"),
 )
@@ -140,8 +149,10 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
     """
 
     def __init__(self, purchases: clv.PurchaseModel, booster_text: str, calibration_x: np.ndarray,
-                 calibration_y: np.ndarray, threshold: float, params: ChurnConfig) -> None:
+                 calibration_y: np.ndarray, threshold: float, params: ChurnConfig,
+                 calibration: str = "held-out slice") -> None:
         self.purchases = purchases
+        self.calibration = calibration  # how the isotonic map was fitted: "held-out slice" or "cross-fitted"
         self.booster_text = booster_text
         self.calibration_x = calibration_x
         self.calibration_y = calibration_y
@@ -203,14 +214,24 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
 
 def calibration_slice(keys: pd.Series, share: float, seed: int) -> np.ndarray:
     """True for about `share` of the customers, chosen by a hash of their key (the same for the same seed)."""
+    return _buckets(keys, seed) < share
+
+
+def _buckets(keys: pd.Series, seed: int) -> np.ndarray:
+    """A number in [0, 1) per key from a hash of it (the same for the same seed)."""
     def bucket(key: str) -> float:
         digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2**64
-    return np.array([bucket(k) < share for k in keys])
+    return np.array([bucket(k) for k in keys], dtype=float)
 
 
 def train(examples: pd.DataFrame, purchases: clv.PurchaseModel, params: ChurnConfig | None = None) -> ChurnModel:
     """LightGBM on most of `examples`, calibrated (isotonic) on the rest; the threshold maximises F1 there.
+
+    When the held-out slice would hold fewer than `params.min_calibration_class` customers of
+    either class, the booster trains on all of `examples` and the calibration and threshold come
+    from out-of-fold scores of `params.calibration_folds` hash-chosen folds (fewer when a class
+    has fewer customers).
 
     Args:
         examples: the labelled examples of one cutoff (the columns of `INPUT_COLUMNS` and `churned`).
@@ -218,37 +239,61 @@ def train(examples: pd.DataFrame, purchases: clv.PurchaseModel, params: ChurnCon
         params: the model's settings (default: `ChurnConfig()`).
 
     Raises:
-        ChurnError: the examples lack a column, or hold one class only.
+        ChurnError: the examples lack a column, or hold fewer than two customers of a class.
     """
-    import lightgbm as lgb
     from sklearn.isotonic import IsotonicRegression
     from sklearn.metrics import precision_recall_curve
 
     params = params or ChurnConfig()
     data = check_examples(examples, purchases, params.horizon_days)
-    if data[LABEL].nunique() < 2:
+    churned = int(data[LABEL].astype(bool).sum())
+    counts = (len(data) - churned, churned)
+    if min(counts) == 0:
         raise ChurnError(f"the churn examples hold one class only ({len(data)} customers, "
-                         f"{int(data[LABEL].sum())} churned): the model needs both")
-    held = calibration_slice(data[KEY], params.calibration_share, params.seed)
-    fit, calibrate = data[~held], data[held]
-    if fit[LABEL].nunique() < 2 or calibrate[LABEL].nunique() < 2:
-        raise ChurnError(f"the churn examples are too few to fit and calibrate ({len(data)} customers)")
-    booster = lgb.train(
+                         f"{churned} churned): the model needs both")
+    buckets = _buckets(data[KEY], params.seed)
+    held = buckets < params.calibration_share
+    held_churned = int(data.loc[held, LABEL].astype(bool).sum())
+    if min(held_churned, int(held.sum()) - held_churned) >= params.min_calibration_class:
+        booster = _booster(data[~held], params)
+        labels = data.loc[held, LABEL].to_numpy()
+        raw = booster.predict(data.loc[held, list(FEATURES)].to_numpy(), raw_score=True)
+        method = "held-out slice"
+    else:
+        folds = min(params.calibration_folds, *counts)  # a fold per customer of the rarer class at most
+        if folds < 2:
+            raise ChurnError(f"the churn examples are too few to fit and calibrate: {len(data)} customers, "
+                             f"{churned} churned and {counts[0]} not; each class needs at least 2")
+        fold = np.minimum((buckets * folds).astype(int), folds - 1)
+        raw = np.zeros(len(data))
+        for f in range(folds):
+            out = fold == f
+            if out.any():
+                raw[out] = _booster(data[~out], params).predict(data.loc[out, list(FEATURES)].to_numpy(),
+                                                                raw_score=True)
+        booster = _booster(data, params)
+        labels = data[LABEL].to_numpy()
+        method = "cross-fitted"
+    isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, labels)
+    x = np.asarray(isotonic.X_thresholds_, dtype=float)
+    y = np.asarray(isotonic.y_thresholds_, dtype=float)
+    precision, recall, thresholds = precision_recall_curve(labels, np.interp(raw, x, y))
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    threshold = float(thresholds[int(np.argmax(f1[:-1]))]) if len(thresholds) else 0.5
+    return ChurnModel(purchases, booster.model_to_string(), x, y, threshold, params, calibration=method)
+
+
+def _booster(data: pd.DataFrame, params: ChurnConfig):
+    """LightGBM (binary) on the `FEATURES` and `LABEL` of `data`."""
+    import lightgbm as lgb
+
+    return lgb.train(
         {"objective": "binary", "num_leaves": params.num_leaves, "learning_rate": params.learning_rate,
          "min_child_samples": params.min_child_samples, "seed": params.seed, "deterministic": True,
          "force_row_wise": True, "num_threads": 2, "verbose": -1},
-        lgb.Dataset(fit[list(FEATURES)].to_numpy(), label=fit[LABEL].to_numpy(), feature_name=list(FEATURES)),
+        lgb.Dataset(data[list(FEATURES)].to_numpy(), label=data[LABEL].to_numpy(), feature_name=list(FEATURES)),
         num_boost_round=params.rounds,
     )
-    raw = booster.predict(calibrate[list(FEATURES)].to_numpy(), raw_score=True)
-    isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, calibrate[LABEL].to_numpy())
-    x = np.asarray(isotonic.X_thresholds_, dtype=float)
-    y = np.asarray(isotonic.y_thresholds_, dtype=float)
-    calibrated = np.interp(raw, x, y)
-    precision, recall, thresholds = precision_recall_curve(calibrate[LABEL].to_numpy(), calibrated)
-    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    threshold = float(thresholds[int(np.argmax(f1[:-1]))]) if len(thresholds) else 0.5
-    return ChurnModel(purchases, booster.model_to_string(), x, y, threshold, params)
 
 
 def evaluate(model: ChurnModel, examples: pd.DataFrame, bins: int = 10) -> dict[str, Any]:

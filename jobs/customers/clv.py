@@ -10,7 +10,12 @@ Input, one row per customer as of a cutoff (the "RFM summary" of the BTYD litera
 All three times are in one unit (`time_unit_days` days: 7 for weeks). Both models
 are fitted by maximum likelihood: pymc-marketing's MAP fit with flat priors on
 every parameter, so the estimates are the ones Fader, Hardie and Lee publish
-(BG/NBD: r, alpha, a, b; Gamma-Gamma: p, q, v). A fit keeps only the parameters:
+(BG/NBD: r, alpha, a, b; Gamma-Gamma: p, q, v). A history too short to tell
+purchase rates from dropout (days, not months) drives the BG/NBD likelihood to a
+boundary (r and alpha without limit, b to zero) where its predictive formulas
+have no finite value; the purchase model is then fitted again as a MAP estimate
+under pymc-marketing's default priors, and says so (`PurchaseModel.method`).
+A fit keeps only the parameters:
 predictions for any customers (a pandas batch, e.g. inside Spark's `mapInPandas`)
 rebuild the models from them and use pymc-marketing's own predictive formulas.
 
@@ -51,6 +56,7 @@ class PurchaseModel:
     log_likelihood: float
     customers: int
     time_unit_days: float
+    method: str = "maximum likelihood"
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -102,9 +108,32 @@ def fit_purchases(summary: pd.DataFrame, time_unit_days: float = 1.0) -> Purchas
     if len(data) < 2 or not (data["frequency"] > 0).any():
         raise ClvError(f"the purchase model needs customers with repeat purchases; the summary has {len(data)} "
                        f"customer(s) and {int((data['frequency'] > 0).sum())} with a repeat purchase")
-    values = _map_fit(pymc_clv().BetaGeoModel, data, PURCHASE_PARAMETERS)
+    values, method = _map_fit(pymc_clv().BetaGeoModel, data, PURCHASE_PARAMETERS), "maximum likelihood"
+    if not _predicts(values, data, time_unit_days):
+        log.warning("BG/NBD maximum likelihood on %d customers has no finite predictions (%s): the history is too "
+                    "short to separate purchase rates from dropout; fitting under the default priors instead",
+                    len(data), ", ".join(f"{k} {v:.3g}" for k, v in values.items()))
+        values, method = _map_fit(pymc_clv().BetaGeoModel, data, PURCHASE_PARAMETERS, flat=False), "MAP, default priors"
+        if not _predicts(values, data, time_unit_days):
+            raise ClvError(f"the purchase model has no finite predictions on these {len(data)} customers even under "
+                           f"its default priors ({', '.join(f'{k} {v:.3g}' for k, v in values.items())}): "
+                           f"the summary needs a longer history")
     return PurchaseModel(**values, log_likelihood=purchase_log_likelihood(values, data),
-                         customers=len(data), time_unit_days=float(time_unit_days))
+                         customers=len(data), time_unit_days=float(time_unit_days), method=method)
+
+
+def _predicts(values: dict[str, float], data: pd.DataFrame, time_unit_days: float) -> bool:
+    """Whether BG/NBD `values` give every customer of `data` a finite P(alive) and finite expected purchases
+    over the summary's own span and over a year."""
+    if not all(np.isfinite(v) and v > 0 for v in values.values()):
+        return False
+    model = _purchase_model(data, PurchaseModel(**values, log_likelihood=0.0, customers=len(data),
+                                                time_unit_days=time_unit_days))
+    with np.errstate(all="ignore"):
+        results = [_values(model.expected_probability_alive(data=data))]
+        for horizon in {float(data["T"].max()) or 1.0, 365.25 / time_unit_days}:
+            results.append(_values(model.expected_purchases(data=data, future_t=horizon)))
+    return all(np.isfinite(r).all() for r in results)
 
 
 def purchase_log_likelihood(parameters: dict[str, float] | PurchaseModel, summary: pd.DataFrame) -> float:
@@ -241,14 +270,16 @@ def _pymc_time_unit(days: float) -> str:
     raise ClvError(f"lifetime value needs the summary in hours, days, weeks or months; got {days} days per unit")
 
 
-def _map_fit(model_class, data: pd.DataFrame, parameters: tuple[str, ...]) -> dict[str, float]:
-    """MAP fit of `model_class` on `data` with a flat prior on each of `parameters` (maximum likelihood).
+def _map_fit(model_class, data: pd.DataFrame, parameters: tuple[str, ...], flat: bool = True) -> dict[str, float]:
+    """MAP fit of `model_class` on `data`: a flat prior on each of `parameters` (maximum likelihood), or with
+    `flat` False the model's default priors.
 
     No progress bars or pymc chatter in job logs.
     """
     from pymc_extras.prior import Prior
 
-    model = model_class(data=data, model_config={k: Prior("HalfFlat") for k in parameters})
+    config = {k: Prior("HalfFlat") for k in parameters} if flat else None
+    model = model_class(data=data, model_config=config)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("pymc").setLevel(logging.ERROR)

@@ -85,9 +85,7 @@ class SegmentModel(mlflow.pyfunc.PythonModel):
         return (values - self.mean) / np.where(self.std > 0, self.std, 1.0)
 
     def nearest(self, frame: pd.DataFrame) -> np.ndarray:
-        x = self.standardise(frame)
-        distances = ((x[:, None, :] - self.centroids[None, :, :]) ** 2).sum(axis=2)
-        return distances.argmin(axis=1)
+        return nearest_centre(self.standardise(frame), self.centroids)
 
     def assign(self, frame: pd.DataFrame) -> pd.DataFrame:
         """customer_key, cluster_id, cluster_name per row of `frame` (the behaviour columns)."""
@@ -124,7 +122,10 @@ def fit(rows: DataFrame, columns: list[str], k_values: range | list[int], seed: 
     from pyspark.ml.evaluation import ClusteringEvaluator
     from pyspark.ml.feature import StandardScaler, VectorAssembler
 
-    assembled = VectorAssembler(inputCols=columns, outputCol="raw").transform(rows)
+    # Each k-means iteration is a Spark job over every partition: the rows (at most a fit sample of
+    # customers) are held in one partition per core, not in the many small ones a read leaves.
+    cores = rows.sparkSession.sparkContext.defaultParallelism
+    assembled = VectorAssembler(inputCols=columns, outputCol="raw").transform(rows.repartition(max(cores, 1)))
     scaler = StandardScaler(inputCol="raw", outputCol="features", withMean=True, withStd=True).fit(assembled)
     data = scaler.transform(assembled).select(KEY, "features").cache()
     fitted: dict[int, Any] = {}
@@ -151,10 +152,16 @@ def davies_bouldin(x: np.ndarray, centers: np.ndarray) -> float:
     """The Davies-Bouldin index of the points `x` assigned to their nearest of `centers`: lower is better."""
     from sklearn.metrics import davies_bouldin_score
 
-    labels = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    labels = nearest_centre(x, centers)
     if len(np.unique(labels)) < 2:
         return float("inf")
     return float(davies_bouldin_score(x, labels))
+
+
+def nearest_centre(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """The index of the nearest of `centers` for each row of `x` (squared Euclidean, without an n x k x d array)."""
+    distances = (centers ** 2).sum(axis=1)[None, :] - 2.0 * (x @ centers.T)
+    return distances.argmin(axis=1)
 
 
 def stable_ids(new_centroids: np.ndarray, champion: SegmentModel | None) -> list[int]:

@@ -115,7 +115,8 @@ def run(rt: Runtime, days: Days) -> ChurnTrainReport:
         mlflow.log_table(data={k: [b[k] for b in figures["calibration"]] for k in figures["calibration"][0]},
                          artifact_file="calibration_table.json")
         promoted = champion_pr_auc is None or figures[GATE_METRIC] > champion_pr_auc
-        card = model_card(day, train_cutoff, test_cutoff, len(train_frame), params, figures, champion_pr_auc)
+        card = model_card(day, train_cutoff, test_cutoff, len(train_frame), params,
+                          {**figures, "calibration_method": model.calibration}, champion_pr_auc)
         ref = models.log_pyfunc(model, params.registered_model, example, model.score(example),
                                 packages=("lightgbm", "scikit-learn", "pymc-marketing", "mlflow"), card=card, day=day,
                                 promoted=promoted, champion_before=current)
@@ -166,8 +167,8 @@ def model_card(day: dt.date, train_cutoff: dt.date, test_cutoff: dt.date, train_
 | days since last purchase | {figures['recency_roc_auc']:.4f} | {figures['recency_pr_auc']:.4f} |
 | 1 - P(alive) | {figures['p_alive_roc_auc']:.4f} | {figures['p_alive_pr_auc']:.4f} |
 
-At the threshold {figures['threshold']:.3f} (best F1 on the calibration slice): F1 {figures['f1']:.4f},
-precision {figures['precision']:.4f}, recall {figures['recall']:.4f}. Champion before this run:
+At the threshold {figures['threshold']:.3f} (best F1 on the calibration scores, {figures['calibration_method']}):
+F1 {figures['f1']:.4f}, precision {figures['precision']:.4f}, recall {figures['recall']:.4f}. Champion before this run:
 {'none' if champion_pr_auc is None else f'PR AUC {champion_pr_auc:.4f}'}.
 
 Calibration (expected calibration error {figures['calibration_error']:.4f}):

@@ -177,9 +177,10 @@ def model_card(day: dt.date, calibration_end: dt.date, holdout_days: int, custom
   positive value fitted the spend model.
 - Times in days; a purchase is a purchase day (online orders and till receipts); value net of refunds.
 
-## Parameters (maximum likelihood)
-- BG/NBD: r {pm.r:.4f}, alpha {pm.alpha:.4f}, a {pm.a:.4f}, b {pm.b:.4f} (log-likelihood {pm.log_likelihood:.1f}).
-- Gamma-Gamma: p {sm.p:.4f}, q {sm.q:.4f}, v {sm.v:.4f}.
+## Parameters
+- BG/NBD ({pm.method}): r {pm.r:.4f}, alpha {pm.alpha:.4f}, a {pm.a:.4f}, b {pm.b:.4f}
+  (log-likelihood {pm.log_likelihood:.1f}).
+- Gamma-Gamma (maximum likelihood): p {sm.p:.4f}, q {sm.q:.4f}, v {sm.v:.4f}.
 
 ## Holdout ({holdout_days} days)
 - Purchases: {figures['holdout_purchases']:.0f} actual, {figures['predicted_purchases']:.1f} predicted

@@ -7,7 +7,7 @@ mean recency, purchases, spend, tenure, store share, email open rate, the top ca
 by share of spend, model_version, as_of_date), replaced whole.
 
 Spark ML KMeans on the standardised behaviour of the customers with a purchase (every
-customer up to `customers.fit_max_customers`, else a hash-chosen sample) for every k of
+customer up to `customers.segments.fit_max_customers`, else a hash-chosen sample) for every k of
 `customers.segments.k_min` .. `k_max`; silhouette and Davies-Bouldin logged for each, the
 best silhouette chosen. Cluster ids are matched to the champion's; names come from the
 centroids. The `champion` alias moves only when, on today's customers, the new model's
@@ -76,7 +76,7 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
             raise CustomerModelError(f"{FEATURES} as of {day} has {customers} customers with a purchase: too few for "
                                      f"k up to customers.segments.k_max = {sc.k_max}")
         columns = [*segments.FEATURES, *(segments.category_column(c) for c in categories)]
-        sample = sample_customers(rows, cc.fit_max_customers, cc.seed)
+        sample = sample_customers(rows, sc.fit_max_customers, cc.seed)
         fitted, scores, scaler = segments.fit(sample, columns, range(sc.k_min, sc.k_max + 1), sc.seed,
                                                 sc.max_iter, sc.n_init)
         best = max(scores, key=lambda s: s.silhouette)
