@@ -282,7 +282,7 @@ def test_train_segments_names_profiles_and_keeps_cluster_ids_across_retrains(spa
     lake.overwrite(_behaviour_features(spark, DAY, seed=1), FEATURES)
 
     first = train_segments.run(rt, Days.of(DAY))
-    assert first.promoted and first.k == 4 and first.customers == 1200
+    assert first.promoted and first.k == 4 and first.customers == 1200 and not first.warm_start
     assert set(first.silhouette_by_k) == set(first.davies_bouldin_by_k) == {"3", "4", "5"}
     assert first.silhouette_by_k["4"] == max(first.silhouette_by_k.values())
     assert first.davies_bouldin_by_k["4"] == min(first.davies_bouldin_by_k.values())
@@ -297,6 +297,8 @@ def test_train_segments_names_profiles_and_keeps_cluster_ids_across_retrains(spa
     week = DAY + dt.timedelta(days=7)
     lake.overwrite(_behaviour_features(spark, week, seed=2), FEATURES)
     second = train_segments.run(rt, Days.of(week))
+    assert second.warm_start and second.k == 4  # from the champion's centroids; every k still reported
+    assert set(second.silhouette_by_k) == {"3", "4", "5"}
     assert second.stability >= 0.8
     assert sorted(second.clusters) == sorted(first.clusters)  # the same ids with the same names
     before = models.champion("c360_segments").version

@@ -204,6 +204,9 @@ class SegmentsConfig:
     n_init: int = 3
     # k-means fits on at most this many customers (hash-chosen); every customer is assigned.
     fit_max_customers: int = 200_000
+    # With a champion, a retrain keeps its k and starts from its centroids (every k is still
+    # fitted and reported); false: k is chosen afresh by silhouette at every retrain.
+    keep_k: bool = True
     # A new model replaces the champion only when it assigns the base this alike (adjusted
     # Rand index of the two assignments) and has the better silhouette on the same data.
     min_stability: float = 0.8

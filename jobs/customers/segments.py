@@ -5,7 +5,8 @@ recency, purchases, log spend, tenure, channel mix (store and app shares), the s
 spend in each catalogue category, email opens and web sessions (`FEATURES` and the
 category columns). Spark ML standardises them and fits KMeans for every k of a range;
 each k is reported with its silhouette (Spark's ClusteringEvaluator, squared Euclidean)
-and Davies-Bouldin index, and the best silhouette wins.
+and Davies-Bouldin index, and the best silhouette wins; a retrain with a champion keeps the
+champion's k and starts from its centroids (warm start).
 
 The fitted model is small (the scaler's means and deviations, the centroids, their ids
 and names): `SegmentModel` assigns customers to the nearest centroid in numpy, as a
@@ -108,19 +109,32 @@ class SegmentModel(mlflow.pyfunc.PythonModel):
         return out
 
 
+@dataclass(frozen=True)
+class Fit:
+    """What `fit` found: centroids per k (standardised), their scores, the scaler, and the warm-started centroids."""
+
+    centroids: dict[int, np.ndarray]
+    scores: list[KScore]
+    scaler: Any  # the fitted StandardScalerModel
+    warm: np.ndarray | None = None
+    warm_score: KScore | None = None
+
+
 def fit(rows: DataFrame, columns: list[str], k_values: range | list[int], seed: int,
-        max_iter: int = 30, n_init: int = 3) -> tuple[dict[int, Any], list[KScore], Any]:
-    """KMeans for every k on the standardised `columns` of `rows`; the fitted models, their scores, the scaler.
+        max_iter: int = 30, n_init: int = 3, warm_from: SegmentModel | None = None) -> Fit:
+    """KMeans for every k on the standardised `columns` of `rows`, and from the champion's centroids.
 
     Each k is fitted from `n_init` seeds and keeps the fit of least within-cluster cost (one
-    k-means|| start can settle in a poor local optimum).
-
-    Returns:
-        ({k: KMeansModel}, [KScore per k], the fitted StandardScalerModel).
+    k-means|| start can settle in a poor local optimum). With `warm_from` (the champion), one
+    more fit starts from its centroids, carried into today's standardised space, and keeps its k:
+    a retrain then follows the clusters the champion found as the customers drift, instead of
+    landing in another of the many near-equal optima of a base without sharp clusters.
     """
     from pyspark.ml.clustering import KMeans
     from pyspark.ml.evaluation import ClusteringEvaluator
     from pyspark.ml.feature import StandardScaler, VectorAssembler
+    from pyspark.mllib.clustering import KMeans as RddKMeans
+    from pyspark.mllib.clustering import KMeansModel as RddKMeansModel
 
     # Each k-means iteration is a Spark job over every partition: the rows (at most a fit sample of
     # customers) are held in one partition per core, not in the many small ones a read leaves.
@@ -128,7 +142,7 @@ def fit(rows: DataFrame, columns: list[str], k_values: range | list[int], seed: 
     assembled = VectorAssembler(inputCols=columns, outputCol="raw").transform(rows.repartition(max(cores, 1)))
     scaler = StandardScaler(inputCol="raw", outputCol="features", withMean=True, withStd=True).fit(assembled)
     data = scaler.transform(assembled).select(KEY, "features").cache()
-    fitted: dict[int, Any] = {}
+    fitted: dict[int, np.ndarray] = {}
     scores: list[KScore] = []
     evaluator = ClusteringEvaluator(featuresCol="features", predictionCol="prediction")
     try:
@@ -142,10 +156,38 @@ def fit(rows: DataFrame, columns: list[str], k_values: range | list[int], seed: 
             centers = np.array(model.clusterCenters())
             scores.append(KScore(k, float(evaluator.evaluate(model.transform(data))),
                                  davies_bouldin(sample, centers)))
-            fitted[k] = model
+            fitted[k] = centers
+        warm = warm_score = None
+        if warm_from is not None:
+            start = _in_space(warm_from.centroids, warm_from.mean, warm_from.std, _space(scaler, columns),
+                              warm_from.columns)
+            # Spark ML's KMeans takes no initial centroids; its RDD-based twin (the same algorithm) does.
+            vectors = data.select("features").rdd.map(lambda r: r.features.toArray())
+            warm = np.array(RddKMeans.train(vectors, len(start), maxIterations=max_iter, seed=seed,
+                                            initialModel=RddKMeansModel(list(start))).clusterCenters)
+            labelled = _labelled(data, warm)
+            warm_score = KScore(len(warm), float(evaluator.evaluate(labelled)), davies_bouldin(sample, warm))
     finally:
         data.unpersist()
-    return fitted, scores, scaler
+    return Fit(fitted, scores, scaler, warm, warm_score)
+
+
+def _labelled(data: DataFrame, centers: np.ndarray) -> DataFrame:
+    """`data` (a `features` vector column) with `prediction`: the index of the nearest of `centers`."""
+    from pyspark.ml.functions import vector_to_array
+
+    c = [F.array(*(F.lit(float(v)) for v in centre)) for centre in centers]
+    x = vector_to_array("features")
+    distances = [F.aggregate(F.zip_with(x, ci, lambda a, b: (a - b) * (a - b)), F.lit(0.0), lambda acc, v: acc + v)
+                 for ci in c]
+    nearest = F.array_position(F.array(*distances), F.array_min(F.array(*distances))) - 1
+    return data.withColumn("prediction", nearest.cast("int"))
+
+
+def _space(scaler, columns: list[str]) -> SegmentModel:
+    """A stand-in model holding only `scaler`'s standardisation (the space to carry centroids into)."""
+    mean, std = scaler.mean.toArray(), scaler.std.toArray()
+    return SegmentModel(columns, mean, std, np.zeros((0, len(columns))), [], [], [])
 
 
 def davies_bouldin(x: np.ndarray, centers: np.ndarray) -> float:
@@ -243,10 +285,10 @@ def categories_of(features: DataFrame) -> list[str]:
     return sorted(r.c for r in rows if r.c)
 
 
-def build(kmeans, scaler, columns: list[str], categories: list[str], base: pd.Series,
+def build(centroids: np.ndarray, scaler, columns: list[str], categories: list[str], base: pd.Series,
           champion: SegmentModel | None) -> SegmentModel:
-    """The servable model of a fitted KMeans and scaler: stable ids against `champion`, names from the centroids."""
-    centroids = np.array(kmeans.clusterCenters(), dtype=float)
+    """The servable model of fitted centroids and scaler: stable ids against `champion`, names from the centroids."""
+    centroids = np.asarray(centroids, dtype=float)
     mean, std = scaler.mean.toArray(), scaler.std.toArray()
     matched = _in_space(centroids, mean, std, champion, columns)
     model = SegmentModel(columns, mean, std, centroids, stable_ids(matched, champion), [""] * len(centroids),

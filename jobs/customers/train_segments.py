@@ -9,10 +9,12 @@ by share of spend, model_version, as_of_date), replaced whole.
 Spark ML KMeans on the standardised behaviour of the customers with a purchase (every
 customer up to `customers.segments.fit_max_customers`, else a hash-chosen sample) for every k of
 `customers.segments.k_min` .. `k_max`; silhouette and Davies-Bouldin logged for each, the
-best silhouette chosen. Cluster ids are matched to the champion's; names come from the
-centroids. The `champion` alias moves only when, on today's customers, the new model's
-silhouette beats the champion's and the two assign the base alike (adjusted Rand index
-at least `customers.segments.min_stability`).
+best silhouette chosen. Once a champion exists, a retrain keeps its k and starts k-means
+from its centroids (`customers.segments.keep_k`), so the clusters follow the customers from
+week to week. Cluster ids are matched to the champion's; names come from the centroids.
+The `champion` alias moves only when, on today's customers, the new model's silhouette
+beats the champion's and the two assign the base alike (adjusted Rand index at least
+`customers.segments.min_stability`).
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ class SegmentsTrainReport(StageReport):
     k: int
     silhouette_by_k: dict[str, float]
     davies_bouldin_by_k: dict[str, float]
+    warm_start: bool
     silhouette: float
     champion_silhouette: float | None
     stability: float | None
@@ -77,14 +80,16 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
                                      f"k up to customers.segments.k_max = {sc.k_max}")
         columns = [*segments.FEATURES, *(segments.category_column(c) for c in categories)]
         sample = sample_customers(rows, sc.fit_max_customers, cc.seed)
-        fitted, scores, scaler = segments.fit(sample, columns, range(sc.k_min, sc.k_max + 1), sc.seed,
-                                                sc.max_iter, sc.n_init)
-        best = max(scores, key=lambda s: s.silhouette)
-        base = sample.agg(*(F.avg(c).alias(c) for c in columns)).toPandas().iloc[0]
         experiment_id = models.connect(config, cc.experiment)
         current = models.champion(sc.registered_model)
         champion = models.load_python_model(current) if current else None
-        model = segments.build(fitted[best.k], scaler, columns, categories, base, champion)
+        fitted = segments.fit(sample, columns, range(sc.k_min, sc.k_max + 1), sc.seed, sc.max_iter, sc.n_init,
+                              warm_from=champion if sc.keep_k else None)
+        scores = fitted.scores
+        best = fitted.warm_score or max(scores, key=lambda s: s.silhouette)
+        base = sample.agg(*(F.avg(c).alias(c) for c in columns)).toPandas().iloc[0]
+        centroids = fitted.warm if fitted.warm is not None else fitted.centroids[best.k]
+        model = segments.build(centroids, fitted.scaler, columns, categories, base, champion)
         frame = rows.toPandas()
     finally:
         rows.unpersist()
@@ -117,7 +122,8 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
                                if stability is not None else {})})
         mlflow.log_table(data=model.profile().assign(customers=[int(sizes.get(i, 0)) for i in model.ids]),
                          artifact_file="segment_profiles.json")
-        card = model_card(day, customers, scores, best.k, model, clusters, silhouette, champion_silhouette,
+        card = model_card(day, customers, scores, best, fitted.warm is not None, model, clusters, silhouette,
+                          champion_silhouette,
                           stability, sc.min_stability)
         ref = models.log_pyfunc(model, sc.registered_model, example, model.assign(example),
                                 packages=("numpy", "pandas", "scikit-learn", "mlflow"), card=card, day=day,
@@ -132,7 +138,8 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
     return SegmentsTrainReport(
         day=day, run_id=run.info.run_id, model_version=ref.label, promoted=promoted, customers=customers, k=best.k,
         silhouette_by_k={str(s.k): s.silhouette for s in scores},
-        davies_bouldin_by_k={str(s.k): s.davies_bouldin for s in scores}, silhouette=silhouette,
+        davies_bouldin_by_k={str(s.k): s.davies_bouldin for s in scores}, warm_start=fitted.warm is not None,
+        silhouette=silhouette,
         champion_silhouette=champion_silhouette, stability=stability, clusters=clusters,
         seconds=time.perf_counter() - began,
     )
@@ -165,7 +172,7 @@ def _write_profiles(lake: Lake, features: DataFrame, rows_frame: pd.DataFrame, m
     return lake.overwrite(profiles, SEGMENT_PROFILES, metadata=f"train_segments {day}")
 
 
-def model_card(day, customers, scores, k, model, clusters, silhouette, champion_silhouette, stability,
+def model_card(day, customers, scores, chosen, warm, model, clusters, silhouette, champion_silhouette, stability,
                min_stability) -> str:
     """A short model card (Markdown): data, the k tried, the clusters, the gate, known limits."""
     tried = "\n".join(f"| {s.k} | {s.silhouette:.4f} | {s.davies_bouldin:.4f} |" for s in scores)
@@ -181,7 +188,7 @@ def model_card(day, customers, scores, k, model, clusters, silhouette, champion_
 |---|---|---|
 {tried}
 
-Chosen: k = {k} (best silhouette). On today's customers (scikit-learn's Euclidean silhouette on a
+{_chosen(chosen, warm)} On today's customers (scikit-learn's Euclidean silhouette on a
 sample of up to 20 000, the same for both models): silhouette {silhouette:.4f}; the champion before
 this run {'none' if champion_silhouette is None else f'{champion_silhouette:.4f}'}, adjusted Rand index
 between the two assignments {'n/a' if stability is None else f'{stability:.3f}'} (needed: {min_stability}).
@@ -196,3 +203,11 @@ between the two assignments {'n/a' if stability is None else f'{stability:.3f}'}
 - Customers without a purchase are not segmented.
 - Ids are kept by matching centroids to the champion's; a cluster with no counterpart takes a new id.
 """
+
+
+def _chosen(chosen, warm: bool) -> str:
+    """How the model's k and centroids were chosen, for the card."""
+    if warm:
+        return (f"Chosen: k = {chosen.k}, the champion's, fitted from its centroids (silhouette "
+                f"{chosen.silhouette:.4f}, Davies-Bouldin {chosen.davies_bouldin:.4f} on the fit sample).")
+    return f"Chosen: k = {chosen.k} (best silhouette)."
