@@ -92,8 +92,17 @@ def test_a_small_base_is_calibrated_on_out_of_fold_scores():
     assert model.calibration == "cross-fitted"
     figures = churn.evaluate(model, _examples(2000, seed=5))
     assert figures["roc_auc"] > 0.7 and figures["calibration_error"] < 0.1
-    # Three churners: three folds; one: refused, with the counts.
-    assert churn.train(small.assign(churned=np.arange(300) < 3), PURCHASES).calibration == "cross-fitted"
+    # Three churners: three folds, each with a churner (a fold of stayers only would train a constant booster).
+    assert churn._stratified_folds(np.arange(300) < 3, np.linspace(0, 1, 300), 3)[:3].tolist() == [0, 1, 2]
+    # Three churners, the three who have not bought for longest: each out-of-fold booster learns that from the
+    # other two. (Their keys hash into one fold of three: folds by hash alone would train constant boosters.)
+    three = small.assign(churned=np.arange(300) < 3)
+    three.loc[three.index[:3], "recency_days"] = [700.0, 750.0, 800.0]
+    rare = churn.train(three, PURCHASES)
+    assert rare.calibration == "cross-fitted"
+    p = rare.probability(rare.check(three))
+    assert p[three["churned"].to_numpy()].min() > np.median(p)
+    # One churner: refused, with the counts.
     with pytest.raises(churn.ChurnError, match="1 churned and 299 not"):
         churn.train(small.assign(churned=np.arange(300) < 1), PURCHASES)
 

@@ -148,6 +148,8 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
     gold.customer_churn_examples and returns what serving.customer_scores carries.
     """
 
+    calibration = "held-out slice"  # a model pickled before the attribute existed calibrated this way
+
     def __init__(self, purchases: clv.PurchaseModel, booster_text: str, calibration_x: np.ndarray,
                  calibration_y: np.ndarray, threshold: float, params: ChurnConfig,
                  calibration: str = "held-out slice") -> None:
@@ -260,11 +262,14 @@ def train(examples: pd.DataFrame, purchases: clv.PurchaseModel, params: ChurnCon
         raw = booster.predict(data.loc[held, list(FEATURES)].to_numpy(), raw_score=True)
         method = "held-out slice"
     else:
+        if params.calibration_folds < 2:
+            raise ChurnError(f"customers.churn.calibration_folds = {params.calibration_folds}: cross-fitting "
+                             f"needs at least 2 folds")
         folds = min(params.calibration_folds, *counts)  # a fold per customer of the rarer class at most
         if folds < 2:
             raise ChurnError(f"the churn examples are too few to fit and calibrate: {len(data)} customers, "
                              f"{churned} churned and {counts[0]} not; each class needs at least 2")
-        fold = np.minimum((buckets * folds).astype(int), folds - 1)
+        fold = _stratified_folds(data[LABEL].astype(bool).to_numpy(), buckets, folds)
         raw = np.zeros(len(data))
         for f in range(folds):
             out = fold == f
@@ -281,6 +286,16 @@ def train(examples: pd.DataFrame, purchases: clv.PurchaseModel, params: ChurnCon
     f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
     threshold = float(thresholds[int(np.argmax(f1[:-1]))]) if len(thresholds) else 0.5
     return ChurnModel(purchases, booster.model_to_string(), x, y, threshold, params, calibration=method)
+
+
+def _stratified_folds(labels: np.ndarray, buckets: np.ndarray, folds: int) -> np.ndarray:
+    """A fold per customer: each class ordered by its hash bucket and dealt round the folds, so every
+    fold holds customers of both classes (given at least `folds` of each) and so does every fold's rest."""
+    fold = np.zeros(len(labels), dtype=int)
+    for value in (False, True):
+        members = np.flatnonzero(labels == value)
+        fold[members[np.argsort(buckets[members], kind="stable")]] = np.arange(len(members)) % folds
+    return fold
 
 
 def _booster(data: pd.DataFrame, params: ChurnConfig):

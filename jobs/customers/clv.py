@@ -103,7 +103,12 @@ def check_summary(summary: pd.DataFrame, spend: bool = False) -> pd.DataFrame:
 
 
 def fit_purchases(summary: pd.DataFrame, time_unit_days: float = 1.0) -> PurchaseModel:
-    """Maximum-likelihood BG/NBD on `summary` (customer_id, frequency, recency, T)."""
+    """BG/NBD on `summary` (customer_id, frequency, recency, T): maximum likelihood, or MAP under the default
+    priors when the likelihood's maximum has no finite predictions (`PurchaseModel.method` says which).
+
+    Raises:
+        ClvError: no customer with a repeat purchase, or no finite predictions under either fit.
+    """
     data = check_summary(summary)
     if len(data) < 2 or not (data["frequency"] > 0).any():
         raise ClvError(f"the purchase model needs customers with repeat purchases; the summary has {len(data)} "

@@ -314,4 +314,6 @@ def _in_space(centroids: np.ndarray, mean: np.ndarray, std: np.ndarray, champion
     raw = pd.DataFrame(centroids * np.where(std > 0, std, 1.0) + mean, columns=columns or champion.columns)
     aligned = raw.reindex(columns=champion.columns)
     aligned = aligned.fillna(pd.Series(champion.mean, index=champion.columns))
-    return (aligned.to_numpy() - champion.mean) / np.where(champion.std > 0, champion.std, 1.0)
+    # A column without spread is 0 for every standardised customer (Spark's StandardScaler): so is a centroid.
+    return np.where(champion.std > 0, (aligned.to_numpy() - champion.mean) / np.where(champion.std > 0, champion.std,
+                                                                                     1.0), 0.0)

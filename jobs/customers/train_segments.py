@@ -83,8 +83,10 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
         experiment_id = models.connect(config, cc.experiment)
         current = models.champion(sc.registered_model)
         champion = models.load_python_model(current) if current else None
+        # A champion whose k is outside today's range (the range was changed) is not followed.
+        follow = champion if sc.keep_k and champion is not None and sc.k_min <= len(champion.ids) <= sc.k_max else None
         fitted = segments.fit(sample, columns, range(sc.k_min, sc.k_max + 1), sc.seed, sc.max_iter, sc.n_init,
-                              warm_from=champion if sc.keep_k else None)
+                              warm_from=follow)
         scores = fitted.scores
         best = fitted.warm_score or max(scores, key=lambda s: s.silhouette)
         base = sample.agg(*(F.avg(c).alias(c) for c in columns)).toPandas().iloc[0]
@@ -118,6 +120,9 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
         mlflow.log_metrics({"customers": customers, "silhouette": silhouette,
                             **{f"silhouette_k{s.k}": s.silhouette for s in scores},
                             **{f"davies_bouldin_k{s.k}": s.davies_bouldin for s in scores},
+                            **({"warm_start_silhouette": fitted.warm_score.silhouette,
+                                "warm_start_davies_bouldin": fitted.warm_score.davies_bouldin}
+                               if fitted.warm_score else {}),
                             **({"champion_silhouette": champion_silhouette, "stability_ari": stability}
                                if stability is not None else {})})
         mlflow.log_table(data=model.profile().assign(customers=[int(sizes.get(i, 0)) for i in model.ids]),
