@@ -119,6 +119,17 @@ class Fit:
     warm: np.ndarray | None = None
     warm_score: KScore | None = None
 
+    @property
+    def warm_start(self) -> bool:
+        return self.warm is not None
+
+    def chosen(self) -> tuple[KScore, np.ndarray]:
+        """The model to serve: the warm-started fit when there is one, else the k of best silhouette."""
+        if self.warm_start:
+            return self.warm_score, self.warm
+        best = max(self.scores, key=lambda s: s.silhouette)
+        return best, self.centroids[best.k]
+
 
 def fit(rows: DataFrame, columns: list[str], k_values: range | list[int], seed: int,
         max_iter: int = 30, n_init: int = 3, warm_from: SegmentModel | None = None) -> Fit:
@@ -315,5 +326,5 @@ def _in_space(centroids: np.ndarray, mean: np.ndarray, std: np.ndarray, champion
     aligned = raw.reindex(columns=champion.columns)
     aligned = aligned.fillna(pd.Series(champion.mean, index=champion.columns))
     # A column without spread is 0 for every standardised customer (Spark's StandardScaler): so is a centroid.
-    return np.where(champion.std > 0, (aligned.to_numpy() - champion.mean) / np.where(champion.std > 0, champion.std,
-                                                                                     1.0), 0.0)
+    spread = champion.std > 0
+    return np.where(spread, (aligned.to_numpy() - champion.mean) / np.where(spread, champion.std, 1.0), 0.0)

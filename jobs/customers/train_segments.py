@@ -88,9 +88,8 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
         fitted = segments.fit(sample, columns, range(sc.k_min, sc.k_max + 1), sc.seed, sc.max_iter, sc.n_init,
                               warm_from=follow)
         scores = fitted.scores
-        best = fitted.warm_score or max(scores, key=lambda s: s.silhouette)
+        best, centroids = fitted.chosen()
         base = sample.agg(*(F.avg(c).alias(c) for c in columns)).toPandas().iloc[0]
-        centroids = fitted.warm if fitted.warm is not None else fitted.centroids[best.k]
         model = segments.build(centroids, fitted.scaler, columns, categories, base, champion)
         frame = rows.toPandas()
     finally:
@@ -127,9 +126,8 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
                                if stability is not None else {})})
         mlflow.log_table(data=model.profile().assign(customers=[int(sizes.get(i, 0)) for i in model.ids]),
                          artifact_file="segment_profiles.json")
-        card = model_card(day, customers, scores, best, fitted.warm is not None, model, clusters, silhouette,
-                          champion_silhouette,
-                          stability, sc.min_stability)
+        card = model_card(day, customers, scores, best, fitted.warm_start, model, clusters, silhouette,
+                          champion_silhouette, stability, sc.min_stability)
         ref = models.log_pyfunc(model, sc.registered_model, example, model.assign(example),
                                 packages=("numpy", "pandas", "scikit-learn", "mlflow"), card=card, day=day,
                                 promoted=promoted, champion_before=current)
@@ -143,7 +141,7 @@ def run(rt: Runtime, days: Days) -> SegmentsTrainReport:
     return SegmentsTrainReport(
         day=day, run_id=run.info.run_id, model_version=ref.label, promoted=promoted, customers=customers, k=best.k,
         silhouette_by_k={str(s.k): s.silhouette for s in scores},
-        davies_bouldin_by_k={str(s.k): s.davies_bouldin for s in scores}, warm_start=fitted.warm is not None,
+        davies_bouldin_by_k={str(s.k): s.davies_bouldin for s in scores}, warm_start=fitted.warm_start,
         silhouette=silhouette,
         champion_silhouette=champion_silhouette, stability=stability, clusters=clusters,
         seconds=time.perf_counter() - began,
