@@ -21,8 +21,11 @@
    an email; an unlinked receipt is nobody's purchase to the pipeline):
    expected purchases against each person's actual purchase days and the naive rate
    baseline, churn probability against "no purchase in those 90 days" with the two
-   baselines (days since the last purchase; 1 - P(alive)). Segment stability is the
-   adjusted Rand index between the two weekly retrains on the same customers.
+   baselines (days since the last purchase; 1 - P(alive)), and with the ceiling of
+   `bench/churn_ceiling.py`: the ROC AUC of an oracle that knows each person's rates
+   and churn date (no model can beat it; purchases are random even for the oracle).
+   Segment stability is the adjusted Rand index between the two weekly retrains on the
+   same customers.
 3. Scale: the gold tables of step 2 copied to 1 M customers in a second lake (each customer repeated under new keys), then the
    three models trained (seconds and peak memory of the driver and of the Spark JVM per
    model) and every customer scored (`score_customers`: lifetime value, churn with
@@ -135,6 +138,7 @@ def cdnow(log=print) -> Figures:
 TRUTH_PERSONS = 20_000
 TRUTH_START = dt.date(2024, 10, 1)
 HISTORY_DAYS = 730
+TRUTH_SEED = 11
 FUTURE_DAYS = 90
 SCALE_CUSTOMERS = 1_000_000  # step 3's customers, whatever the persons of step 2
 MODEL_STAGES = ("train_clv", "train_churn", "train_segments")
@@ -183,6 +187,7 @@ def generator_truth(base: Config, scratch: Path, persons: int = TRUTH_PERSONS, l
     from pyspark.sql import functions as F
     from sklearn.metrics import average_precision_score, roc_auc_score
 
+    from bench import churn_ceiling
     from bench.features import key_persons
     from bench.identity import _truth
     from jobs import pipeline
@@ -195,7 +200,7 @@ def generator_truth(base: Config, scratch: Path, persons: int = TRUTH_PERSONS, l
     out = scratch / "gen"
     last = TRUTH_START + dt.timedelta(days=HISTORY_DAYS - 1)
     began = time.perf_counter()
-    generate(out, persons, HISTORY_DAYS + FUTURE_DAYS, seed=11, start=TRUTH_START,
+    generate(out, persons, HISTORY_DAYS + FUTURE_DAYS, seed=TRUTH_SEED, start=TRUTH_START,
              rates=base.generator.rates("default"), log=lambda *_: None)
     figures: Figures = {"truth_persons": persons, "truth_history_days": HISTORY_DAYS,
                         "truth_generate_s": round(time.perf_counter() - began, 1)}
@@ -283,8 +288,14 @@ def generator_truth(base: Config, scratch: Path, persons: int = TRUTH_PERSONS, l
         figures[f"truth_future_churn_{name}_pr_auc"] = round(float(average_precision_score(y, score)), 4)
     figures["truth_future_churn_customers"] = len(churn)
     figures["truth_future_churn_rate"] = round(float(y.mean()), 4)
+    # What a model knowing each person's rates and churn date would reach on the same persons.
+    best = churn_ceiling.ceiling(base.generator.rates("default"), persons, HISTORY_DAYS, FUTURE_DAYS,
+                                 TRUTH_START, seed=TRUTH_SEED)
+    figures["truth_future_churn_ceiling_roc_auc"] = round(best["oracle_roc_auc"], 4)
+    figures["truth_future_churn_ceiling_recency_roc_auc"] = round(best["recency_roc_auc"], 4)
     log(f"truth: next {FUTURE_DAYS} days: {figures['truth_future_actual']} purchase days, predicted "
-        f"{figures['truth_future_predicted']}; churn ROC AUC {figures['truth_future_churn_model_roc_auc']}")
+        f"{figures['truth_future_predicted']}; churn ROC AUC {figures['truth_future_churn_model_roc_auc']} "
+        f"(an oracle knowing each person: {figures['truth_future_churn_ceiling_roc_auc']})")
     return figures, rt, last
 
 
