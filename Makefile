@@ -14,6 +14,10 @@ DEMO_LAKE := lake
 # A year of history for a small base: long enough to train the customer models.
 DEMO_PERSONS := 1500
 DEMO_DAYS := 365
+# A small shop's catalog: the products feed is a full snapshot a day (SKUs x days rows).
+DEMO_SKUS := 600
+# What the models train on, and all it depends on; the day through Airflow builds every model.
+DEMO_MODEL_FEATURES := +customer_purchase_holdout +customer_churn_examples +customer_features
 DEMO_FIRST := 2025-10-31
 DEMO_HISTORY_END := 2026-10-29
 DEMO_LAST := 2026-10-30
@@ -63,19 +67,19 @@ $(JARS_STAMP): jvm/pom.xml
 	@touch $@
 
 demo: install $(AIRFLOW_DB) ## a year of sample data, the customer models trained, then c360_daily for the last day through Airflow
-	@echo "== 1/5 generating $(DEMO_PERSONS) persons x $(DEMO_DAYS) days of landing files into $(DEMO_DIR)/landing"
-	@$(C360) generate --customers $(DEMO_PERSONS) --days $(DEMO_DAYS) --seed 42 --start $(DEMO_FIRST) --out $(DEMO_DIR) --overwrite
-	@echo "== 2/5 loading the history $(DEMO_FIRST) .. $(DEMO_HISTORY_END) (c360 run: ingest -> silver -> identities, one pass)"
-	@$(C360) run --date $(DEMO_FIRST) --until $(DEMO_HISTORY_END) --stages ingest,silver,resolve_identities
-	@echo "== 3/5 training the customer models as of $(DEMO_HISTORY_END) (features, lifetime value, churn, segments; MLflow in the lake)"
-	@$(C360) run --date $(DEMO_HISTORY_END) --stages build_features,train_clv,train_churn,train_segments
-	@echo "== 4/5 c360_daily for $(DEMO_LAST) through Airflow (airflow dags test, the run after the day)"
+	@echo "== 1/4 generating $(DEMO_PERSONS) persons x $(DEMO_DAYS) days ($(DEMO_SKUS) SKUs) of landing files into $(DEMO_DIR)/landing"
+	@$(C360) generate --customers $(DEMO_PERSONS) --days $(DEMO_DAYS) --skus $(DEMO_SKUS) --seed 42 --start $(DEMO_FIRST) \
+	  --out $(DEMO_DIR) --overwrite
+	@echo "== 2/4 loading the history $(DEMO_FIRST) .. $(DEMO_HISTORY_END) and training the customer models as of its last day"
+	@echo "   (c360 run: ingest -> silver -> identities -> the features the models read -> lifetime value, churn, segments)"
+	@$(C360) run --date $(DEMO_FIRST) --until $(DEMO_HISTORY_END) --no-docs --select '$(DEMO_MODEL_FEATURES)' \
+	  --stages ingest,silver,resolve_identities,build_features,train_clv,train_churn,train_segments
+	@echo "== 3/4 c360_daily for $(DEMO_LAST) through Airflow (airflow dags test, the run after the day)"
 	@$(AIRFLOW_ENV) airflow dags test c360_daily $(DEMO_RUN_AFTER) > $(AIRFLOW_DIR)/demo-run.log 2>&1 \
 	  || { tail -50 $(AIRFLOW_DIR)/demo-run.log; exit 1; }
 	@grep -E "Marking task as|state=success|task_id=" $(AIRFLOW_DIR)/demo-run.log | tail -8 || true
-	@echo "== 5/5 the lake"
-	@$(C360) tables
-	@$(C360) sql --file docs/demo.sql
+	@echo "== 4/4 the lake"
+	@$(C360) sql --tables --file docs/demo.sql
 
 airflow: install $(AIRFLOW_DB) ## start Airflow (UI on http://localhost:8080) with the c360 DAGs
 	@$(AIRFLOW_ENV) airflow standalone

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +41,46 @@ def _purchase_days(orders: dict, order_person: np.ndarray, pos: dict, txn_person
             np.concatenate([order_day, pos_day]).astype(np.int64))
 
 
+@dataclass(frozen=True)
+class Generated:
+    """The persons of a `generate` call and what their shopping draws need."""
+
+    people: Any  # jobs.generate.people.Persons
+    records: list  # crm, web accounts, loyalty (IdentityRecords)
+    catalog: Any
+    window: Any
+    n_stores: int
+    cookie_ids: np.ndarray
+
+
+def generated_persons(rates: VariationRates, persons: int, days: int, start: dt.date, seed: int) -> Generated:
+    """The very persons `generate(out, persons, days, seed=seed, start=start)` makes (its first chunk)."""
+    from jobs.generate.catalog import build_catalog
+    from jobs.generate.events import hex_ids
+    from jobs.generate.identity import build_consents, build_identity
+    from jobs.generate.main import N_STORES, _plan_erasures, generate
+    from jobs.generate.people import IDENTITY_SOURCES, Registry, make_persons
+    from jobs.generate.pools import TOWNS, build_pools
+    from jobs.generate.timeline import Window
+
+    defaults = {k: v.default for k, v in inspect.signature(generate).parameters.items()}
+    persons = min(persons, defaults["chunk_size"])
+    window = Window(start, days)
+    pools = build_pools(np.random.default_rng([seed, 0]))
+    catalog = build_catalog(np.random.default_rng([seed, 1]), defaults["skus"], window)
+    town_w = np.array([t[2] for t in TOWNS])
+    stores_per_town = np.maximum(1, np.round(town_w / town_w.sum() * N_STORES)).astype(np.int64)
+    store_offset = np.concatenate([[0], np.cumsum(stores_per_town)[:-1]])
+    rng = np.random.default_rng([seed, 100, 0])
+    people = make_persons(rng, persons, 0, pools, catalog, rates, window, Registry(), stores_per_town,
+                          store_offset)
+    _plan_erasures(rng, people, window, force=persons >= 1000)
+    records = [build_identity(rng, people, i, rates, window, pools, 0) for i in range(len(IDENTITY_SOURCES))]
+    build_consents(rng, people, records, window)
+    cookie_ids = hex_ids(rng, int(people.n_cookies.sum()), 24)
+    return Generated(people, records, catalog, window, int(stores_per_town.sum()), cookie_ids)
+
+
 def ceiling(rates: VariationRates, persons: int, history_days: int, future_days: int, start: dt.date,
             seed: int = 11, reps: int = 20) -> dict[str, float]:
     """Oracle ROC AUC of "no attributable purchase in the last `future_days`" for `persons` persons.
@@ -48,38 +90,18 @@ def ceiling(rates: VariationRates, persons: int, history_days: int, future_days:
     """
     from sklearn.metrics import roc_auc_score
 
-    from jobs.generate.catalog import build_catalog
-    from jobs.generate.events import hex_ids, store_baskets, web_and_orders
-    from jobs.generate.identity import build_consents, build_identity
-    from jobs.generate.main import N_STORES, _plan_erasures, generate
-    from jobs.generate.people import IDENTITY_SOURCES, Registry, make_persons
-    from jobs.generate.pools import TOWNS, build_pools
-    from jobs.generate.timeline import Window
+    from jobs.generate.events import store_baskets, web_and_orders
 
-    defaults = {k: v.default for k, v in inspect.signature(generate).parameters.items()}
-    persons = min(persons, defaults["chunk_size"])  # generate's first chunk: the same persons
-    window = Window(start, history_days + future_days)
-    pools = build_pools(np.random.default_rng([seed, 0]))
-    catalog = build_catalog(np.random.default_rng([seed, 1]), defaults["skus"], window)
-    town_w = np.array([t[2] for t in TOWNS])
-    stores_per_town = np.maximum(1, np.round(town_w / town_w.sum() * N_STORES)).astype(np.int64)
-    store_offset = np.concatenate([[0], np.cumsum(stores_per_town)[:-1]])
-    n_stores = int(stores_per_town.sum())
-    rng = np.random.default_rng([seed, 100, 0])
-    people = make_persons(rng, persons, 0, pools, catalog, rates, window, Registry(), stores_per_town,
-                          store_offset)
-    _plan_erasures(rng, people, window, force=persons >= 1000)
-    records = [build_identity(rng, people, i, rates, window, pools, 0) for i in range(len(IDENTITY_SOURCES))]
-    build_consents(rng, people, records, window)
-    cookie_ids = hex_ids(rng, int(people.n_cookies.sum()), 24)
-
+    g = generated_persons(rates, persons, history_days + future_days, start, seed)
+    people, records, catalog, window = g.people, g.records, g.catalog, g.window
+    persons = people.n
     cutoff = history_days  # window days >= cutoff are the future
     none_future = np.zeros(persons)
     actual = active = last_day = None
     for rep in range(reps + 1):
         draw = np.random.default_rng([seed, 900, rep])
-        _, orders, _, order_person = web_and_orders(draw, people, records[1], catalog, window, rates, 0, cookie_ids)
-        pos, txn_ids, txn_person = store_baskets(draw, people, records[2], catalog, window, rates, 0, n_stores)
+        _, orders, _, order_person = web_and_orders(draw, people, records[1], catalog, window, rates, 0, g.cookie_ids)
+        pos, txn_ids, txn_person = store_baskets(draw, people, records[2], catalog, window, rates, 0, g.n_stores)
         line_person = txn_person[np.searchsorted(txn_ids, pos["transaction_id"])]
         who, day = _purchase_days(orders, order_person, pos, line_person, window.start_day)
         future = np.zeros(persons, dtype=bool)

@@ -234,12 +234,20 @@ def generator_truth(base: Config, scratch: Path, persons: int = TRUTH_PERSONS, l
         "truth_churn_test_calibration_error": round(churn_r.calibration_error, 4),
         "truth_churn_test_recency_roc_auc": round(churn_r.recency_roc_auc, 4),
         "truth_churn_test_p_alive_roc_auc": round(churn_r.p_alive_roc_auc, 4),
+        "truth_churn_test_calibration_table": [{k: round(v, 4) if isinstance(v, float) else v for k, v in b.items()}
+                                               for b in churn_r.calibration],
         "truth_segments_customers": seg_r.customers, "truth_segments_k": seg_r.k,
         **{f"truth_segments_silhouette_k{k}": round(v, 4) for k, v in seg_r.silhouette_by_k.items()},
         **{f"truth_segments_davies_bouldin_k{k}": round(v, 4) for k, v in seg_r.davies_bouldin_by_k.items()},
         "truth_segments_weekly_ari": None if seg_r.stability is None else round(seg_r.stability, 4),
         "truth_segments_clusters": seg_r.clusters,
     })
+    log(f"truth: churn on the test cutoff ({churn_r.test_customers:,} customers): ROC AUC {churn_r.roc_auc:.4f} "
+        f"(days since the last purchase {churn_r.recency_roc_auc:.4f}, 1 - P(alive) {churn_r.p_alive_roc_auc:.4f}), "
+        f"PR AUC {churn_r.pr_auc:.4f}, F1 {churn_r.f1:.4f} at {churn_r.threshold:.4f}; calibration:")
+    log("probability  customers  predicted  observed")
+    for b in churn_r.calibration:
+        log(f"{b['probability']:>11}  {b['customers']:>9}  {b['predicted']:>9.3f}  {b['observed']:>8.3f}")
 
     # The next 90 days, which the pipeline never read: each person's purchase days.
     truth, _ = _truth(rt.spark, out / "truth")

@@ -54,6 +54,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         start=args.start,
         rates=config.generator.rates(args.difficulty),
         overwrite=args.overwrite,
+        **({"skus": args.skus} if args.skus else {}),
     )
     print(f"wrote {report.files} files for {report.persons} persons to {args.out} in {report.seconds:.1f} s")
     if args.json:
@@ -75,8 +76,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         raise C360Error(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(pipeline.STAGES)}")
     days = Days.of(args.date, args.until)
+    options: dict[str, dict[str, Any]] = {}
+    for name, chosen in pipeline.STAGES.items():
+        for option in chosen.options:
+            value = getattr(args, option.keyword)
+            if value is None:
+                continue
+            if name not in names:
+                raise C360Error(f"{option.flag} is an option of the {name} stage, which this run does not include "
+                                f"(--stages {','.join(names)})")
+            options.setdefault(name, {})[option.keyword] = value
     print(f"c360 run {days}: {' -> '.join(n for n in pipeline.STAGES if n in names)}")
-    pipeline.run(_runtime(args, "c360 run"), days, names)
+    pipeline.run(_runtime(args, "c360 run"), days, names, options=options)
     return 0
 
 
@@ -109,6 +120,15 @@ def stage_command(name: str) -> Callable[[argparse.Namespace], int]:
     return command
 
 
+def _add_option(parser: argparse.ArgumentParser, option, help_text: str) -> None:
+    """A stage option as a flag (its value None unless given)."""
+    if option.metavar:
+        parser.add_argument(option.flag, dest=option.keyword, metavar=option.metavar, default=None, help=help_text)
+    else:
+        parser.add_argument(option.flag, dest=option.keyword, action="store_const", const=option.value,
+                            default=None, help=help_text)
+
+
 def render_report(figures: dict[str, Any]) -> str:
     """A stage report as a table: one row per figure; a list of records (per source) as its own table."""
     tables = {k: v for k, v in figures.items() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)}
@@ -130,18 +150,20 @@ def _flat(figures: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
-    from jobs.common.lake import Lake
     from jobs.common.spark import build_spark
 
     config = _config(args)
-    spark = build_spark(config, app_name="c360 tables", register_tables=False)
-    infos = Lake(spark, config.lake).tables()
-    rows = [{"table": i.name, "layer": i.layer, "version": i.version, "rows": i.rows} for i in infos]
-    if not rows:
-        print(f"no tables yet under {config.lake.root}")
-        return 0
-    print(render(rows, ["table", "layer", "version", "rows"], args.format))
+    print(_tables_listing(build_spark(config, app_name="c360 tables", register_tables=False), config, args.format))
     return 0
+
+
+def _tables_listing(spark, config, fmt: str) -> str:
+    """Every lake table with its layer, Delta version and row count, rendered."""
+    from jobs.common.lake import Lake
+
+    rows = [{"table": i.name, "layer": i.layer, "version": i.version, "rows": i.rows}
+            for i in Lake(spark, config.lake).tables()]
+    return render(rows, ["table", "layer", "version", "rows"], fmt) if rows else f"no tables yet under {config.lake.root}"
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -153,6 +175,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
     statements = [(None, args.query)] if args.query else split_statements(_read_sql_file(args.file))
     config = _config(args)
     spark = build_spark(config, app_name="c360 sql")
+    if args.tables:
+        print(_tables_listing(spark, config, args.format))
     for title, statement in statements:
         columns, rows, truncated = run_query(spark, statement, args.limit)
         if title:
@@ -258,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="output folder: landing/ and truth/ go below it")
     gen.add_argument("--difficulty", choices=("default", "hard"), default="default",
                      help="variation rates from the config's generator section")
+    gen.add_argument("--skus", type=_positive, default=None,
+                     help="catalog size on the first day (default: the generator's, 2000), about 1.5 %% more "
+                          "launched each week; the products feed is a full snapshot a day: SKUs x days rows")
     gen.add_argument("--overwrite", action="store_true", help="replace landing/ and truth/ if present")
     gen.add_argument("--json", action="store_true", help="also print the report as one JSON object (last line)")
 
@@ -266,17 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     _days_arguments(run)
     run.add_argument("--stages", "--steps", dest="stages", default=None,
                      help=f"comma-separated subset of the stages: {','.join(pipeline.STAGES)} (default: the daily ones)")
+    for chosen in pipeline.STAGES.values():
+        for option in chosen.options:  # every stage's options, for the stage of the run that takes it
+            _add_option(run, option, f"{option.help} ({chosen.name})")
 
     for chosen in pipeline.STAGES.values():
         p = command(chosen.command, stage_command(chosen.name),
                     f"{chosen.summary} (the `{chosen.name}` {chosen.cadence} task)", aliases=chosen.aliases)
         _days_arguments(p)
         for option in chosen.options:
-            if option.metavar:
-                p.add_argument(option.flag, dest=option.keyword, metavar=option.metavar, default=None, help=option.help)
-            else:
-                p.add_argument(option.flag, dest=option.keyword, action="store_const", const=option.value,
-                               default=None, help=option.help)
+            _add_option(p, option, option.help)
 
     tables = command("tables", cmd_tables, "list every lake table with its layer, Delta version and row count")
     tables.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -286,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--file", help="a .sql file of statements separated by ';' (a leading -- comment titles each)")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("--limit", type=int, default=1000, help="rows to print at most (0: all; default 1000)")
+    sql.add_argument("--tables", action="store_true", help="first list every table, as `c360 tables` does")
 
     bench = command("bench", cmd_bench, "run a benchmark under bench/ and print its figures")
     bench.add_argument("name", help="benchmark name (a module in bench/, e.g. lake, generate)")

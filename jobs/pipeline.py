@@ -98,7 +98,8 @@ DAILY: tuple[Stage, ...] = (
           "dbt build of the feature layer as of the last day: silver -> gold marts (RFM, features, customer_360)",
           options=(Option("--no-docs", "docs", "skip dbt docs generate", value=False),
                    Option("--select", "select", "build only these dbt nodes (dbt's selection syntax, e.g. "
-                          "'+customer_rfm'); default: the whole project", metavar="NODES"))),
+                          "'+customer_rfm') and the tests all of whose parents they are; default: the whole project",
+                          metavar="NODES"))),
     Stage("score_recommendations", "jobs.recommend.score_main",
           "the champion recommender's top N for every customer as of the last day -> serving.recommendations",
           after="build_features"),
@@ -156,15 +157,22 @@ def run_stage(name: str, days: Days, *, landing: str | None = None, profile: str
     return chosen.run(rt, days, **options).as_dict()
 
 
-def run(rt, days: Days, names: Sequence[str] = DAILY_NAMES,
-        log: Callable[[str], None] = print) -> dict[str, StageReport]:
-    """Run the stages `names` in registry order over `days`; the first failing stage stops the run with its error."""
+def run(rt, days: Days, names: Sequence[str] = DAILY_NAMES, log: Callable[[str], None] = print,
+        options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, StageReport]:
+    """Run the stages `names` in registry order over `days`; the first failing stage stops the run with its error.
+
+    `options`: keyword options per stage name (e.g. {"build_features": {"docs": False}}).
+    """
     chosen = [stage(n) for n in names]
+    options = options or {}
+    strays = sorted(set(options) - {s.name for s in chosen})
+    if strays:
+        raise C360Error(f"options given for stage(s) {', '.join(strays)}, which this run does not include")
     order = list(STAGES)
     reports: dict[str, StageReport] = {}
     for s in sorted(chosen, key=lambda s: order.index(s.name)):
         began = time.perf_counter()
-        reports[s.name] = s.run(rt, days)
+        reports[s.name] = s.run(rt, days, **options.get(s.name, {}))
         log(f"{s.name:<22} {time.perf_counter() - began:6.1f} s  {_brief(reports[s.name].as_dict())}")
     return reports
 

@@ -12,6 +12,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.cli import main
+from jobs.common.errors import C360Error
+from jobs.common.stage import Days
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +35,12 @@ def test_tables_lists_layer_version_and_rows(filled_lake, capsys):
         {"table": "gold.scores", "layer": "gold", "version": 0, "rows": 3},
         {"table": "silver.people", "layer": "silver", "version": 1, "rows": 3},
     ]
+
+
+def test_sql_lists_the_tables_first_when_asked(filled_lake, capsys):
+    assert main(["sql", "--tables", "--format", "csv", "SELECT count(*) AS n FROM silver.people"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["table,layer,version,rows", "gold.scores,gold,0,3", "silver.people,silver,1,3", "n", "3"]
 
 
 def test_sql_prints_an_aligned_table(filled_lake, capsys):
@@ -119,3 +127,12 @@ def test_every_stage_has_a_command_built_from_the_registry(capsys):
     assert "unknown stage(s) teleport; stages: ingest, quality_gate" in capsys.readouterr().err
     assert main(["silver", "--date", "2026-10-03", "--until", "2026-10-02"]) == 2
     assert "the last day 2026-10-02 is before the first day 2026-10-03" in capsys.readouterr().err
+    # `c360 run` takes every stage's options, for a stage the run includes.
+    args = parser.parse_args(["run", "--date", "2026-10-02", "--stages", "build_features", "--no-docs",
+                              "--select", "+customer_rfm"])
+    assert (args.docs, args.select) == (False, "+customer_rfm")
+    assert main(["run", "--date", "2026-10-02", "--stages", "ingest,silver", "--select", "+customer_rfm"]) == 2
+    assert ("--select is an option of the build_features stage, which this run does not include "
+            "(--stages ingest,silver)") in capsys.readouterr().err
+    with pytest.raises(C360Error, match=r"options given for stage\(s\) build_features, which this run does not"):
+        pipeline.run(None, Days.of(dt.date(2026, 10, 2)), ("silver",), options={"build_features": {"docs": False}})

@@ -74,6 +74,9 @@ def test_scores_carry_a_band_and_the_drivers_in_words(fitted):
     assert "no purchase for 210 days" in drivers
     assert "email opens fell 80 %" in drivers
     assert all(not any(f in text for f in churn.FEATURES) for text in drivers)  # words, not column names
+    words = {d.name: d.words for d in churn.DRIVERS}
+    assert words["recency"](pd.Series({"recency_days": 1.0})) == "no purchase for 1 day"
+    assert words["tenure"](pd.Series({"tenure_days": 44.0})) == "a customer for 44 days"
 
 
 def test_the_model_survives_a_pickle_round_trip(fitted):
@@ -115,3 +118,27 @@ def test_a_small_base_is_calibrated_on_out_of_fold_scores():
 def test_examples_the_model_cannot_use_are_named(change, message):
     with pytest.raises(churn.ChurnError, match=message):
         churn.train(change(_examples(20, seed=3)), PURCHASES)
+
+
+def test_the_churn_ceiling_knows_the_generated_persons_and_beats_recency(tmp_path):
+    """The bench's oracle draws the very persons `generate` writes, and knowing them beats the days since a purchase."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    from bench.churn_ceiling import ceiling, generated_persons
+    from jobs.common.rates import VariationRates
+    from jobs.generate.main import generate
+    from jobs.generate.timeline import DAY
+
+    start, rates = dt.date(2024, 10, 1), VariationRates()
+    generate(tmp_path, 400, 400, 3, start, rates, log=lambda *_: None)
+    truth = pq.read_table(tmp_path / "truth" / "persons").to_pandas().sort_values("person_id")
+    people = generated_persons(rates, 400, 400, start, seed=3).people
+    churn_day = [dt.date(1970, 1, 1) + dt.timedelta(days=int(ts // DAY)) if ts < 2**62 else None
+                 for ts in people.churn_ts]
+    assert [d if pd.notna(d) else None for d in truth["churn_date"]] == churn_day
+
+    best = ceiling(rates, 1500, 310, 90, start, seed=3, reps=8)
+    assert best["active_persons"] > 300
+    assert 0.5 < best["recency_roc_auc"] < best["oracle_roc_auc"] < 1.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
@@ -24,6 +25,8 @@ LAYERS = ("bronze", "silver", "gold", "serving", "ops")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SCHEMA_CHANGES = "ops.schema_changes"
 _COMMIT_FILE = re.compile(r"^\d{20}\.json$")
+# `tables()` counts this many tables at a time (Spark runs concurrent jobs from threads).
+TABLES_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -133,12 +136,17 @@ class Lake:
         return names
 
     def tables(self) -> list[TableInfo]:
-        """Layer, current Delta version and row count of every table."""
-        out = []
-        for name in self.table_names():
-            t = TableName.parse(name)
-            out.append(TableInfo(name, t.layer, self.version(name), self.read(name).count(), self.path(name)))
-        return out
+        """Layer, current Delta version and row count of every table.
+
+        The counts run as concurrent Spark jobs: each is small, most of its time spent
+        reading the table's log.
+        """
+        def info(name: str) -> TableInfo:
+            return TableInfo(name, TableName.parse(name).layer, self.version(name), self.read(name).count(),
+                             self.path(name))
+
+        with ThreadPoolExecutor(max_workers=TABLES_THREADS) as pool:
+            return list(pool.map(info, self.table_names()))
 
     # -- reading ------------------------------------------------------------
 

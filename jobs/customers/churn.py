@@ -73,13 +73,13 @@ def _money(value: float) -> str:
 
 
 DRIVERS: tuple[Driver, ...] = (
-    Driver("recency", ("recency_days",), lambda r: f"no purchase for {r['recency_days']:.0f} days"),
+    Driver("recency", ("recency_days",), lambda r: f"no purchase for {_count(r['recency_days'], 'day')}"),
     Driver("purchases", ("purchases_90d", "purchases_prev_90d"),
            lambda r: (f"purchases fell from {r['purchases_prev_90d']:.0f} to {r['purchases_90d']:.0f} a quarter"
                       if r["purchases_90d"] < r["purchases_prev_90d"]
                       else f"{_count(r['purchases_90d'], 'purchase')} in the last 90 days")),
     Driver("frequency", ("frequency",), lambda r: f"{_count(r['frequency'], 'repeat purchase')} in all"),
-    Driver("tenure", ("tenure_days",), lambda r: f"a customer for {r['tenure_days']:.0f} days"),
+    Driver("tenure", ("tenure_days",), lambda r: f"a customer for {_count(r['tenure_days'], 'day')}"),
     Driver("spend", ("spend_90d",), lambda r: f"spent {_money(r['spend_90d'])} in the last 90 days"),
     Driver("basket", ("monetary_value",), lambda r: f"average purchase {_money(r['monetary_value'])}"),
     Driver("returns", ("refund_share",), lambda r: f"returned {100 * r['refund_share']:.0f} % of spend"),

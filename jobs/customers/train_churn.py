@@ -57,6 +57,9 @@ class ChurnTrainReport(StageReport):
     recency_roc_auc: float
     p_alive_roc_auc: float
     champion_pr_auc: float | None
+    # The reliability table on the test examples: per tenth of the probability range, the
+    # customers, their mean predicted probability and the observed churn rate.
+    calibration: tuple[dict[str, Any], ...]
     seconds: float
 
 
@@ -131,7 +134,7 @@ def run(rt: Runtime, days: Days) -> ChurnTrainReport:
         pr_auc=figures["pr_auc"], f1=figures["f1"], threshold=figures["threshold"],
         calibration_error=figures["calibration_error"], recency_roc_auc=figures["recency_roc_auc"],
         p_alive_roc_auc=figures["p_alive_roc_auc"], champion_pr_auc=champion_pr_auc,
-        seconds=time.perf_counter() - began,
+        calibration=tuple(figures["calibration"]), seconds=time.perf_counter() - began,
     )
 
 

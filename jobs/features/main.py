@@ -109,7 +109,9 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
                 "churn_horizon_days": customers.churn.horizon_days, "churn_active_days": customers.churn.active_days}
     work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
     try:
-        build = dbt.invoke(["build", *(["--select", select] if select else [])], dbt_vars, work)
+        # A partial build runs the tests whose every parent it builds, not those that read a table it leaves alone.
+        chosen = ["--select", select, "--indirect-selection", "cautious"] if select else []
+        build = dbt.invoke(["build", *chosen], dbt_vars, work)
         if not build.success:
             undone = roll_back(lake, before)
             raise FeatureBuildError(
