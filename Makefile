@@ -79,7 +79,7 @@ demo: install $(AIRFLOW_DB) ## a year of sample data, the customer models traine
 	  || { tail -50 $(AIRFLOW_DIR)/demo-run.log; exit 1; }
 	@grep -E "Marking task as|state=success|task_id=" $(AIRFLOW_DIR)/demo-run.log | tail -8 || true
 	@echo "== 4/4 the lake"
-	@$(C360) sql --tables --file docs/demo.sql
+	@$(C360) sql --file docs/demo.sql
 
 airflow: install $(AIRFLOW_DB) ## start Airflow (UI on http://localhost:8080) with the c360 DAGs
 	@$(AIRFLOW_ENV) airflow standalone
