@@ -5,13 +5,13 @@ latent shopping rates, tastes and churn date could not predict it perfectly: a p
 who shops four times a year, alive and loyal, makes no purchase in a given quarter
 about one time in three. This module measures that ceiling by Monte Carlo. It builds
 the persons of the generator exactly as `generate` does (same seed, same window: the
-very persons of a `generate` call, up to its first chunk),
-then draws their web orders and store baskets `reps + 1` times with independent
-random streams. Draw 0 plays the part of what happened; the other draws estimate each
-person's probability of making no attributable purchase (an order, or a till receipt
-with a loyalty card or an email) in the last 90 days of the window, knowing the
-person. The ROC AUC of that probability on draw 0, over the persons active at the
-cutoff (a purchase in the year before it), is the ceiling.
+very persons of a `generate` call, up to its first chunk), then draws their web orders
+and store baskets `reps + 1` times with independent random streams. Draw 0 plays the
+part of what happened; the other draws estimate each person's probability of making no
+attributable purchase (an order, or a till receipt with a loyalty card or an email) in
+the last 90 days of the window, knowing the person. The ROC AUC of that probability on
+draw 0, over the persons active at the cutoff (a purchase in the year before it), is
+the ceiling.
 
 The ceiling is a property of the generator's rates, not of the pipeline: compare a
 model's AUC with it, not with 1.0.
