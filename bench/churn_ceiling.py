@@ -55,30 +55,17 @@ class Generated:
 
 def generated_persons(rates: VariationRates, persons: int, days: int, start: dt.date, seed: int) -> Generated:
     """The very persons `generate(out, persons, days, seed=seed, start=start)` makes (its first chunk)."""
-    from jobs.generate.catalog import build_catalog
-    from jobs.generate.events import hex_ids
-    from jobs.generate.identity import build_consents, build_identity
-    from jobs.generate.main import N_STORES, _plan_erasures, generate
-    from jobs.generate.people import IDENTITY_SOURCES, Registry, make_persons
-    from jobs.generate.pools import TOWNS, build_pools
+    from jobs.generate.main import chunk_people, generate, store_layout, world
+    from jobs.generate.people import Registry
     from jobs.generate.timeline import Window
 
     defaults = {k: v.default for k, v in inspect.signature(generate).parameters.items()}
-    persons = min(persons, defaults["chunk_size"])
     window = Window(start, days)
-    pools = build_pools(np.random.default_rng([seed, 0]))
-    catalog = build_catalog(np.random.default_rng([seed, 1]), defaults["skus"], window)
-    town_w = np.array([t[2] for t in TOWNS])
-    stores_per_town = np.maximum(1, np.round(town_w / town_w.sum() * N_STORES)).astype(np.int64)
-    store_offset = np.concatenate([[0], np.cumsum(stores_per_town)[:-1]])
-    rng = np.random.default_rng([seed, 100, 0])
-    people = make_persons(rng, persons, 0, pools, catalog, rates, window, Registry(), stores_per_town,
-                          store_offset)
-    _plan_erasures(rng, people, window, force=persons >= 1000)
-    records = [build_identity(rng, people, i, rates, window, pools, 0) for i in range(len(IDENTITY_SOURCES))]
-    build_consents(rng, people, records, window)
-    cookie_ids = hex_ids(rng, int(people.n_cookies.sum()), 24)
-    return Generated(people, records, catalog, window, int(stores_per_town.sum()), cookie_ids)
+    pools, catalog = world(seed, defaults["skus"], window)
+    _, (people, records, _, cookie_ids) = chunk_people(
+        seed, 0, defaults["chunk_size"], min(persons, defaults["chunk_size"]), pools, catalog, rates, window,
+        Registry())
+    return Generated(people, records, catalog, window, int(store_layout()[0].sum()), cookie_ids)
 
 
 def ceiling(rates: VariationRates, persons: int, history_days: int, future_days: int, start: dt.date,

@@ -120,13 +120,9 @@ def generate(
         (truth / part).mkdir(parents=True, exist_ok=True)
 
     window = Window(start, days)
-    pools = build_pools(np.random.default_rng([seed, 0]))
-    catalog = build_catalog(np.random.default_rng([seed, 1]), skus, window)
+    pools, catalog = world(seed, skus, window)
     campaigns = build_campaigns(np.random.default_rng([seed, 2]), window)
-    town_w = np.array([t[2] for t in TOWNS])
-    stores_per_town = np.maximum(1, np.round(town_w / town_w.sum() * N_STORES)).astype(np.int64)
-    store_offset = np.concatenate([[0], np.cumsum(stores_per_town)[:-1]])
-    n_stores = int(stores_per_town.sum())
+    n_stores = int(store_layout()[0].sum())
 
     writer = LandingWriter(landing, window)
     files = writer.create_files()
@@ -148,16 +144,9 @@ def generate(
     for chunk_no in range(n_chunks):
         first = chunk_no * chunk_size
         n = min(chunk_size, customers - first)
-        rng = np.random.default_rng([seed, 100, chunk_no])
         dirty_rng = np.random.default_rng([seed, 200, chunk_no])
-        persons = make_persons(rng, n, first, pools, catalog, rates, window, registry, stores_per_town,
-                               store_offset)
-        _plan_erasures(rng, persons, window, force=chunk_no == 0 and n >= 1000)
-        # A person has at most two records per source, so 2 * chunk_size ids per chunk never overlap.
-        records = [build_identity(rng, persons, i, rates, window, pools, chunk_no * 2 * chunk_size)
-                   for i in range(len(IDENTITY_SOURCES))]
-        consents = build_consents(rng, persons, records, window)
-        cookie_ids = hex_ids(rng, int(persons.n_cookies.sum()), 24)
+        rng, (persons, records, consents, cookie_ids) = chunk_people(
+            seed, chunk_no, chunk_size, n, pools, catalog, rates, window, registry)
         web, orders, lines, order_person = web_and_orders(rng, persons, records[1], catalog, window, rates,
                                                           chunk_no, cookie_ids)
         pos, txn_ids, txn_person = store_baskets(rng, persons, records[2], catalog, window, rates, chunk_no,
@@ -243,6 +232,37 @@ def generate(
         duplicate_rate_measured=measured, duplicate_rate_configured=configured, dirty_rows=dirty_counts,
         seconds=seconds,
     )
+
+
+def world(seed: int, skus: int, window: Window) -> tuple[Pools, Catalog]:
+    """The name pools and the catalog of a run (their own random streams)."""
+    return build_pools(np.random.default_rng([seed, 0])), build_catalog(np.random.default_rng([seed, 1]), skus, window)
+
+
+def store_layout() -> tuple[np.ndarray, np.ndarray]:
+    """Stores per town (by the town's weight, at least one) and the index of each town's first store."""
+    town_w = np.array([t[2] for t in TOWNS])
+    stores_per_town = np.maximum(1, np.round(town_w / town_w.sum() * N_STORES)).astype(np.int64)
+    return stores_per_town, np.concatenate([[0], np.cumsum(stores_per_town)[:-1]])
+
+
+def chunk_people(seed: int, chunk_no: int, chunk_size: int, n: int, pools: Pools, catalog: Catalog,
+                 rates: VariationRates, window: Window, registry: Registry):
+    """The chunk's random stream and its `n` persons, identity records, consents and cookie ids.
+
+    The stream goes on to draw the chunk's behaviour (orders, baskets, email engagement).
+    """
+    rng = np.random.default_rng([seed, 100, chunk_no])
+    stores_per_town, store_offset = store_layout()
+    persons = make_persons(rng, n, chunk_no * chunk_size, pools, catalog, rates, window, registry, stores_per_town,
+                           store_offset)
+    _plan_erasures(rng, persons, window, force=chunk_no == 0 and n >= 1000)
+    # A person has at most two records per source, so 2 * chunk_size ids per chunk never overlap.
+    records = [build_identity(rng, persons, i, rates, window, pools, chunk_no * 2 * chunk_size)
+               for i in range(len(IDENTITY_SOURCES))]
+    consents = build_consents(rng, persons, records, window)
+    cookie_ids = hex_ids(rng, int(persons.n_cookies.sum()), 24)
+    return rng, (persons, records, consents, cookie_ids)
 
 
 def _plan_erasures(rng: np.random.Generator, persons: Persons, window: Window, force: bool) -> None:
