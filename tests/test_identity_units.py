@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
+from jobs.identity import model as match_model
 from jobs.identity.clusters import cluster
 from jobs.identity.evaluate import accuracy
 from jobs.identity.golden import golden_records
@@ -157,3 +158,52 @@ def test_the_training_sample_is_uniform_repeatable_and_skipped_for_small_inputs(
     again = {r.record_id for r in training_sample(records, 20_000, 5_000).collect()}
     assert first == again
     assert 4_500 < len(first) < 5_500
+
+
+PROFILE_DDL = ("record_id STRING, first_name STRING, last_name STRING, date_of_birth DATE, email_match_key STRING, "
+               "email_user STRING, phone STRING, tax_id STRING, street STRING, city STRING, postcode STRING, "
+               "is_new BOOLEAN")
+
+
+def _address_level(spark, left: tuple, right: tuple) -> str:
+    """The address comparison level the match model puts two (street, city, postcode) records in."""
+    from splink import Linker
+
+    rows = [(f"crm_customers:{n}", "ann", "lee", dt.date(1980, 1, 2), None, None, None, None, *address, True)
+            for n, address in enumerate((left, right))]
+    records = with_name_groups(spark.createDataFrame(rows, PROFILE_DDL), nickname_groups(spark))
+    model = match_model.settings().create_settings_dict("spark")
+    model["retain_intermediate_calculation_columns"] = True
+    linker = Linker(match_model.db_api(spark).register(records), model)
+    gamma = linker.inference.predict().as_spark_dataframe().first()["gamma_address"]
+    levels = [lvl for lvl in model["comparisons"][-1]["comparison_levels"] if not lvl.get("is_null_level")]
+    return levels[len(levels) - 1 - gamma]["label_for_charts"]
+
+
+def test_an_address_typed_twice_with_a_slip_in_postcode_or_city_is_still_the_same_street(spark):
+    same = ("51 hurley street", "kempsey", "5162")
+    assert _address_level(spark, same, same) == "same street and postcode"
+    assert _address_level(spark, same, ("51 hurley street", "kempsdy", "5612")) == \
+        "same street, postcode or city one slip apart"
+    assert _address_level(spark, same, ("51 hurely street", "kempsey", "5126")) == \
+        "similar street, postcode or city the same or one slip apart"
+    assert _address_level(spark, same, ("51 hurley street", "perth", "6000")) == "same street, another place"
+    assert _address_level(spark, same, ("7 ocean road", "perth", "6000")) == "All other comparisons"
+
+
+def test_no_level_of_agreement_weighs_less_than_no_agreement():
+    def level(label, m, u, **extra):
+        return {"label_for_charts": label, "m_probability": m, "u_probability": u, **extra}
+
+    model = {"comparisons": [{"output_column_name": "first_name", "comparison_levels": [
+        level("null", None, None, is_null_level=True),
+        level("exact", 0.6, 0.003),
+        level("nickname", 0.0, 0.001),  # EM never saw a match here: weight minus infinity
+        level("close", 0.01, 0.02),
+        level("else", 0.2, 0.9),
+    ]}]}
+    levels = match_model.agreement_floor(model)["comparisons"][0]["comparison_levels"]
+    ratio = {lvl["label_for_charts"]: lvl["m_probability"] / lvl["u_probability"] for lvl in levels[1:]}
+    assert ratio["nickname"] == pytest.approx(0.2 / 0.9)
+    assert ratio["exact"] == pytest.approx(200) and ratio["close"] == pytest.approx(0.5)
+    assert levels[0]["m_probability"] is None

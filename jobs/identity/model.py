@@ -5,13 +5,19 @@ name" from the `nicknames` library's list), last name, date of birth, email
 (match key and its local part), phone, tax id (where a source has one; null
 on either side is neutral), and the address as one comparison:
 street, postcode and city of one address are not independent evidence, and
-counting them three times links household members to each other. A first
+counting them three times links household members to each other. Its levels
+run from the same street and postcode, through the same street with a slip in
+the postcode or city (one edit, or the same postcode district), down to the
+same city and to the same street in another place. A first
 name that is the other record's last name (names entered the wrong way round)
 is a level of both name comparisons.
 
 Households break the independence Fellegi-Sunter assumes (same surname,
 same postcode, often one email), so one level is fixed rather than
 estimated: an email shared by two different first names weighs nothing.
+After training, no level of agreement weighs less than its comparison's "all
+other" level (`agreement_floor`): a level the training data's matches never
+reach would otherwise veto every pair that falls in it.
 
 m probabilities are estimated by EM (on a hash-chosen sample of at most
 `identity.em_max_pairs` pairs per training rule), u probabilities by random
@@ -134,6 +140,11 @@ def settings(extra_comparisons: tuple = ()):
         ],
     )
     district = "substring_index({side}, ' ', 1)"
+    # A postcode or a city with one slip in it (a transposition, a dropped letter) still places
+    # the record; an exact street (house number and name) with a slipped postcode or city is
+    # the same address typed twice.
+    near_place = ("(damerau_levenshtein(postcode_l, postcode_r) <= 1 OR jaro_winkler(city_l, city_r) >= 0.9 OR "
+                  f"{district.format(side='postcode_l')} = {district.format(side='postcode_r')})")
     address = cl.CustomComparison(
         output_column_name="address",
         comparison_description="street, postcode and city",
@@ -141,13 +152,14 @@ def settings(extra_comparisons: tuple = ()):
             cll.CustomLevel("(postcode_l IS NULL OR postcode_r IS NULL) AND (city_l IS NULL OR city_r IS NULL)",
                             "postcode and city missing").configure(is_null_level=True),
             cll.CustomLevel("street_l = street_r AND postcode_l = postcode_r", "same street and postcode"),
+            cll.CustomLevel(f"street_l = street_r AND {near_place}", "same street, postcode or city one slip apart"),
             cll.CustomLevel("postcode_l = postcode_r", "same postcode"),
             cll.CustomLevel(
-                f"jaro_winkler(street_l, street_r) >= 0.9 AND "
-                f"({district.format(side='postcode_l')} = {district.format(side='postcode_r')} OR city_l = city_r)",
-                "similar street, same postcode district or city",
+                f"jaro_winkler(street_l, street_r) >= 0.9 AND (city_l = city_r OR {near_place})",
+                "similar street, postcode or city the same or one slip apart",
             ),
             cll.CustomLevel("city_l = city_r", "same city"),
+            cll.CustomLevel("street_l = street_r", "same street, another place"),
             cll.ElseLevel(),
         ],
     )
@@ -223,7 +235,33 @@ def train(spark: SparkSession, records: DataFrame, u_max_pairs: int, em_max_pair
             linker._settings_obj.core_model_settings = before
             log.warning("match model: EM on %r skipped, the data gives it nothing to learn from (%s)", rule,
                         str(exc).splitlines()[0])
-    return linker.misc.save_model_to_json()
+    return agreement_floor(linker.misc.save_model_to_json())
+
+
+def agreement_floor(model: dict) -> dict:
+    """The model with no level of agreement weighing less than its comparison's "all other" level.
+
+    EM gives a level the data's matches never reach (nicknames in an export that has none)
+    an m probability of about zero, a weight near minus infinity: one such level would veto
+    any pair, however much else agrees. A partial agreement is never stronger evidence
+    against a match than no agreement at all, so such a level gets the else level's weight.
+    """
+    comparisons = []
+    for comparison in model["comparisons"]:
+        levels = comparison["comparison_levels"]
+        other = levels[-1]
+        m_else, u_else = other.get("m_probability"), other.get("u_probability")
+        if not m_else or not u_else:
+            comparisons.append(comparison)
+            continue
+        fixed = []
+        for level in levels[:-1]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if not level.get("is_null_level") and m is not None and u and m / u < m_else / u_else:
+                level = {**level, "m_probability": u * m_else / u_else}
+            fixed.append(level)
+        comparisons.append({**comparison, "comparison_levels": [*fixed, other]})
+    return {**model, "comparisons": comparisons}
 
 
 def save(model: dict, model_dir: str) -> Path:
