@@ -160,7 +160,10 @@ def test_training_promotes_only_a_better_model_and_scoring_follows_the_rules(spa
     assert run.data.params["input_version.gold.customer_product_activity"] == str(
         lake.version("gold.customer_product_activity"))
     assert {"hybrid_ndcg_at_10", "als_ndcg_at_10", "popular_ndcg_at_10", "champion_ndcg_at_10"} <= set(run.data.metrics)
-    assert strong.ndcg > strong.popular_ndcg
+    assert strong.ndcg >= strong.popular_ndcg  # the popularity gate
+    assert run.data.params["served_method"] == run.data.tags["c360.served_method"] == strong.served_method
+    assert strong.gate == "passed" and strong.served_method != "popular"  # this shop's tastes beat popularity
+    assert {"als_popular_ndcg_at_10", "served_ndcg_at_10", "validation_popular_ndcg_at_10"} <= set(run.data.metrics)
 
     # What is registered is what serves: a pyfunc with a signature and an input example, whose
     # predict gives the served lists (the rules included) for the example's customers.

@@ -1,15 +1,21 @@
 """The hybrid recommender's core on tiny numpy inputs: rules, fallbacks, fold-in, explanations."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from jobs.recommend.hybrid import (
     ALS,
+    ALS_POPULAR,
+    BLEND,
     CONTENT,
+    HYBRID,
     POPULAR,
     POPULAR_IN_SEGMENT,
+    POPULARITY,
     Catalog,
     Factors,
     History,
@@ -17,6 +23,8 @@ from jobs.recommend.hybrid import (
     fold_in,
     recommend,
 )
+from jobs.recommend.served import RecommenderModel
+from jobs.recommend.train import popularity_gate
 
 VIEWED, CARTED, BOUGHT = 0, 1, 2
 
@@ -192,3 +200,52 @@ def test_the_served_model_predicts_from_skus_as_the_hybrid_core_does():
     assert got["source"].tolist() == core.source and got["reason"].tolist() == core.reason
     with pytest.raises(ValueError, match="lacks column.*skus"):
         model.predict(None, frame.drop(columns=["skus"]))
+
+
+def films_and_groceries() -> Catalog:
+    """The six products as a shop of films (0-2, 5: watched once) and groceries (3-4: bought again and again)."""
+    return dataclasses.replace(catalog(), category_names=("films", "groceries"))
+
+
+@pytest.mark.parametrize(("method", "blend"), [(HYBRID, 0.0), (ALS_POPULAR, 0.0), (ALS_POPULAR, 0.5),
+                                               (POPULARITY, 0.0)])
+def test_every_method_leaves_out_a_film_seen_but_offers_groceries_again(method, blend):
+    cat = films_and_groceries()
+    items = np.random.default_rng(3).normal(size=(6, 2))
+    history = History.from_lists([[0, 3], [1]], [[6.0, 6.0], [1.0]], [[BOUGHT, BOUGHT], [VIEWED]])
+    recs = recommend(cat, factors(items, np.ones(6, dtype=bool)), popularity(), history, np.array([0, 1]),
+                     np.array([True, True]), 6, 0, method, blend)
+    got = lists(recs)
+    assert {i for i, _ in got[0]} == {1, 2, 3, 4, 5}  # film 0 left out, groceries 3 offered again
+    assert {i for i, _ in got[1]} == {0, 1, 2, 3, 4, 5}  # only viewed: nothing left out
+
+
+def test_the_popularity_prior_moves_the_list_from_als_towards_popularity():
+    # ALS puts product 5 (least popular) first for a customer who bought product 2.
+    items = np.array([[0.1, 0.0], [0.1, 0.0], [0.0, 1.0], [0.1, 0.0], [0.1, 0.0], [0.0, 1.0]])
+    fac = factors(items, np.ones(6, dtype=bool))
+    history = History.from_lists([[2], []], [[6.0], []], [[BOUGHT], []])
+
+    def top(blend):
+        recs = recommend(catalog(), fac, popularity(), history, np.array([0, -1]), np.array([True, True]), 3, 0,
+                         ALS_POPULAR, blend)
+        return lists(recs)
+
+    assert top(0.0)[0][0] == (5, ALS)
+    assert top(0.95)[0][0] == (0, BLEND)  # the most popular product leads once popularity dominates
+    assert top(0.5)[1] == [(0, POPULAR), (1, POPULAR), (2, POPULAR)]  # no history: popularity alone
+
+
+def test_a_method_below_popularity_on_the_holdout_is_not_served():
+    metrics = {"hybrid": {"ndcg": 0.15}, "als_popular": {"ndcg": 0.22}, "popular": {"ndcg": 0.20}}
+    assert popularity_gate(HYBRID, 0.0, metrics, 10)[:2] == (POPULARITY, 0.0)
+    assert "below popularity's 0.2000" in popularity_gate(HYBRID, 0.0, metrics, 10)[2]
+    assert popularity_gate(ALS_POPULAR, 0.25, metrics, 10) == (ALS_POPULAR, 0.25, "passed")
+    assert popularity_gate(POPULARITY, 0.0, metrics, 10) == (POPULARITY, 0.0, "passed")
+
+
+def test_a_model_registered_before_methods_existed_serves_the_hybrid():
+    model = RecommenderModel(None, catalog(), popularity(), 3, 0)
+    del model.__dict__["method"], model.__dict__["blend"]
+    assert (model.served_method, model.blend_weight) == (HYBRID, 0.0)
+    assert model.using(POPULARITY).served_method == POPULARITY

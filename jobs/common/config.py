@@ -157,6 +157,9 @@ class RecommendConfig:
     # Places in each list kept for products the model has not seen (launched after training),
     # filled by content similarity when the customer's tastes match one.
     new_product_slots: int = 2
+    # The popularity weights w tried for ALS with a popularity prior (score = (1 - w) * ALS
+    # preference + w * relative popularity) when training chooses the method to serve.
+    blend_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 0.9)
     # Also train the `implicit` library's ALS on the same split for comparison (collects the
     # training interactions to the driver: a benchmark's job more than a production run's).
     compare_implicit: bool = False

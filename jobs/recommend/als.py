@@ -15,7 +15,6 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import StringIndexer
 from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from jobs.recommend.served import ItemFactors
 
@@ -66,21 +65,3 @@ def user_factors(model: PipelineModel) -> DataFrame:
     users = als_stage(model).userFactors.sparkSession.createDataFrame(
         [(i, k) for i, k in enumerate(labels)], "id int, customer_key string")
     return als_stage(model).userFactors.join(users, "id").select("customer_key", "features")
-
-
-def plain_top_k(model: PipelineModel, customers: DataFrame, k: int) -> DataFrame:
-    """(customer_key, skus): Spark ALS's own top k for the customers it was trained on; no rules."""
-    labels = model.stages[1].labels
-    users = model.stages[0].transform(customers.select("customer_key").distinct())
-    users = users.withColumn("user", F.col("user").cast("int"))
-    recs = als_stage(model).recommendForUserSubset(users, k)
-    items = users.sparkSession.createDataFrame([(i, s) for i, s in enumerate(labels)], "item int, sku string")
-    return (
-        recs.select("user", F.posexplode("recommendations").alias("pos", "rec"))
-        .select("user", "pos", F.col("rec.item").alias("item"))
-        .join(F.broadcast(items), "item")
-        .join(users, "user")
-        .groupBy("customer_key")
-        .agg(F.sort_array(F.collect_list(F.struct("pos", "sku"))).alias("ranked"))
-        .select("customer_key", F.col("ranked.sku").alias("skus"))
-    )

@@ -1,4 +1,4 @@
-"""Baselines on the same split: the most popular products, and the `implicit` library's ALS.
+"""The baseline from outside: the `implicit` library's ALS on the same split.
 
 `implicit` trains on the driver (a scipy CSR matrix of the training interactions): it is
 the single-machine reference the Spark model is compared with, not part of the pipeline.
@@ -9,19 +9,9 @@ import time
 
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from jobs.common.errors import C360Error
 from jobs.recommend.als import AlsParams
-from jobs.recommend.hybrid import Catalog, Popularity
-
-
-def popular_lists(customers: DataFrame, catalog: Catalog, popularity: Popularity, k: int) -> DataFrame:
-    """(customer_key, skus): the same k most popular sellable products for everyone."""
-    ranked = np.argsort(-np.where(catalog.sellable, popularity.overall, -np.inf), kind="stable")[:k]
-    skus = [str(catalog.sku[i]) for i in ranked if catalog.sellable[i]]
-    return customers.select("customer_key").distinct().withColumn(
-        "skus", F.array(*[F.lit(s) for s in skus]).cast("array<string>"))
 
 
 class ImplicitAls:
@@ -64,20 +54,28 @@ class ImplicitAls:
         self.fit_seconds = time.perf_counter() - began
         return self
 
-    def top_k(self, spark: SparkSession, customer_keys: list[str], k: int) -> DataFrame:
-        """(customer_key, skus) for the customers it was trained on, every product ranked.
+    def top_k(self, spark: SparkSession, customer_keys: list[str], k: int,
+              consumed: dict[str, set[str]] | None = None, unsellable: set[str] | frozenset = frozenset()) -> DataFrame:
+        """(customer_key, skus) for the customers it was trained on, under serving's rules.
 
         implicit leaves out every product a customer interacted with by default; here that
-        would drop what customers viewed and then bought, so it ranks them all (as plain
-        Spark ALS does).
+        would drop what customers viewed and then bought, so it ranks them all except what
+        serving leaves out: `unsellable` products and each customer's `consumed` ones.
         """
         from threadpoolctl import threadpool_limits
 
+        consumed = consumed or {}
         known = [c for c in customer_keys if c in self.users]
         out = []
         if known and self.model is not None:
             ids = np.array([self.users[c] for c in known])
+            hidden = np.array([i for i, s in enumerate(self.skus) if s in unsellable], dtype=np.int64)
+            extra = max((len(consumed.get(c, ())) for c in known), default=0)
+            n = min(k + extra, len(self.skus) - len(hidden))
             with threadpool_limits(1, "blas"):
-                items, _ = self.model.recommend(ids, self.matrix[ids], N=k, filter_already_liked_items=False)
-            out = [(c, [str(self.skus[i]) for i in row if i >= 0]) for c, row in zip(known, items, strict=True)]
+                items, _ = self.model.recommend(ids, self.matrix[ids], N=n, filter_already_liked_items=False,
+                                                filter_items=hidden if len(hidden) else None)
+            for c, row in zip(known, items, strict=True):
+                skip = consumed.get(c, set())
+                out.append((c, [str(self.skus[i]) for i in row if i >= 0 and self.skus[i] not in skip][:k]))
         return spark.createDataFrame(out, "customer_key string, skus array<string>")

@@ -1,6 +1,14 @@
-"""The hybrid recommender's core, on numpy arrays: a batch of customers -> their top-N lists.
+"""The recommender's core, on numpy arrays: a batch of customers -> their top-N lists.
 
-For each customer, in this order of preference:
+Three methods can be served; training picks one on the validation week (jobs/recommend/train.py):
+
+- **hybrid** (below);
+- **als+popular**: ALS with a popularity prior, score = (1 - w) * ALS preference + w * the
+  product's popularity relative to the top product (w, the blend weight, is searched on
+  validation); customers the model cannot score get the popularity list;
+- **popular**: the most popular products.
+
+The hybrid, for each customer, in this order of preference:
 
 1. **als**: the ALS model's item factors score every product for a user vector folded in
    from the customer's interactions (the same least-squares step Spark's implicit ALS takes
@@ -13,10 +21,13 @@ For each customer, in this order of preference:
    for customers the model cannot score.
 3. **popular_in_segment**: what the customer's RFM segment interacts with most.
 
-Customers without personalization consent get one non-personalised list (**popular**).
-Business rules: only sellable products (active, in stock); products already bought are
-left out unless their category is repeatable. Scores are each source's own: ALS predicted
-preference, content similarity (0-1), popularity relative to the segment's top product.
+Whatever the method, customers without personalization consent get one non-personalised
+list (**popular**), and the same business rules hold: only sellable products (active, in
+stock); products already bought are left out unless their category is repeatable (films and
+electronics are bought once, groceries again and again). Scores are each source's own: ALS
+predicted preference, the blend, content similarity (0-1), popularity relative to the top
+product. The `source` of a row names what put it there: `als`, `content`,
+`popular_in_segment`, `als+popular` or `popular`.
 """
 from __future__ import annotations
 
@@ -25,6 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 
 ALS, CONTENT, POPULAR_IN_SEGMENT, POPULAR = "als", "content", "popular_in_segment", "popular"
+BLEND = "als+popular"
+# The servable methods (the `source` of a blend row is BLEND, of a popularity row POPULAR).
+HYBRID, ALS_POPULAR, POPULARITY = "hybrid", "als+popular", "popular"
+METHODS = (HYBRID, ALS_POPULAR, POPULARITY)
 KIND_VERBS = {0: "viewed", 1: "added to your basket", 2: "bought"}
 NO_SEGMENT_LABEL = "new shoppers"
 # Content similarity: how much a matching category, brand and price band weigh.
@@ -190,7 +205,8 @@ def _normalised(popularity: np.ndarray) -> np.ndarray:
 
 
 def recommend(catalog: Catalog, factors: Factors | None, popularity: Popularity, history: History,
-              segment: np.ndarray, personalised: np.ndarray, top_n: int, new_product_slots: int) -> Recommendations:
+              segment: np.ndarray, personalised: np.ndarray, top_n: int, new_product_slots: int,
+              method: str = HYBRID, blend: float = 0.0) -> Recommendations:
     """Top-N lists for a batch of customers.
 
     Args:
@@ -201,14 +217,19 @@ def recommend(catalog: Catalog, factors: Factors | None, popularity: Popularity,
         segment: int [B], index into popularity.segments (-1: none).
         personalised: bool [B], the customer consented to personalization.
         top_n: list length.
-        new_product_slots: places kept for products the model has not seen.
+        new_product_slots: places kept for products the model has not seen (hybrid only).
+        method: one of `METHODS`.
+        blend: the popularity weight w of `ALS_POPULAR` (0: ALS alone where it can score).
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown recommender method {method!r}; expected one of {', '.join(METHODS)}")
     parts = []
     for start in range(0, len(segment), CHUNK):
         end = min(start + CHUNK, len(segment))
         sub = History(history.items[start:end], history.strength[start:end], history.kind[start:end])
-        part = _recommend_chunk(catalog, factors, popularity, sub, segment[start:end],
-                                personalised[start:end], top_n, new_product_slots)
+        chunk = (catalog, factors, popularity, sub, segment[start:end], personalised[start:end], top_n)
+        part = (_recommend_chunk(*chunk, new_product_slots) if method == HYBRID
+                else _ranked_chunk(*chunk, blend if method == ALS_POPULAR else 1.0))
         parts.append((start, part))
     return Recommendations(
         customer=np.concatenate([p.customer + s for s, p in parts]) if parts else np.zeros(0, dtype=np.int64),
@@ -291,6 +312,36 @@ def _recommend_chunk(catalog: Catalog, factors: Factors | None, popularity: Popu
                        sources[customer, slot], because[customer, slot])
     return Recommendations(customer, slot + 1, picked[customer, slot], scores[customer, slot],
                            list(sources[customer, slot]), reasons)
+
+
+def _ranked_chunk(catalog: Catalog, factors: Factors | None, popularity: Popularity, history: History,
+                  segment: np.ndarray, personalised: np.ndarray, top_n: int, blend: float) -> Recommendations:
+    """ALS with a popularity prior (`blend` = w; 1.0 is popularity alone), under the same rules as the hybrid."""
+    rows = len(segment)
+    overall = _normalised(popularity.overall)
+    blocked = excluded(catalog, history) | ~catalog.sellable[None, :]
+    scores = np.broadcast_to(overall, (rows, len(catalog))).copy()
+    sources = np.full(rows, POPULAR, dtype=object)
+    inverse = None
+    if factors is not None and blend < 1.0:
+        x, inverse, scorable = fold_in(factors, history)
+        scorable &= personalised
+        als = x[scorable] @ factors.items.T
+        # A product the model never saw has no ALS preference: it ranks by its popularity share only.
+        scores[scorable] = np.where(factors.known[None, :], (1.0 - blend) * als, 0.0) + blend * overall[None, :]
+        sources[scorable] = BLEND if blend > 0 else ALS
+    scores[blocked & personalised[:, None]] = -np.inf
+    public = np.where(catalog.sellable, overall, -np.inf)
+    scores[~personalised] = public
+    picked = _top(scores, top_n)
+    row_sources = np.repeat(sources[:, None], picked.shape[1], axis=1)
+    row_sources[picked < 0] = ""
+    because = _because(catalog, factors, history, picked, np.where(row_sources == BLEND, ALS, row_sources), inverse)
+    customer, slot = np.nonzero(picked >= 0)
+    item = picked[customer, slot]
+    reasons = _reasons(catalog, popularity, history, segment, customer, item,
+                       np.where(row_sources == BLEND, ALS, row_sources)[customer, slot], because[customer, slot])
+    return Recommendations(customer, slot + 1, item, scores[customer, item], list(row_sources[customer, slot]), reasons)
 
 
 def _because(catalog: Catalog, factors: Factors | None, history: History, picked: np.ndarray,

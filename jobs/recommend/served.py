@@ -5,8 +5,10 @@ with: the item factors by SKU (with the ALS alpha and regularisation the user st
 the catalog and popularity as of training, and the list settings. Its `predict` takes
 customers with their interaction histories (SKUs) and returns their top-N rows, the same
 call `score_recommendations` makes on every Arrow batch after binding the model to the
-day's catalog and popularity (`bound`). A model without factors (before the first
-training, or in tests) serves content and popularity lists only.
+day's catalog and popularity (`bound`). It serves one method (`method`: the hybrid, ALS
+with a popularity prior of weight `blend`, or popularity alone; jobs/recommend/hybrid.py),
+the one training chose. A hybrid without factors (before the first training, or in tests)
+serves content and popularity lists only.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from jobs.recommend.hybrid import Catalog, Factors, History, Popularity, recommend
+from jobs.recommend.hybrid import HYBRID, Catalog, Factors, History, Popularity, recommend
 
 # Model input: one row per customer.
 INPUT_COLUMNS = ("customer_key", "personalised", "rfm_segment", "skus", "strengths", "kinds")
@@ -46,10 +48,12 @@ class ItemFactors:
 
 
 class RecommenderModel(mlflow.pyfunc.PythonModel):
-    """The hybrid recommender with its ALS item factors, bound to a catalog and popularity."""
+    """The recommender with its ALS item factors and its method, bound to a catalog and popularity."""
 
     def __init__(self, item_factors: ItemFactors | None, catalog: Catalog, popularity: Popularity, top_n: int,
-                 new_product_slots: int, version: str | None = None):
+                 new_product_slots: int, version: str | None = None, method: str = HYBRID, blend: float = 0.0):
+        self.method = method
+        self.blend = blend
         self.item_factors = item_factors
         self.catalog = catalog
         self.popularity = popularity
@@ -61,7 +65,20 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
     def bound(self, catalog: Catalog, popularity: Popularity, version: str | None = None) -> RecommenderModel:
         """The same model serving another day's catalog and popularity (`version` names it in the rows)."""
         return RecommenderModel(self.item_factors, catalog, popularity, self.top_n, self.new_product_slots,
-                                version or self.version)
+                                version or self.version, self.served_method, self.blend_weight)
+
+    def using(self, method: str, blend: float = 0.0) -> RecommenderModel:
+        """The same factors, catalog and popularity serving `method`."""
+        return RecommenderModel(self.item_factors, self.catalog, self.popularity, self.top_n,
+                                self.new_product_slots, self.version, method, blend)
+
+    @property
+    def served_method(self) -> str:
+        return getattr(self, "method", HYBRID)  # a version registered before methods existed is a hybrid
+
+    @property
+    def blend_weight(self) -> float:
+        return getattr(self, "blend", 0.0)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         """Top-N rows for each customer of `model_input` (columns `INPUT_COLUMNS`).
@@ -89,7 +106,7 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
         segment = np.array([segment_of.get(s, -1) for s in model_input["rfm_segment"]], dtype=np.int64)
         personalised = model_input["personalised"].fillna(False).to_numpy(dtype=bool)
         recs = recommend(self.catalog, self._factors, self.popularity, history, segment, personalised, self.top_n,
-                         self.new_product_slots)
+                         self.new_product_slots, self.served_method, self.blend_weight)
         return pd.DataFrame({
             "customer_key": model_input["customer_key"].to_numpy()[recs.customer],
             "rank": recs.rank.astype(np.int32),

@@ -3,12 +3,18 @@
 For a training day D and `holdout_days` K:
 
     ... history ...  | validation (D-2K, D-K] | holdout (D-K, D]
-    search: train on <= D-2K, score the validation purchases, keep the best NDCG@k
+    search: train on <= D-2K, score the validation purchases: the ALS parameters with the
+            best hybrid NDCG@k, then the method to serve (the hybrid, ALS with a popularity
+            prior at each blend weight, or popularity alone) with the best NDCG@k
     final:  train on <= D-K with the best parameters, score the holdout purchases
 
-The final model never sees the holdout, so a challenger and the current champion are
-judged on the same unseen days; the registered model is the one that was judged: the
-hybrid with the final model's item factors (jobs/recommend/served.py).
+Every method is judged by the lists serving would give (jobs/recommend/hybrid.py): the
+same sellable products, with what a customer already bought left out unless its category
+is repeatable; `implicit` gets the same rules. The final model never sees the holdout, so
+a challenger and the current champion are judged on the same unseen days. The gate: a
+chosen method whose holdout NDCG@k is below popularity's on the same holdout is not
+served; popularity is. The registered model is the one that was judged: the chosen
+method with the final model's item factors (jobs/recommend/served.py).
 """
 from __future__ import annotations
 
@@ -24,9 +30,9 @@ from pyspark.sql import functions as F
 
 from jobs.common.config import RecommendConfig
 from jobs.recommend import als as als_model
-from jobs.recommend.baselines import ImplicitAls, popular_lists
+from jobs.recommend.baselines import ImplicitAls
 from jobs.recommend.evaluate import ranking_metrics, top_k_lists
-from jobs.recommend.hybrid import Catalog, Popularity
+from jobs.recommend.hybrid import ALS_POPULAR, HYBRID, POPULARITY, Catalog, Popularity
 from jobs.recommend.inputs import histories, popularity, segments_as_of
 from jobs.recommend.interactions import interactions, purchases_between, sample_customers
 from jobs.recommend.scoring import score
@@ -34,6 +40,8 @@ from jobs.recommend.served import ItemFactors, RecommenderModel
 
 log = logging.getLogger(__name__)
 EXAMPLE_ROWS = 5
+# The key of each servable method in the metrics (MLflow metric names take no "+").
+METRIC_KEY = {HYBRID: "hybrid", ALS_POPULAR: "als_popular", POPULARITY: "popular"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,15 @@ class TrainResult:
     holdout_customers: int = 0
     cold_start_share: float = 0.0
     train_interactions: int = 0
+    method: str = HYBRID  # the method served
+    blend: float = 0.0  # its popularity weight (ALS with a popularity prior)
+    gate: str = ""  # what the popularity gate decided
+    validation: dict[str, float] = field(default_factory=dict)  # NDCG@k of each candidate on validation
+
+    @property
+    def ndcg(self) -> float:
+        """The served method's holdout NDCG@k."""
+        return self.metrics[METRIC_KEY[self.method]]["ndcg"]
 
 
 def make_fold(spark: SparkSession, activity: DataFrame, rfm_history: DataFrame, catalog: Catalog,
@@ -99,15 +116,41 @@ def make_fold(spark: SparkSession, activity: DataFrame, rfm_history: DataFrame, 
     return fold
 
 
+def _best_blend(on_validation: dict[str, float]) -> float:
+    """The blend weight with the best validation NDCG (0 when none was tried)."""
+    blends = {float(k.split("@")[1]): v for k, v in on_validation.items() if k.startswith(f"{ALS_POPULAR}@")}
+    return max(blends, key=lambda w: (blends[w], -w)) if blends else 0.0
+
+
+def popularity_gate(method: str, blend: float, metrics: dict[str, dict[str, float]],
+                    k: int) -> tuple[str, float, str]:
+    """(method, blend, verdict): the chosen method, or popularity when the chosen one is below it on the holdout."""
+    chosen, popular = metrics[METRIC_KEY[method]]["ndcg"], metrics[METRIC_KEY[POPULARITY]]["ndcg"]
+    if chosen >= popular:
+        return method, blend, "passed"
+    verdict = (f"refused: {method} NDCG@{k} {chosen:.4f} on the holdout is below popularity's {popular:.4f}; "
+               "popularity is served")
+    log.warning("recommender gate %s", verdict)
+    return POPULARITY, 0.0, verdict
+
+
 def served_model(fold: Fold, catalog: Catalog, factors: ItemFactors | None, rc: RecommendConfig,
                  version: str | None = None) -> RecommenderModel:
     """The served recommender with `factors`, bound to the catalog and the fold's popularity."""
     return RecommenderModel(factors, catalog, fold.popularity, rc.top_n, rc.new_product_slots, version)
 
 
-def hybrid_lists(fold: Fold, model: RecommenderModel, rc: RecommendConfig) -> DataFrame:
-    """(customer_key, skus): the served lists (top_n, rules included), cut to eval_k."""
+def served_lists(fold: Fold, model: RecommenderModel, rc: RecommendConfig) -> DataFrame:
+    """(customer_key, skus): the lists `model` serves (top_n, rules included), cut to eval_k."""
     return top_k_lists(score(fold.customers, fold.histories, model), rc.eval_k)
+
+
+def consumed(fold: Fold, catalog: Catalog) -> dict[str, set[str]]:
+    """Per buyer of the fold: the products bought before the cutoff that serving leaves out (not repeatable)."""
+    repeatable = dict(zip(catalog.sku, catalog.repeatable, strict=True))
+    rows = fold.customers.join(fold.histories, "customer_key").select("customer_key", "skus", "kinds").collect()
+    return {r.customer_key: {s for s, kind in zip(r.skus, r.kinds, strict=True)
+                             if kind == 2 and not repeatable.get(s, False)} for r in rows}
 
 
 def _sellable(catalog: Catalog) -> int:
@@ -121,27 +164,67 @@ def grid(rc: RecommendConfig) -> list[als_model.AlsParams]:
     ]
 
 
-def search(fold: Fold, catalog: Catalog, rc: RecommendConfig) -> tuple[als_model.AlsParams, list[dict]]:
-    """Train every grid point on the fold; the best hybrid NDCG@k wins (ties: the first)."""
-    results = []
+def search(fold: Fold, catalog: Catalog, rc: RecommendConfig) -> tuple[als_model.AlsParams, list[dict], ItemFactors]:
+    """Train every grid point on the fold; the best hybrid NDCG@k wins (ties: the first). Returns its factors too."""
+    results, best_factors, best_ndcg = [], None, -1.0
     for params in grid(rc):
         began = time.perf_counter()
         model = als_model.fit(fold.interactions, params)
-        served = served_model(fold, catalog, als_model.item_factors(model, params.alpha, params.reg_param), rc)
-        metrics = ranking_metrics(hybrid_lists(fold, served, rc), fold.relevant, rc.eval_k, _sellable(catalog))
+        factors = als_model.item_factors(model, params.alpha, params.reg_param)
+        metrics = ranking_metrics(served_lists(fold, served_model(fold, catalog, factors, rc), rc), fold.relevant,
+                                  rc.eval_k, _sellable(catalog))
         results.append({**params.as_dict(), "ndcg": metrics["ndcg"], "seconds": time.perf_counter() - began})
         log.info("search %s: NDCG@%d %.4f", params, rc.eval_k, metrics["ndcg"])
+        if metrics["ndcg"] > best_ndcg:
+            best_factors, best_ndcg = factors, metrics["ndcg"]
     best = max(results, key=lambda r: r["ndcg"])
-    return als_model.AlsParams(best["rank"], best["reg_param"], best["alpha"], rc.max_iter, rc.seed), results
+    return (als_model.AlsParams(best["rank"], best["reg_param"], best["alpha"], rc.max_iter, rc.seed), results,
+            best_factors)
 
 
-def search_implicit(fold: Fold, spark: SparkSession, rc: RecommendConfig, sellable: int) -> als_model.AlsParams:
-    """`implicit` gets the same grid on the same validation fold."""
-    best, best_ndcg = None, -1.0
+def choose_method(fold: Fold, catalog: Catalog, factors: ItemFactors | None, hybrid_ndcg: float | None,
+                  rc: RecommendConfig) -> tuple[str, float, dict[str, float]]:
+    """The method to serve, by NDCG@k on the validation fold: the hybrid, ALS with a popularity prior at each
+    of `recommend.blend_weights`, or popularity alone (ties: the simpler method).
+
+    Returns the method, its blend weight and every candidate's NDCG@k (keys: hybrid, als+popular@w, popular).
+    """
+    base = served_model(fold, catalog, factors, rc)
+    sellable = _sellable(catalog)
+
+    def ndcg(model: RecommenderModel) -> float:
+        return ranking_metrics(served_lists(fold, model, rc), fold.relevant, rc.eval_k, sellable)["ndcg"]
+
+    scores = {POPULARITY: ndcg(base.using(POPULARITY))}
+    candidates = [(scores[POPULARITY], 2, POPULARITY, 0.0)]
+    if factors is not None:
+        for w in rc.blend_weights:
+            scores[f"{ALS_POPULAR}@{w:g}"] = value = ndcg(base.using(ALS_POPULAR, w))
+            candidates.append((value, 1, ALS_POPULAR, w))
+        if hybrid_ndcg is not None:
+            scores[HYBRID] = hybrid_ndcg
+            candidates.append((hybrid_ndcg, 0, HYBRID, 0.0))
+    best = max(candidates, key=lambda c: (c[0], c[1]))
+    log.info("validation NDCG@%d by method: %s; serving %s", rc.eval_k,
+             ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), best[2])
+    return best[2], best[3], scores
+
+
+def implicit_lists(model: ImplicitAls, spark: SparkSession, fold: Fold, catalog: Catalog, k: int) -> DataFrame:
+    """`implicit`'s top k for the fold's buyers under serving's rules (sellable, bought-once products left out)."""
     customers = [r.customer_key for r in fold.customers.select("customer_key").collect()]
+    unsellable = {str(s) for s, ok in zip(catalog.sku, catalog.sellable, strict=True) if not ok}
+    return model.top_k(spark, customers, k, consumed(fold, catalog), unsellable)
+
+
+def search_implicit(fold: Fold, spark: SparkSession, catalog: Catalog, rc: RecommendConfig) -> als_model.AlsParams:
+    """`implicit` gets the same grid on the same validation fold, under the same rules."""
+    best, best_ndcg = None, -1.0
+    sellable = _sellable(catalog)
     for params in grid(rc):
         model = ImplicitAls(fold.interactions, params).fit()
-        ndcg = ranking_metrics(model.top_k(spark, customers, rc.eval_k), fold.relevant, rc.eval_k, sellable)["ndcg"]
+        ndcg = ranking_metrics(implicit_lists(model, spark, fold, catalog, rc.eval_k), fold.relevant, rc.eval_k,
+                               sellable)["ndcg"]
         if ndcg > best_ndcg:
             best, best_ndcg = params, ndcg
     return best
@@ -150,53 +233,63 @@ def search_implicit(fold: Fold, spark: SparkSession, rc: RecommendConfig, sellab
 def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: DataFrame, catalog: Catalog,
                        split: Split, rc: RecommendConfig, champion: RecommenderModel | None = None,
                        compare_implicit: bool = True) -> TrainResult:
-    """Search on the validation fold, train on everything up to the cutoff, evaluate on the holdout.
+    """Search on the validation fold, choose the method there, train up to the cutoff, evaluate on the holdout.
 
-    Methods on the holdout: `hybrid` (what is served), `als` (Spark ALS's own top k, no
-    rules), `popular` (the most popular products), with `compare_implicit` `implicit`, and
-    with `champion` the current champion bound to the same holdout inputs (`champion`).
+    Methods on the holdout, every one under serving's rules: `hybrid`, `als_popular` (ALS
+    with the popularity prior at the chosen blend weight), `als` (ALS alone: blend weight
+    0), `popular` (popularity alone), with `compare_implicit` `implicit`, and with
+    `champion` the current champion bound to the same holdout inputs (`champion`).
     """
     seconds: dict[str, float] = {}
     began = time.perf_counter()
     candidates = grid(rc)
+    validation = make_fold(spark, activity, rfm_history, catalog, split.validation_cutoff, split.cutoff, rc,
+                           max_customers=rc.search_max_customers)
     if len(candidates) > 1:
-        validation = make_fold(spark, activity, rfm_history, catalog, split.validation_cutoff, split.cutoff, rc,
-                               max_customers=rc.search_max_customers)
-        best, results = search(validation, catalog, rc)
-    else:  # a grid of one point has nothing to choose between: no validation training
-        validation, best, results = None, candidates[0], []
+        best, results, validation_factors = search(validation, catalog, rc)
+        hybrid_validation = max(r["ndcg"] for r in results)
+    else:  # a grid of one point has nothing to choose between: its model is trained once, for the method choice
+        best, results = candidates[0], []
+        validation_model = als_model.fit(validation.interactions, best)
+        validation_factors = als_model.item_factors(validation_model, best.alpha, best.reg_param)
+        hybrid_validation = ranking_metrics(
+            served_lists(validation, served_model(validation, catalog, validation_factors, rc), rc),
+            validation.relevant, rc.eval_k, _sellable(catalog))["ndcg"]
+    method, blend, on_validation = choose_method(validation, catalog, validation_factors, hybrid_validation, rc)
     seconds["search"] = time.perf_counter() - began
 
     holdout = make_fold(spark, activity, rfm_history, catalog, split.cutoff, split.day, rc)
     began = time.perf_counter()
     model = als_model.fit(holdout.interactions, best)
     seconds["als_train"] = time.perf_counter() - began
-    served = served_model(holdout, catalog, als_model.item_factors(model, best.alpha, best.reg_param), rc)
+    hybrid = served_model(holdout, catalog, als_model.item_factors(model, best.alpha, best.reg_param), rc)
     sellable = _sellable(catalog)
+
+    def judged(served: RecommenderModel) -> dict[str, float]:
+        return ranking_metrics(served_lists(holdout, served, rc), holdout.relevant, rc.eval_k, sellable)
 
     metrics = {}
     began = time.perf_counter()
-    metrics["hybrid"] = ranking_metrics(hybrid_lists(holdout, served, rc), holdout.relevant, rc.eval_k, sellable)
+    metrics["hybrid"] = judged(hybrid)
     seconds["hybrid_score"] = time.perf_counter() - began
-    if champion is not None:
-        metrics["champion"] = ranking_metrics(
-            hybrid_lists(holdout, champion.bound(catalog, holdout.popularity), rc), holdout.relevant, rc.eval_k,
-            sellable)
-    metrics["als"] = ranking_metrics(als_model.plain_top_k(model, holdout.customers, rc.eval_k), holdout.relevant,
-                                     rc.eval_k, sellable)
+    metrics["als_popular"] = judged(hybrid.using(ALS_POPULAR, blend if method == ALS_POPULAR else
+                                                 _best_blend(on_validation)))
+    metrics["als"] = judged(hybrid.using(ALS_POPULAR, 0.0))
     began = time.perf_counter()
-    popular = popular_lists(holdout.customers, catalog, holdout.popularity, rc.eval_k)
-    metrics["popular"] = ranking_metrics(popular, holdout.relevant, rc.eval_k, sellable)
+    metrics["popular"] = judged(hybrid.using(POPULARITY))
     seconds["popular_train"] = time.perf_counter() - began
+    if champion is not None:
+        metrics["champion"] = judged(champion.bound(catalog, holdout.popularity))
+    method, blend, gate = popularity_gate(method, blend, metrics, rc.eval_k)
+    served = hybrid.using(method, blend)
     if compare_implicit:
         began = time.perf_counter()
-        implicit_best = search_implicit(validation, spark, rc, sellable) if validation is not None else candidates[0]
+        implicit_best = search_implicit(validation, spark, catalog, rc) if len(candidates) > 1 else candidates[0]
         seconds["implicit_search"] = time.perf_counter() - began
         reference = ImplicitAls(holdout.interactions, implicit_best).fit()
         seconds["implicit_train"] = reference.fit_seconds
-        customers = [r.customer_key for r in holdout.customers.select("customer_key").collect()]
-        metrics["implicit"] = ranking_metrics(reference.top_k(spark, customers, rc.eval_k), holdout.relevant,
-                                              rc.eval_k, sellable)
+        metrics["implicit"] = ranking_metrics(implicit_lists(reference, spark, holdout, catalog, rc.eval_k),
+                                              holdout.relevant, rc.eval_k, sellable)
         metrics["implicit"]["params"] = implicit_best.as_dict()  # type: ignore[assignment]
     example = (holdout.customers.join(holdout.histories, "customer_key")
                .select("customer_key", "personalised", "rfm_segment", "skus", "strengths", "kinds")
@@ -206,7 +299,8 @@ def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: Da
     result = TrainResult(
         params=best, model=model, served=served, example=example, search=results, metrics=metrics, seconds=seconds,
         holdout_customers=int(metrics["hybrid"]["customers"]), cold_start_share=holdout.cold_share,
-        train_interactions=holdout.interactions.count(),
+        train_interactions=holdout.interactions.count(), method=method, blend=blend, gate=gate,
+        validation=on_validation,
     )
     for fold in (f for f in (validation, holdout) if f is not None):
         for frame in (fold.interactions, fold.histories, fold.customers, fold.relevant):

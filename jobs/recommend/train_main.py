@@ -4,12 +4,15 @@ Tables read: gold.customer_product_activity (one row per customer_key, sku and d
 gold.product_features (one row per sku), gold.customer_rfm_history (one row per
 customer_key per as-of day), at the Delta versions current when the run starts.
 
-MLflow: one run per training (params, metrics of every method on the holdout, the input
-tables' Delta versions, the search grid, a model card), a new version of the registered
-model per run (the served hybrid with the ALS item factors, jobs/recommend/served.py,
-logged as a pyfunc with its signature and an input example), and the `champion` alias,
-moved only when the new version's NDCG@k on the holdout beats the champion's on the same
-holdout. The daily scoring stage uses the champion.
+MLflow: one run per training (params, metrics of every method on the holdout and of every
+candidate on validation, the input tables' Delta versions, the search grid, a model card),
+a new version of the registered model per run (the chosen method with the ALS item
+factors, jobs/recommend/served.py, logged as a pyfunc with its signature and an input
+example; the method is the run's `served_method` param and `c360.served_method` tag), and
+the `champion` alias, moved only when the new version's NDCG@k on the holdout beats the
+champion's on the same holdout. A method below popularity on the holdout is never served
+(the popularity gate: popularity is registered instead; `c360.gate` says so). The daily
+scoring stage uses the champion.
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ class TrainReport(StageReport):
     run_id: str
     model_version: str
     promoted: bool
+    served_method: str
+    blend_weight: float
+    gate: str
     rank: int
     reg_param: float
     alpha: float
@@ -94,6 +100,8 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
             "history_days": rc.history_days, "top_n": rc.top_n, "eval_k": k,
             "new_product_slots": rc.new_product_slots,
             "repeatable_categories": ",".join(rc.repeatable_categories),
+            "served_method": result.method, "blend_weight": result.blend,
+            "blend_weights": ",".join(f"{w:g}" for w in rc.blend_weights),
             **{f"input_version.{t}": v for t, v in versions.items()},
         })
         for table, version in versions.items():
@@ -107,8 +115,12 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
             "train_interactions": result.train_interactions,
             **{f"seconds_{name}": s for name, s in result.seconds.items()},
         })
-        mlflow.log_dict({"grid": result.search}, "search.json")
-        ndcg = result.metrics["hybrid"]["ndcg"]
+        mlflow.log_metrics({f"validation_{name.replace('+', '_').replace('@', '_w')}_ndcg_at_{k}": v
+                            for name, v in result.validation.items()})
+        mlflow.log_metric(f"served_ndcg_at_{k}", result.ndcg)
+        mlflow.set_tags({"c360.served_method": result.method, "c360.gate": result.gate})
+        mlflow.log_dict({"grid": result.search, "validation_ndcg": result.validation}, "search.json")
+        ndcg = result.ndcg
         champion_ndcg = result.metrics["champion"]["ndcg"] if "champion" in result.metrics else None
         promoted = champion_ndcg is None or ndcg > champion_ndcg
         card = model_card(day, split, rc, result, champion_ref.label if champion_ref else None)
@@ -119,11 +131,12 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
         ref = models.ModelRef(ref.name, ref.version, ref.run_id,
                               {k: str(v) for k, v in result.params.as_dict().items()})
         if promoted:
-            models.promote(ref, f"NDCG@{k} {ndcg:.4f}")
+            models.promote(ref, f"{result.method} NDCG@{k} {ndcg:.4f}")
         else:
             log.info("%s stays champion: NDCG@%d %.4f vs %.4f", champion_ref.label, k, champion_ndcg, ndcg)
     return TrainReport(
-        day=day, run_id=run.info.run_id, model_version=ref.label, promoted=promoted, rank=result.params.rank,
+        day=day, run_id=run.info.run_id, model_version=ref.label, promoted=promoted,
+        served_method=result.method, blend_weight=result.blend, gate=result.gate, rank=result.params.rank,
         reg_param=result.params.reg_param, alpha=result.params.alpha, ndcg=ndcg, champion_ndcg=champion_ndcg,
         popular_ndcg=result.metrics["popular"]["ndcg"],
         implicit_ndcg=result.metrics["implicit"]["ndcg"] if "implicit" in result.metrics else None,
@@ -139,7 +152,11 @@ def model_card(day: dt.date, split: Split, rc, result, champion_before: str | No
                      f"{m.get('recall', float('nan')):.4f} |"
                      for method, m in result.metrics.items() if isinstance(m.get("ndcg"), float))
     p = result.params
-    return f"""# {rc.registered_model}: hybrid recommender (implicit ALS + content + popularity)
+    method = {"hybrid": "the hybrid (ALS fold-in, content and segment fallbacks)",
+              "als+popular": f"ALS with a popularity prior (blend weight {result.blend:g})",
+              "popular": "popularity alone"}[result.method]
+    chosen = ", ".join(f"{name} {v:.4f}" for name, v in result.validation.items())
+    return f"""# {rc.registered_model}: {result.method} recommender
 
 ## Data
 - gold.customer_product_activity up to {split.cutoff} (interactions weighted view / add to cart / purchase,
@@ -148,6 +165,7 @@ def model_card(day: dt.date, split: Split, rc, result, champion_before: str | No
 - Holdout customers: {result.holdout_customers}; without any interaction before the cutoff: {result.cold_start_share:.1%}.
 
 ## Model
+- Serves {method}: chosen by NDCG@{k} on validation ({chosen}); popularity gate: {result.gate}.
 - ALS rank {p.rank}, regularisation {p.reg_param}, alpha {p.alpha}, {p.max_iter} iterations; the served model
   keeps the item factors and folds each customer in from their history at scoring time.
 - Lists of {rc.top_n}, {rc.new_product_slots} places for products the model has not seen; only sellable
@@ -158,7 +176,8 @@ def model_card(day: dt.date, split: Split, rc, result, champion_before: str | No
 |---|---|---|---|
 {rows}
 
-Champion before this run: {champion_before or 'none'}; the alias moves only on a better hybrid NDCG@{k}.
+Champion before this run: {champion_before or 'none'}; the alias moves only on a better NDCG@{k} of the
+served method.
 
 ## Known limits
 - Customers without personalization consent get one non-personalised list.
