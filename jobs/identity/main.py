@@ -18,7 +18,9 @@ that run are scored again; links among unchanged records are carried over
 (the score of a pair depends on the pair and the model only). A first run, a
 missing model or `retrain=True` scores every pair. With fewer profile records
 than `identity.min_training_records` and no trained model, only the rule links
-are made (a model estimated on a handful of records would be noise).
+are made (a model estimated on a handful of records would be noise); so too when
+the records carry nothing a model could learn from (no two agree on an email, a
+phone, a tax id, or a full name and date of birth: card numbers without names).
 """
 from __future__ import annotations
 
@@ -145,7 +147,12 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
             sample = match_model.training_sample(records, count, ic.training_max_records)
             log.info("identity %s: training the match model on %d records (of %d)", day, sample.count(), count)
             model = match_model.train(spark, sample, ic.u_max_pairs, ic.em_max_pairs)
-            match_model.save(model, ic.model_dir)
+            if model is None:
+                log.warning("identity %s: no two of the %d profile records agree on an email, a phone, a tax id "
+                            "or a full name and date of birth: nothing to estimate a match model from; rule "
+                            "links only", day, count)
+            else:
+                match_model.save(model, ic.model_dir)
         else:
             log.warning("identity %s: %d profile records, fewer than identity.min_training_records (%d) and no "
                         "trained model in %s: rule links only", day, count, ic.min_training_records, ic.model_dir)

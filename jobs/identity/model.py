@@ -215,12 +215,18 @@ def training_sample(records: DataFrame, count: int, max_records: int) -> DataFra
 
 
 def train(spark: SparkSession, records: DataFrame, u_max_pairs: int, em_max_pairs: int | None = None,
-          extra_comparisons: tuple = ()) -> dict:
-    """Estimate the model on `records`; returns Splink's settings dict with the parameters."""
+          extra_comparisons: tuple = ()) -> dict | None:
+    """Estimate the model on `records`; returns Splink's settings dict with the parameters.
+
+    None when no two records agree on any anchor rule (records without personal data, say:
+    a loyalty export of card numbers only): such data gives a match model nothing to learn.
+    """
     from splink.internals.exceptions import SplinkException
 
     linker = _linker(spark, records, settings(extra_comparisons))
     linker.training.estimate_probability_two_random_records_match(list(ANCHOR_RULES), recall=0.7)
+    if not linker._settings_obj._probability_two_random_records_match > 0:
+        return None
     # One pass over the sampled pairs: the chunked probe re-runs the comparison for every chunk.
     linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=7, num_chunks=1, min_count_per_level=None)
     for rule in TRAINING_RULES:
