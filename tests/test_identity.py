@@ -13,6 +13,7 @@ from jobs.identity.evaluate import accuracy
 from jobs.identity.main import CUSTOMERS, HISTORY, LINKS, MAP, RUNS
 from jobs.identity.main import run as resolve
 from jobs.identity.records import PROFILE_SOURCES
+from jobs.silver.main import SILVER_TABLES
 from tests.support.runtime import runtime_for
 
 DAY1 = dt.date(2026, 10, 1)
@@ -113,3 +114,6 @@ def test_a_loyalty_export_without_personal_data_gets_one_key_per_card(lake, spar
         "resolve_identities"]
     assert report.mode == "rules only" and report.customer_keys == cards
     assert match_model.load(str(tmp_path / "model")) is None
+    # The sources this shop never sends are silver tables without rows: what reads silver runs.
+    assert all(rt.lake.exists(spec.silver) for spec in SILVER_TABLES)
+    assert rt.lake.read("silver.crm_customers").isEmpty() and rt.lake.read("silver.web_events").isEmpty()

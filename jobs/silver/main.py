@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 
 from jobs.common import redelivery
-from jobs.common.bronze import QUARANTINE_TABLE, latest_file_versions, quarantine_rows
+from jobs.common.bronze import QUARANTINE_TABLE, bronze_ddl, latest_file_versions, quarantine_rows
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN, SOURCES, Source
 from jobs.common.landing_contract import source as contract_source
@@ -126,9 +126,10 @@ class SilverReport(StageReport):
 def run(rt: Runtime, days: Days) -> SilverReport:
     """Conform every source's bronze rows of `days` and write them to silver.
 
-    Sources without a bronze table, or without rows in the days, are skipped. A
-    range is one pass: history versions are ordered by their own timestamps, and
-    day-partitioned tables replace every `_ds` of the range in one commit.
+    Sources without a bronze table, or without rows in the days, are skipped (a silver
+    table that does not exist yet is created without rows). A range is one pass:
+    history versions are ordered by their own timestamps, and day-partitioned tables
+    replace every `_ds` of the range in one commit.
     """
     lake = rt.lake
     written: dict[str, int] = {}
@@ -136,10 +137,12 @@ def run(rt: Runtime, days: Days) -> SilverReport:
     for spec in SILVER_TABLES:
         if not lake.exists(spec.bronze):
             log.info("silver %s: skipped, no table %s", days, spec.bronze)
+            _create_empty(rt, spec, days)
             continue
         bronze_days = lake.read(spec.bronze).where(_day_range(days.first, days.last))
         if bronze_days.isEmpty():
             log.info("silver %s: skipped %s, no bronze rows those days", days, spec.silver)
+            _create_empty(rt, spec, days)
             continue
         if spec.write == "day":
             bronze_days, repeats = _first_deliveries(lake, spec, bronze_days, days,
@@ -154,6 +157,20 @@ def run(rt: Runtime, days: Days) -> SilverReport:
         log.info("silver %s: %s <- %d rows", days, spec.silver, written[spec.silver])
     quarantined = _quarantine_redeliveries(lake, redelivered, days)
     return SilverReport(days, written, quarantined)
+
+
+def _create_empty(rt: Runtime, spec: SilverTable, days: Days) -> None:
+    """Create `spec`'s silver table without rows when it does not exist yet (a source that has not landed).
+
+    Every declared source then has its silver table, so what reads silver (identity, the
+    feature layer) runs for a shop that sends some sources only: a source never sent is a
+    source without rows.
+    """
+    if rt.lake.exists(spec.silver):
+        return
+    empty = rt.spark.createDataFrame([], bronze_ddl(contract_source(spec.source)))
+    write_silver(rt.lake, spec, spec.conform(empty), days.first, days.last)
+    log.info("silver %s: created %s without rows (nothing of %s has landed)", days, spec.silver, spec.source)
 
 
 def _first_deliveries(lake: Lake, spec: SilverTable, bronze_days: DataFrame, days: Days,
