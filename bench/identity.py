@@ -333,10 +333,13 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
         if scale is None:
             figures.update(febrl_ours(base, scratch))
             plain = _config(base, scratch / "splink_lake", scratch)  # plain Splink writes no table
-            figures.update(febrl_plain_splink(runtime.start(config=plain).spark))
+            spark = runtime.start(config=plain).spark
+            figures.update(febrl_plain_splink(spark))
             for name in FEBRL_DEDUP:
+                spark.catalog.clearCache()  # what Splink persisted for the last set
                 figures.update(febrl_dedup_ours(base, scratch, name))
                 figures.update(febrl_dedup_plain_splink(runtime.start(config=plain).spark, name))
+            spark.catalog.clearCache()
             figures.update(ground_truth(base, scratch, DEFAULT_SCALE, "hard"))
         figures.update(ground_truth(base, scratch, scale or DEFAULT_SCALE, "default"))
         figures["peak_rss_mb_python"] = round(peak_rss_mb())
