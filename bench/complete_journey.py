@@ -13,7 +13,8 @@ would land it (docs/landing.md):
 - transactions -> `pos_transactions` (on their day): `transaction_id` = the basket, lines
   numbered within it, the store, the timestamp as UTC, the household's `loyalty_id`;
   unit price = (sales value + loyalty and coupon-match discounts) / quantity, discount =
-  those discounts.
+  those discounts (at most the line's units x its unit price in cents: a fuel line of
+  thousands of units at a fraction of a cent each rounds to a price of 0.00).
 
 Lines with a quantity of 0 break the contract (`quantity > 0`) and go to quarantine, as
 any user's would. The last day with baskets from most households is 2017-12-31.
@@ -68,6 +69,7 @@ def land(landing: Path, last: dt.date = LAST) -> dict[str, int]:
     discount = transactions["retail_disc"].abs() + transactions["coupon_match_disc"].abs()
     quantity = transactions["quantity"]
     unit = (transactions["sales_value"] + discount) / quantity.where(quantity > 0)
+    unit_price = unit.fillna(transactions["sales_value"])
     price = unit.groupby(transactions["product_id"]).median()
     _csv(pd.DataFrame({
         "sku": "SKU-" + products["product_id"].astype(str),
@@ -88,8 +90,8 @@ def land(landing: Path, last: dt.date = LAST) -> dict[str, int]:
         "loyalty_id": "H" + transactions["household_id"].astype(str),
         "sku": "SKU-" + transactions["product_id"].astype(str),
         "quantity": quantity,
-        "unit_price": _money(unit.fillna(transactions["sales_value"])),
-        "discount": _money(discount),
+        "unit_price": _money(unit_price),
+        "discount": _money(discount.clip(upper=quantity.clip(lower=0) * unit_price.round(2))),
     })
     days = transactions["transaction_timestamp"].dt.date
     for day, part in lines.groupby(days.to_numpy()):

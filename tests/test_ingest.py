@@ -122,6 +122,7 @@ def test_bad_rows_go_to_quarantine_with_line_number_raw_text_and_reason(lake, sp
     pos = ",".join(source("pos_transactions").column_names) + "\n"
     pos += f"T1,1,S1,{ts},,,SKU-000001,2,1.50,0.00\nT1,2,S1,{ts},,,SKU-000002,-3,1.50,0.00\n"
     pos += f"T1,3,S1,{ts},,,SKU-000003,x,1.50,0.00\n"
+    pos += f"T1,4,S1,{ts},,,SKU-000004,2,1.50,3.01\nT1,5,S1,{ts},,,SKU-000005,2,1.50,3.00\n"  # a rule over columns
     _write(landing, "pos_transactions", DAY1, pos)
     email = '{"event_id":"E1","event_ts":"' + ts + '","event_type":"open","email":"a@b.com","campaign_id":"K1"}\n'
     email += '{"event_id":"E2","event_ts":"' + ts + '","event_ty\n\n'
@@ -138,9 +139,11 @@ def test_bad_rows_go_to_quarantine_with_line_number_raw_text_and_reason(lake, sp
     assert got[("crm_customers", 6)][0] == "column created_at: 'yesterday' is not a valid timestamp"
     assert got[("pos_transactions", 2)][0] == "column quantity: '-3' breaks the rule quantity > 0"
     assert got[("pos_transactions", 3)][0] == "column quantity: 'x' is not a valid int"
+    assert got[("pos_transactions", 4)][0] == \
+        "column discount: '3.01' breaks the rule discount >= 0 AND discount <= quantity * unit_price"
     assert got[("email_events", 2)][0] == "not a valid JSON object (truncated or malformed line)"
     assert got[("email_events", 3)][0] == "empty line"
-    assert len(got) == 8
+    assert len(got) == 9
     log = {r["source"]: r for r in lake.read(INGEST_LOG_TABLE).where("outcome = 'loaded'").collect()}
     assert (log["crm_customers"]["rows_loaded"], log["crm_customers"]["rows_quarantined"]) == (2, 4)
     assert (log["email_events"]["rows_in_file"], log["email_events"]["rows_loaded"]) == (3, 1)

@@ -134,6 +134,12 @@ def split_json(lines: DataFrame, source: Source) -> DataFrame:
     )
 
 
+def _on_typed_values(check: str, source: Source) -> str:
+    """A column rule over the typed values: every contract column it names (its own, or others of the row)."""
+    names = "|".join(re.escape(c.name) for c in sorted(source.columns, key=lambda c: -len(c.name)))
+    return re.sub(rf"\b({names})\b", lambda m: f"`__value_{m.group(1)}`", check)
+
+
 def typed(split: DataFrame, source: Source) -> DataFrame:
     """Type every contract column and attach `_reason` (null when the row is good)."""
     reasons: list[Column] = [F.col("_format_error")]
@@ -154,7 +160,7 @@ def typed(split: DataFrame, source: Source) -> DataFrame:
             rounded = F.format_string(f"column {c.name}: '%s' has more decimal places than {c.type} keeps", raw)
             reasons.append(F.when(value.isNotNull() & (exact != value), rounded))
         if c.check:
-            rule = F.expr(c.check.replace(c.name, f"`__value_{c.name}`"))
+            rule = F.expr(_on_typed_values(c.check, source))
             broken = F.format_string(f"column {c.name}: '%s' breaks the rule {c.check}", raw)
             reasons.append(F.when(F.col(f"__value_{c.name}").isNotNull() & ~rule, broken))
     with_values = split.select("*", *[v.alias(f"__value_{c.name}") for v, c in zip(values, source.columns, strict=True)])
