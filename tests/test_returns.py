@@ -161,7 +161,8 @@ def test_rebuilding_the_day_in_silver_quarantines_nothing_twice(built):
 
 
 def test_before_the_first_return_the_features_build_with_nothing_returned(built):
-    """Silver writes no returns table before the first return lands: gold is built as if none came back."""
+    """Without a silver returns table (one dropped, or a lake from before silver made empty tables), gold is built
+    as if nothing came back."""
     lake = built.rt.lake
     folder = Path(lake.path("silver.returns"))
     aside = folder.with_name("_returns_aside")
