@@ -1,6 +1,7 @@
 """Identity resolution end to end: landing files -> silver -> customer keys, against the generator's ground truth."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -105,11 +106,14 @@ def test_a_crm_export_of_our_own_gets_keys_without_code_changes(lake, spark, con
 def test_a_loyalty_export_without_personal_data_gets_one_key_per_card(lake, spark, config, tmp_path):
     folder = tmp_path / "landing" / "loyalty_members" / "ds=2026-10-01"
     folder.mkdir(parents=True)
-    cards = 1_200  # enough records to estimate a model, but nothing in them to estimate it from
+    cards = 60
     lines = ["loyalty_id,tier,points_balance,joined_at,updated_at",
              *[f"H{n},bronze,0,2026-01-01T00:00:00Z,2026-01-01T00:00:00Z" for n in range(cards)]]
     (folder / "cards.csv").write_text("\n".join(lines) + "\n")
     rt = runtime_for(config, lake, tmp_path / "landing", tmp_path / "model")
+    # Enough records to estimate a model from, but nothing in them to estimate it with.
+    rt = dataclasses.replace(rt, config=dataclasses.replace(rt.config, identity=dataclasses.replace(
+        rt.config.identity, min_training_records=cards)))
     report = pipeline.run(rt, Days.of(DAY1), ("ingest", "silver", "resolve_identities"), log=lambda *_: None)[
         "resolve_identities"]
     assert report.mode == "rules only" and report.customer_keys == cards

@@ -165,30 +165,38 @@ PROFILE_DDL = ("record_id STRING, first_name STRING, last_name STRING, date_of_b
                "is_new BOOLEAN")
 
 
-def _address_level(spark, left: tuple, right: tuple) -> str:
-    """The address comparison level the match model puts two (street, city, postcode) records in."""
+def _address_levels(spark, same: tuple, others: list[tuple]) -> list[str]:
+    """The address comparison level the match model puts `same` and each of `others` (street, city, postcode) in."""
     from splink import Linker
 
-    rows = [(f"crm_customers:{n}", "ann", "lee", dt.date(1980, 1, 2), None, None, None, None, *address, True)
-            for n, address in enumerate((left, right))]
+    rows = [(f"crm_customers:{n}{side}", "ann", "lee", dt.date(1980, 1, 2), None, None, None, None, *address, True)
+            for n, other in enumerate(others) for side, address in (("a", same), ("b", other))]
     records = with_name_groups(spark.createDataFrame(rows, PROFILE_DDL), nickname_groups(spark))
     model = match_model.settings().create_settings_dict("spark")
     model["retain_intermediate_calculation_columns"] = True
     linker = Linker(match_model.db_api(spark).register(records), model)
-    gamma = linker.inference.predict().as_spark_dataframe().first()["gamma_address"]
+    gamma = {(r.record_id_l, r.record_id_r): r.gamma_address
+             for r in linker.inference.predict().as_spark_dataframe().collect()}
     levels = [lvl for lvl in model["comparisons"][-1]["comparison_levels"] if not lvl.get("is_null_level")]
-    return levels[len(levels) - 1 - gamma]["label_for_charts"]
+    return [levels[len(levels) - 1 - gamma[(f"crm_customers:{n}a", f"crm_customers:{n}b")]]["label_for_charts"]
+            for n in range(len(others))]
 
 
 def test_an_address_typed_twice_with_a_slip_in_postcode_or_city_is_still_the_same_street(spark):
     same = ("51 hurley street", "kempsey", "5162")
-    assert _address_level(spark, same, same) == "same street and postcode"
-    assert _address_level(spark, same, ("51 hurley street", "kempsdy", "5612")) == \
-        "same street, postcode or city one slip apart"
-    assert _address_level(spark, same, ("51 hurely street", "kempsey", "5126")) == \
-        "similar street, postcode or city the same or one slip apart"
-    assert _address_level(spark, same, ("51 hurley street", "perth", "6000")) == "same street, another place"
-    assert _address_level(spark, same, ("7 ocean road", "perth", "6000")) == "All other comparisons"
+    assert _address_levels(spark, same, [
+        same,
+        ("51 hurley street", "kempsdy", "5612"),
+        ("51 hurely street", "kempsey", "5126"),
+        ("51 hurley street", "perth", "6000"),
+        ("7 ocean road", "perth", "6000"),
+    ]) == [
+        "same street and postcode",
+        "same street, postcode or city one slip apart",
+        "similar street, postcode or city the same or one slip apart",
+        "same street, another place",
+        "All other comparisons",
+    ]
 
 
 def test_no_level_of_agreement_weighs_less_than_no_agreement():

@@ -445,7 +445,7 @@ def test_build_silver_two_generated_days_rerun_and_superseded_files(lake, spark,
     assert {t: lake.version(t) for t in merged} == versions
 
 
-def test_build_silver_skips_sources_without_a_table_or_rows_that_day(lake, spark, config):
+def test_build_silver_skips_sources_without_rows_that_day_and_gives_unsent_ones_empty_tables(lake, spark, config):
     bronze = _bronze(spark, "orders", [
         {"order_id": "O1", "email": "a@x.com", "order_ts": dt.datetime(2026, 10, 1, 9), "channel": "web",
          "currency": "GBP", "order_total": Decimal("1.00")},
@@ -453,4 +453,7 @@ def test_build_silver_skips_sources_without_a_table_or_rows_that_day(lake, spark
     lake.append(bronze, "bronze.orders", partition_by=["_ds"])
     assert silver_run(runtime_for(config, lake), Days.of(DAY2)).written == {}
     assert silver_run(runtime_for(config, lake), Days.of(DAY1)).written == {"silver.orders": 1}
-    assert lake.table_names() == ["bronze.orders", "silver.orders"]
+    assert lake.table_names() == sorted(["bronze.orders", *(spec.silver for spec in SILVER_TABLES)])
+    assert lake.read("silver.orders").count() == 1
+    assert all(lake.read(spec.silver).isEmpty() for spec in SILVER_TABLES if spec.silver != "silver.orders")
+    assert {"record_key", "valid_from", "email_match_key"} <= set(lake.read("silver.crm_customers").columns)
