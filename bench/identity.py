@@ -338,7 +338,7 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
             for name in FEBRL_DEDUP:
                 spark.catalog.clearCache()  # what Splink persisted for the last set
                 figures.update(febrl_dedup_ours(base, scratch, name))
-                figures.update(febrl_dedup_plain_splink(runtime.start(config=plain).spark, name))
+                figures.update(febrl_dedup_plain_splink(spark, name))
             spark.catalog.clearCache()
             figures.update(ground_truth(base, scratch, DEFAULT_SCALE, "hard"))
         figures.update(ground_truth(base, scratch, scale or DEFAULT_SCALE, "default"))

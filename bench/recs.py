@@ -72,8 +72,7 @@ def measure(config: Config, first: dt.date, last: dt.date, tag: str) -> Figures:
     began = time.perf_counter()
     report = pipeline.stage("train_recommender").run(rt, Days.of(last), compare_implicit=True)
     figures[f"{tag}_train_recommender_s"] = round(time.perf_counter() - began, 1)
-    run = mlflow.get_run(report.run_id)
-    metrics = run.data.metrics
+    metrics = mlflow.get_run(report.run_id).data.metrics
     k = config.recommend.eval_k
     for method in METHODS:
         for name in ("precision", "recall", "ndcg", "map"):

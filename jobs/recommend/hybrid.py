@@ -336,11 +336,12 @@ def _ranked_chunk(catalog: Catalog, factors: Factors | None, popularity: Popular
     picked = _top(scores, top_n)
     row_sources = np.repeat(sources[:, None], picked.shape[1], axis=1)
     row_sources[picked < 0] = ""
-    because = _because(catalog, factors, history, picked, np.where(row_sources == BLEND, ALS, row_sources), inverse)
+    explained_as = np.where(row_sources == BLEND, ALS, row_sources)  # a blend row is explained as ALS's pick
+    because = _because(catalog, factors, history, picked, explained_as, inverse)
     customer, slot = np.nonzero(picked >= 0)
     item = picked[customer, slot]
-    reasons = _reasons(catalog, popularity, history, segment, customer, item,
-                       np.where(row_sources == BLEND, ALS, row_sources)[customer, slot], because[customer, slot])
+    reasons = _reasons(catalog, popularity, history, segment, customer, item, explained_as[customer, slot],
+                       because[customer, slot])
     return Recommendations(customer, slot + 1, item, scores[customer, item], list(row_sources[customer, slot]), reasons)
 
 

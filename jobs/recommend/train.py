@@ -116,12 +116,6 @@ def make_fold(spark: SparkSession, activity: DataFrame, rfm_history: DataFrame, 
     return fold
 
 
-def _best_blend(on_validation: dict[str, float]) -> float:
-    """The blend weight with the best validation NDCG (0 when none was tried)."""
-    blends = {float(k.split("@")[1]): v for k, v in on_validation.items() if k.startswith(f"{ALS_POPULAR}@")}
-    return max(blends, key=lambda w: (blends[w], -w)) if blends else 0.0
-
-
 def popularity_gate(method: str, blend: float, metrics: dict[str, dict[str, float]],
                     k: int) -> tuple[str, float, str]:
     """(method, blend, verdict): the chosen method, or popularity when the chosen one is below it on the holdout."""
@@ -185,9 +179,10 @@ def search(fold: Fold, catalog: Catalog, rc: RecommendConfig) -> tuple[als_model
 def choose_method(fold: Fold, catalog: Catalog, factors: ItemFactors | None, hybrid_ndcg: float | None,
                   rc: RecommendConfig) -> tuple[str, float, dict[str, float]]:
     """The method to serve, by NDCG@k on the validation fold: the hybrid, ALS with a popularity prior at each
-    of `recommend.blend_weights`, or popularity alone (ties: the simpler method).
+    of `recommend.blend_weights`, or popularity alone (ties: the simpler method; among blend weights, the smaller).
 
-    Returns the method, its blend weight and every candidate's NDCG@k (keys: hybrid, als+popular@w, popular).
+    Returns the method, the best blend weight (whichever method won) and every candidate's NDCG@k, keyed
+    as its MLflow metric names (`hybrid`, `als_popular_w<w>`, `popular`).
     """
     base = served_model(fold, catalog, factors, rc)
     sellable = _sellable(catalog)
@@ -195,19 +190,22 @@ def choose_method(fold: Fold, catalog: Catalog, factors: ItemFactors | None, hyb
     def ndcg(model: RecommenderModel) -> float:
         return ranking_metrics(served_lists(fold, model, rc), fold.relevant, rc.eval_k, sellable)["ndcg"]
 
-    scores = {POPULARITY: ndcg(base.using(POPULARITY))}
-    candidates = [(scores[POPULARITY], 2, POPULARITY, 0.0)]
+    scores = {METRIC_KEY[POPULARITY]: ndcg(base.using(POPULARITY))}
+    candidates = [(scores[METRIC_KEY[POPULARITY]], 2, POPULARITY)]
+    best_blend, best_blend_ndcg = 0.0, None
     if factors is not None:
         for w in rc.blend_weights:
-            scores[f"{ALS_POPULAR}@{w:g}"] = value = ndcg(base.using(ALS_POPULAR, w))
-            candidates.append((value, 1, ALS_POPULAR, w))
+            scores[f"{METRIC_KEY[ALS_POPULAR]}_w{w:g}"] = value = ndcg(base.using(ALS_POPULAR, w))
+            if best_blend_ndcg is None or value > best_blend_ndcg:
+                best_blend, best_blend_ndcg = w, value
+        candidates.append((best_blend_ndcg, 1, ALS_POPULAR))
         if hybrid_ndcg is not None:
-            scores[HYBRID] = hybrid_ndcg
-            candidates.append((hybrid_ndcg, 0, HYBRID, 0.0))
-    best = max(candidates, key=lambda c: (c[0], c[1]))
+            scores[METRIC_KEY[HYBRID]] = hybrid_ndcg
+            candidates.append((hybrid_ndcg, 0, HYBRID))
+    method = max(candidates, key=lambda c: (c[0], c[1]))[2]
     log.info("validation NDCG@%d by method: %s; serving %s", rc.eval_k,
-             ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), best[2])
-    return best[2], best[3], scores
+             ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), method)
+    return method, best_blend, scores
 
 
 def implicit_lists(model: ImplicitAls, spark: SparkSession, fold: Fold, catalog: Catalog, k: int) -> DataFrame:
@@ -255,7 +253,8 @@ def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: Da
         hybrid_validation = ranking_metrics(
             served_lists(validation, served_model(validation, catalog, validation_factors, rc), rc),
             validation.relevant, rc.eval_k, _sellable(catalog))["ndcg"]
-    method, blend, on_validation = choose_method(validation, catalog, validation_factors, hybrid_validation, rc)
+    method, best_blend, on_validation = choose_method(validation, catalog, validation_factors, hybrid_validation, rc)
+    blend = best_blend if method == ALS_POPULAR else 0.0
     seconds["search"] = time.perf_counter() - began
 
     holdout = make_fold(spark, activity, rfm_history, catalog, split.cutoff, split.day, rc)
@@ -272,8 +271,7 @@ def train_and_evaluate(spark: SparkSession, activity: DataFrame, rfm_history: Da
     began = time.perf_counter()
     metrics["hybrid"] = judged(hybrid)
     seconds["hybrid_score"] = time.perf_counter() - began
-    metrics["als_popular"] = judged(hybrid.using(ALS_POPULAR, blend if method == ALS_POPULAR else
-                                                 _best_blend(on_validation)))
+    metrics["als_popular"] = judged(hybrid.using(ALS_POPULAR, best_blend))
     metrics["als"] = judged(hybrid.using(ALS_POPULAR, 0.0))
     began = time.perf_counter()
     metrics["popular"] = judged(hybrid.using(POPULARITY))

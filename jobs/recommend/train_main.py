@@ -115,8 +115,7 @@ def run(rt: Runtime, days: Days, *, compare_implicit: bool | None = None) -> Tra
             "train_interactions": result.train_interactions,
             **{f"seconds_{name}": s for name, s in result.seconds.items()},
         })
-        mlflow.log_metrics({f"validation_{name.replace('+', '_').replace('@', '_w')}_ndcg_at_{k}": v
-                            for name, v in result.validation.items()})
+        mlflow.log_metrics({f"validation_{name}_ndcg_at_{k}": v for name, v in result.validation.items()})
         mlflow.log_metric(f"served_ndcg_at_{k}", result.ndcg)
         mlflow.set_tags({"c360.served_method": result.method, "c360.gate": result.gate})
         mlflow.log_dict({"grid": result.search, "validation_ndcg": result.validation}, "search.json")
