@@ -165,21 +165,29 @@ PROFILE_DDL = ("record_id STRING, first_name STRING, last_name STRING, date_of_b
                "is_new BOOLEAN")
 
 
-def _address_levels(spark, same: tuple, others: list[tuple]) -> list[str]:
-    """The address comparison level the match model puts `same` and each of `others` (street, city, postcode) in."""
+def _levels(spark, comparison: str, pairs: list[tuple[tuple, tuple]]) -> list[str]:
+    """The level of `comparison` the match model puts each pair of PROFILE_DDL rows (without record_id) in."""
     from splink import Linker
 
-    rows = [(f"crm_customers:{n}{side}", "ann", "lee", dt.date(1980, 1, 2), None, None, None, None, *address, True)
-            for n, other in enumerate(others) for side, address in (("a", same), ("b", other))]
+    rows = [(f"crm_customers:{n}{side}", *row, True) for n, pair in enumerate(pairs) for side, row in zip("ab", pair)]
     records = with_name_groups(spark.createDataFrame(rows, PROFILE_DDL), nickname_groups(spark))
     model = match_model.settings().create_settings_dict("spark")
     model["retain_intermediate_calculation_columns"] = True
     linker = Linker(match_model.db_api(spark).register(records), model)
-    gamma = {(r.record_id_l, r.record_id_r): r.gamma_address
+    gamma = {(r.record_id_l, r.record_id_r): r[f"gamma_{comparison}"]
              for r in linker.inference.predict().as_spark_dataframe().collect()}
-    levels = [lvl for lvl in model["comparisons"][-1]["comparison_levels"] if not lvl.get("is_null_level")]
+    found = next(c for c in model["comparisons"] if c["output_column_name"] == comparison)
+    levels = [lvl for lvl in found["comparison_levels"] if not lvl.get("is_null_level")]
     return [levels[len(levels) - 1 - gamma[(f"crm_customers:{n}a", f"crm_customers:{n}b")]]["label_for_charts"]
-            for n in range(len(others))]
+            for n in range(len(pairs))]
+
+
+def _address_levels(spark, same: tuple, others: list[tuple]) -> list[str]:
+    """The address comparison level the match model puts `same` and each of `others` (street, city, postcode) in."""
+    def row(address):
+        return ("ann", "lee", dt.date(1980, 1, 2), None, None, None, None, *address)
+
+    return _levels(spark, "address", [(row(same), row(other)) for other in others])
 
 
 def test_an_address_typed_twice_with_a_slip_in_postcode_or_city_is_still_the_same_street(spark):
@@ -189,14 +197,62 @@ def test_an_address_typed_twice_with_a_slip_in_postcode_or_city_is_still_the_sam
         ("51 hurley street", "kempsdy", "5612"),
         ("51 hurely street", "kempsey", "5126"),
         ("51 hurley street", "perth", "6000"),
+        ("9 bay road", "kempsey", "2440"),
+        ("9 bay road", "kempsdy", "5612"),
         ("7 ocean road", "perth", "6000"),
     ]) == [
         "same street and postcode",
         "same street, postcode or city one slip apart",
         "similar street, postcode or city the same or one slip apart",
         "same street, another place",
+        "same city",
+        "postcode or city one slip apart",
         "All other comparisons",
     ]
+
+
+def test_a_user_name_that_only_spells_the_name_weighs_nothing_at_another_provider(spark):
+    def pair(user):
+        return tuple(("ann", "smith", None, f"{user}@{provider}", user, None, None, None, None, None)
+                     for provider in ("gmail.com", "yahoo.co.uk"))
+
+    assert _levels(spark, "email_match_key", [
+        pair("annsmith"), pair("ann.smith"), pair("asmith"), pair("smithann1984"), pair("sunnydays"),
+    ]) == ["same user name at another provider, spelling the name"] * 4 + ["same user name at another provider"]
+    model = match_model.settings().create_settings_dict("spark")
+    email = next(c for c in model["comparisons"] if c["output_column_name"] == "email_match_key")
+    level = next(lvl for lvl in email["comparison_levels"] if lvl["label_for_charts"].endswith("spelling the name"))
+    assert level["m_probability"] == level["u_probability"]
+
+
+def test_a_common_name_weighs_less_than_a_rare_one_by_the_frequencies_saved_at_training(spark):
+    def row(last):
+        return ("ann", last, dt.date(1980, 1, 2), None, None, None, None, None, None, None)
+
+    lasts = ["smith"] * 6 + ["featherstonehaugh", "lee", "lee", None]
+    population = spark.createDataFrame([(f"r{n}", "ann", last) for n, last in enumerate(lasts)],
+                                       "record_id STRING, first_name STRING, last_name STRING")
+    frequencies = match_model.term_frequencies(population)
+    assert frequencies["last_name"] == pytest.approx({"smith": 6 / 9, "featherstonehaugh": 1 / 9, "lee": 2 / 9})
+    assert frequencies["first_name"] == {"ann": 1.0}
+
+    rows = [(f"crm_customers:{n}{side}", *row(last), True) for n, last in enumerate(["smith", "featherstonehaugh",
+                                                                                     "zimmermann"]) for side in "ab"]
+    records = with_name_groups(spark.createDataFrame(rows, PROFILE_DDL), nickname_groups(spark))
+    frequencies = {"first_name": {"ann": 0.01}, "last_name": {"smith": 0.05, "featherstonehaugh": 0.00001}}
+    model = {**match_model.settings().create_settings_dict("spark"), match_model.TERM_FREQUENCIES: frequencies}
+
+    def weights(model):
+        return {r.record_id_l[-2]: r.match_weight for r in match_model.predict(spark, records, model, 0.0).collect()
+                if r.record_id_l[:-1] == r.record_id_r[:-1]}
+
+    weight = weights(model)
+    # common < a name the frequencies do not hold (the average weight) < rare
+    assert weight["0"] < weight["2"] < weight["1"]
+    # a pair weighs the same scored alone: the frequencies are the model's, not the scored records'
+    alone = records.where(F.col("record_id").startswith("crm_customers:1"))
+    assert [r.match_weight for r in match_model.predict(spark, alone, model, 0.0).collect()] == [
+        pytest.approx(weight["1"])]
 
 
 def test_no_level_of_agreement_weighs_less_than_no_agreement():

@@ -146,7 +146,7 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
         if count >= ic.min_training_records:
             sample = match_model.training_sample(records, count, ic.training_max_records)
             log.info("identity %s: training the match model on %d records (of %d)", day, sample.count(), count)
-            model = match_model.train(spark, sample, ic.u_max_pairs, ic.em_max_pairs)
+            model = match_model.train(spark, sample, ic.u_max_pairs, ic.em_max_pairs, population=records)
             if model is None:
                 log.warning("identity %s: no two of the %d profile records agree on an email, a phone, a tax id "
                             "or a full name and date of birth: nothing to estimate a match model from; rule "

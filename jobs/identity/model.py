@@ -8,13 +8,16 @@ street, postcode and city of one address are not independent evidence, and
 counting them three times links household members to each other. Its levels
 run from the same street and postcode, through the same street with a slip in
 the postcode or city (one edit, or the same postcode district), down to the
-same city and to the same street in another place. A first
-name that is the other record's last name (names entered the wrong way round)
-is a level of both name comparisons.
+same city, a postcode or city one slip apart, and the same street in another
+place. A first name that is the other record's last name (names entered the
+wrong way round) is a level of both name comparisons.
 
 Households break the independence Fellegi-Sunter assumes (same surname,
-same postcode, often one email), so one level is fixed rather than
-estimated: an email shared by two different first names weighs nothing.
+same postcode, often one email), and a user name is often made of the
+person's name, so two levels are fixed rather than estimated and weigh
+nothing: an email shared by two different first names, and one user name at
+two providers when it only spells the name (annsmith, asmith: namesakes share
+it, and the names are compared already).
 After training, no level of agreement weighs less than its comparison's "all
 other" level (`agreement_floor`): a level the training data's matches never
 reach would otherwise veto every pair that falls in it.
@@ -22,9 +25,12 @@ reach would otherwise veto every pair that falls in it.
 m probabilities are estimated by EM (on a hash-chosen sample of at most
 `identity.em_max_pairs` pairs per training rule), u probabilities by random
 sampling. The trained model is kept as Splink's JSON next to the lake, so
-daily runs score new records with the same weights. There are no
-term-frequency adjustments: a pair's score depends on the pair alone, which is
-what makes scoring only the new records sound.
+daily runs score new records with the same weights. Exact first and last
+names weigh by how common the name is (Splink's term-frequency adjustment):
+the frequencies are counted once, at training, and saved in the model, so a
+pair's score depends on the pair and the model alone, which is what makes
+scoring only the new records sound. A name first seen after training gets
+the average weight.
 
 Blocking rules (a pair is scored when at least one holds): same email match key;
 same phone; same email local part; same date of birth and first initial; same
@@ -41,12 +47,15 @@ import json
 import logging
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "splink_model.json"
+# Names weigh by how common they are: two records both named Smith say less than two named Featherstonehaugh.
+TF_COLUMNS = ("first_name", "last_name")
+TERM_FREQUENCIES = "c360_term_frequencies"  # the model's key holding {column: {value: share of records}}
 
 BLOCKING_RULES = (
     "l.email_match_key = r.email_match_key",
@@ -88,6 +97,16 @@ _FIRST_NAMES_AGREE = (
     " OR first_name_l = last_name_r)"
 )
 
+# A user name that only spells the person's name (annsmith, ann.smith, asmith, smithann, digits
+# aside) says no more than the names, which are compared on their own.
+_LETTERS = "regexp_replace({}, '[^a-z]', '')"
+_USER_IS_NAME = (
+    f"{_LETTERS.format('email_user_l')} IN ("
+    f"{_LETTERS.format('concat(first_name_l, last_name_l)')}, {_LETTERS.format('concat(last_name_l, first_name_l)')}, "
+    f"{_LETTERS.format('concat(substr(first_name_l, 1, 1), last_name_l)')}, "
+    f"{_LETTERS.format('concat(last_name_l, substr(first_name_l, 1, 1))')})"
+)
+
 
 def settings(extra_comparisons: tuple = ()):
     """Splink settings of the model (link type dedupe, unique id `record_id`)."""
@@ -101,7 +120,7 @@ def settings(extra_comparisons: tuple = ()):
         comparison_description="first name, with nicknames",
         comparison_levels=[
             cll.NullLevel("first_name"),
-            cll.ExactMatchLevel("first_name"),
+            cll.ExactMatchLevel("first_name", term_frequency_adjustments=True),
             cll.CustomLevel("jaro_winkler(first_name_l, last_name_r) >= 0.92", "first name is the other's last name"),
             cll.JaroWinklerLevel("first_name", 0.92),
             cll.ArrayIntersectLevel("first_name_group", 1),
@@ -122,6 +141,9 @@ def settings(extra_comparisons: tuple = ()):
                             "same email, first names agree"),
             cll.CustomLevel("email_match_key_l = email_match_key_r", "same email, other first names").configure(
                 m_probability=0.5, u_probability=0.5, fix_m_probability=True, fix_u_probability=True),
+            cll.CustomLevel(f"email_user_l = email_user_r AND {_USER_IS_NAME}",
+                            "same user name at another provider, spelling the name").configure(
+                m_probability=0.5, u_probability=0.5, fix_m_probability=True, fix_u_probability=True),
             cll.CustomLevel("email_user_l = email_user_r", "same user name at another provider"),
             cll.ElseLevel(),
         ],
@@ -131,7 +153,7 @@ def settings(extra_comparisons: tuple = ()):
         comparison_description="last name",
         comparison_levels=[
             cll.NullLevel("last_name"),
-            cll.ExactMatchLevel("last_name"),
+            cll.ExactMatchLevel("last_name", term_frequency_adjustments=True),
             cll.CustomLevel("jaro_winkler(last_name_l, first_name_r) >= 0.92", "last name is the other's first name"),
             cll.JaroWinklerLevel("last_name", 0.92),
             cll.JaroWinklerLevel("last_name", 0.88),
@@ -159,6 +181,7 @@ def settings(extra_comparisons: tuple = ()):
                 "similar street, postcode or city the same or one slip apart",
             ),
             cll.CustomLevel("city_l = city_r", "same city"),
+            cll.CustomLevel(near_place, "postcode or city one slip apart"),
             cll.CustomLevel("street_l = street_r", "same street, another place"),
             cll.ElseLevel(),
         ],
@@ -198,7 +221,28 @@ def _linker(spark: SparkSession, records: DataFrame, model):
     from splink import Linker
 
     api = db_api(spark)
-    return Linker(api.register(records), model)
+    if not isinstance(model, dict):
+        return Linker(api.register(records), model)
+    frequencies = model.get(TERM_FREQUENCIES, {})
+    linker = Linker(api.register(records), {k: v for k, v in model.items() if k != TERM_FREQUENCIES})
+    for column, table in frequencies.items():
+        lookup = spark.createDataFrame(sorted(table.items()), f"{column} STRING, tf_{column} DOUBLE")
+        linker.table_management.register_term_frequency_lookup(api.register(lookup), column)
+    return linker
+
+
+def term_frequencies(records: DataFrame) -> dict[str, dict[str, float]]:
+    """Share of `records` holding each value of every `TF_COLUMNS` column (among records that have one).
+
+    Saved with the model, so a pair of names weighs the same on every later day,
+    however many records have arrived since.
+    """
+    out = {}
+    for column in TF_COLUMNS:
+        counts = records.where(F.col(column).isNotNull()).groupBy(column).count()
+        rows = counts.select(column, (F.col("count") / F.sum("count").over(Window.partitionBy())).alias("tf")).collect()
+        out[column] = {r[column]: r["tf"] for r in rows}
+    return out
 
 
 def training_sample(records: DataFrame, count: int, max_records: int) -> DataFrame:
@@ -215,8 +259,11 @@ def training_sample(records: DataFrame, count: int, max_records: int) -> DataFra
 
 
 def train(spark: SparkSession, records: DataFrame, u_max_pairs: int, em_max_pairs: int | None = None,
-          extra_comparisons: tuple = ()) -> dict | None:
+          extra_comparisons: tuple = (), population: DataFrame | None = None) -> dict | None:
     """Estimate the model on `records`; returns Splink's settings dict with the parameters.
+
+    The name frequencies (`term_frequencies`) are counted on `population` (all
+    profile records, of which `records` may be a sample), or on `records`.
 
     None when no two records agree on any anchor rule (records without personal data, say:
     a loyalty export of card numbers only): such data gives a match model nothing to learn.
@@ -241,7 +288,8 @@ def train(spark: SparkSession, records: DataFrame, u_max_pairs: int, em_max_pair
             linker._settings_obj.core_model_settings = before
             log.warning("match model: EM on %r skipped, the data gives it nothing to learn from (%s)", rule,
                         str(exc).splitlines()[0])
-    return agreement_floor(linker.misc.save_model_to_json())
+    return {**agreement_floor(linker.misc.save_model_to_json()), TERM_FREQUENCIES: term_frequencies(
+        records if population is None else population)}
 
 
 def agreement_floor(model: dict) -> dict:
