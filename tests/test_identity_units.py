@@ -169,7 +169,8 @@ def _levels(spark, comparison: str, pairs: list[tuple[tuple, tuple]]) -> list[st
     """The level of `comparison` the match model puts each pair of PROFILE_DDL rows (without record_id) in."""
     from splink import Linker
 
-    rows = [(f"crm_customers:{n}{side}", *row, True) for n, pair in enumerate(pairs) for side, row in zip("ab", pair)]
+    rows = [(f"crm_customers:{n}{side}", *row, True)
+            for n, pair in enumerate(pairs) for side, row in zip("ab", pair, strict=True)]
     records = with_name_groups(spark.createDataFrame(rows, PROFILE_DDL), nickname_groups(spark))
     model = match_model.settings().create_settings_dict("spark")
     model["retain_intermediate_calculation_columns"] = True
