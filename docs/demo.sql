@@ -66,8 +66,8 @@ ORDER BY 1, 3 DESC;
 SELECT customer_key, rfm_segment, frequency, monetary_before_refunds, refunds, monetary
 FROM gold.customer_rfm WHERE refunds > 0 ORDER BY refunds DESC LIMIT 5;
 
--- Gold: a few customer_360 rows (pseudonymised: hashes and districts, no names or addresses)
-SELECT customer_key, left(email_sha256, 12) AS email_hash, postcode_district, birth_year, sources,
+-- Gold: a few customer_360 rows (pseudonymised: keyed hashes and districts, no names or addresses)
+SELECT customer_key, left(email_hmac, 12) AS email_pseudonym, postcode_district, birth_year, sources,
        rfm_score, rfm_segment, orders, net_spend, top_category, channel_mix, email_open_rate_30d,
        web_sessions_30d, consent_email_marketing
 FROM gold.customer_360 WHERE is_active_buyer ORDER BY net_spend DESC LIMIT 8;

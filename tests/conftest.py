@@ -158,6 +158,9 @@ spark:
     spark.databricks.delta.snapshotPartitions: "1"
     spark.sql.sources.parallelPartitionDiscovery.parallelism: "2"
 """ + "".join(f'    {k}: "{v}"\n' for k, v in TINY_DATA_CONF.items()) + f"""
+privacy:
+  pseudonym_key_file: ${{lake.root}}/_secrets/pseudonym.key
+  create_key_file: true
 customers:
   clv_holdout_days: {E2E_CLV_HOLDOUT_DAYS}
   churn:

@@ -18,11 +18,6 @@
   try_divide(cast({{ numerator }} as double), {{ denominator }})
 {%- endmacro %}
 
-{#- SHA-256 of a normalised identifier: the pseudonym gold carries instead of the raw value. -#}
-{% macro pseudonym(column) -%}
-  sha2(lower(trim({{ column }})), 256)
-{%- endmacro %}
-
 {#- 1-5 by quintile of `column` over all rows (percent rank, so equal values share a score). -#}
 {% macro quintile_score(column) -%}
   cast(least(5, 1 + floor(5 * percent_rank() over (order by {{ column }}))) as int)

@@ -240,6 +240,17 @@ class CustomersConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """Privacy: the secret key of the keyed pseudonyms in gold (jobs/common/pseudonym.py)."""
+
+    # A file holding the key (the environment variable C360_PSEUDONYM_KEY, when set, wins).
+    # Keep it out of version control and out of the lake's readers' reach.
+    pseudonym_key_file: str = ""
+    # Create `pseudonym_key_file` with a random key when it does not exist (a local demo only).
+    create_key_file: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     spark: SparkConfig
@@ -250,6 +261,7 @@ class Config:
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     customers: CustomersConfig = field(default_factory=CustomersConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
 
 def load_config(
@@ -429,4 +441,6 @@ def _resolve_placeholders(config: Config) -> Config:
         artifact_root=sub(config.mlflow.artifact_root),
     )
     identity = dataclasses.replace(config.identity, model_dir=sub(config.identity.model_dir))
-    return dataclasses.replace(config, lake=lake, spark=spark, landing=landing, mlflow=mlflow, identity=identity)
+    privacy = dataclasses.replace(config.privacy, pseudonym_key_file=sub(config.privacy.pseudonym_key_file))
+    return dataclasses.replace(config, lake=lake, spark=spark, landing=landing, mlflow=mlflow, identity=identity,
+                               privacy=privacy)

@@ -17,6 +17,9 @@ Every model sees only events up to the day (dbt var `as_of`), so a build for a p
 day is a training set without leakage. A failing model or test fails the build and
 every gold table the run changed is restored (Delta RESTORE) to the version it had
 before, a table the run created is removed: gold stays at its last good version.
+So does a build that puts personal data in gold (`jobs.common.pii`: a column tagged
+`pii` in the landing contract or `meta: {pii: true}` in the yml, or a value that
+looks like an email address or a phone number, in any gold table).
 `dbt docs generate` then writes the project's docs to `<reports>/dbt_docs`.
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from jobs.common import pii
 from jobs.common.files import write_text
 from jobs.common.lake import Lake
 from jobs.common.runtime import Runtime
@@ -73,6 +77,23 @@ def roll_back(lake: Lake, before: dict[str, int]) -> list[str]:
             lake.restore(table, before[table])
             changed.append(f"{table} restored to version {before[table]}")
     return changed
+
+
+def refuse_personal_data(lake: Lake, before: dict[str, int], day: dt.date) -> None:
+    """Raise `FeatureBuildError`, gold put back to `before`, when a gold table the build wrote holds personal data.
+
+    Tables the build left alone passed this check when they were written. See `jobs.common.pii`.
+    """
+    tagged = pii.tagged_columns(dbt.PROJECT_DIR)
+    written = sorted(t for t, v in gold_versions(lake).items() if before.get(t) != v)
+    found = pii.findings({t: lake.read(t) for t in written}, tagged)
+    if found:
+        undone = roll_back(lake, before)
+        raise FeatureBuildError(
+            f"dbt build as of {day} put personal data in gold: {'; '.join(map(str, found))}. Gold is at its "
+            f"last good version ({', '.join(undone) or 'no gold table was changed'}); select a keyed "
+            f"pseudonym or a coarser attribute in the model instead, and rerun the day."
+        )
 
 
 def _publish_docs(spark: SparkSession, target: Path, build_results: str, reports: str) -> str:
@@ -119,6 +140,7 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
                 f"Gold is at its last good version ({', '.join(undone) or 'no gold table was changed'}); "
                 f"fix the model or the data and rerun the day."
             )
+        refuse_personal_data(lake, before, day)
         if select and not build.nodes:
             raise FeatureBuildError(
                 f"--select '{select}' matched no node of dbt_project/ (nothing was built); name models as dbt "

@@ -9,11 +9,15 @@
 Each attribute `x` comes with `x_source`: the record_id it was taken from. A key
 with no profile record (a guest known by orders or emails only) takes its email
 from those records. `sources` lists the landing sources of the key's records.
+`email_hmac` and `phone_hmac` are the keyed pseudonyms of the email and phone
+(jobs/common/pseudonym.py): the only form in which gold carries them.
 """
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
+
+from jobs.common.pseudonym import pseudonym
 
 MOST_FREQUENT = ("first_name", "last_name", "date_of_birth")
 MOST_RECENT = ("email", "phone", "street", "city", "postcode")
@@ -70,3 +74,9 @@ def golden_records(identity_map: DataFrame, profiles: DataFrame) -> DataFrame:
         F.coalesce("profile_records", F.lit(0)).alias("profile_records"),
         "records", "sources", "key_created_ds",
     )
+
+
+def with_pseudonyms(customers: DataFrame, key: bytes) -> DataFrame:
+    """`customers` plus `email_hmac` and `phone_hmac`, the keyed pseudonyms of its email and phone."""
+    return customers.withColumn("email_hmac", pseudonym(F.col("email"), key)).withColumn(
+        "phone_hmac", pseudonym(F.col("phone"), key))

@@ -7,7 +7,7 @@ Tables written (all Delta, by `jobs.common.lake`):
 | silver.identity_links | one accepted link between two profile records (rule or probability) | overwrite |
 | silver.identity_map | one row per source record: its customer_key and how it was matched | overwrite |
 | silver.customer_key_history | one row per key retired by a merge or left by a split | replace days >= run day |
-| silver.customers | one golden record per customer_key | overwrite |
+| silver.customers | one golden record per customer_key, with the keyed pseudonyms of its email and phone | overwrite |
 | ops.identity_oversized_clusters | one row per component larger than `identity.max_cluster_size` | replace the run day |
 | ops.identity_runs | one row per run: the table versions it wrote and what changed | append |
 
@@ -37,11 +37,12 @@ from pyspark.sql import functions as F
 from jobs.common.config import Config
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN
+from jobs.common.pseudonym import load_key
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
 from jobs.identity import model as match_model
 from jobs.identity.clusters import cluster
-from jobs.identity.golden import golden_records
+from jobs.identity.golden import golden_records, with_pseudonyms
 from jobs.identity.keys import HISTORY_DDL, assign_keys
 from jobs.identity.records import flag_new, nickname_groups, profile_records, with_name_groups
 from jobs.identity.rules import deterministic_links
@@ -135,6 +136,7 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
     spark, lake, config, day = rt.spark, rt.lake, rt.config, days.last
     began = time.perf_counter()
     ic = config.identity
+    key = load_key(config.privacy)  # before any work: a missing key fails the run at once
     base = _base_run(lake, day)
     profiles = profile_records(_table(lake, "silver.crm_customers", day), _table(lake, "silver.loyalty_members", day),
                                _table(lake, "silver.web_accounts", day), day)
@@ -172,7 +174,7 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
     previous = lake.read(MAP, version=base["map_version"]) if base is not None and lake.exists(MAP) else None
     keys, history = assign_keys(all_records.select("record_id", "cluster_id"), previous, day)
     identity_map = all_records.join(keys, "cluster_id").withColumn("ds", F.lit(day)).localCheckpoint()
-    customers = golden_records(identity_map, records).withColumn("ds", F.lit(day))
+    customers = with_pseudonyms(golden_records(identity_map, records), key).withColumn("ds", F.lit(day))
     history = history.localCheckpoint()
     oversized = clusters.oversized.withColumn("ds", F.lit(day))
 

@@ -17,4 +17,7 @@ def runtime_for(config: Config, lake: Lake, landing: str | Path | None = None,
         local = dataclasses.replace(local, landing=dataclasses.replace(local.landing, uri=str(landing)))
     local = dataclasses.replace(local, identity=dataclasses.replace(
         local.identity, model_dir=str(model_dir) if model_dir is not None else f"{lake.root}/_models/identity"))
+    if local.privacy.pseudonym_key_file:  # the lake's own key, where a process given this lake root looks
+        local = dataclasses.replace(local, privacy=dataclasses.replace(
+            local.privacy, pseudonym_key_file=f"{lake.root}/_secrets/pseudonym.key"))
     return Runtime(local, lake.spark, lake)

@@ -1,5 +1,5 @@
 -- One row per customer_key known as of the `as_of` day: the pseudonymised golden profile
--- (hashes and coarse attributes only: no raw email, phone, name or street), consent,
+-- (keyed pseudonyms and coarse attributes only: no raw email, phone, name or street), consent,
 -- RFM and the customer features (spend net of refunds, refunds, return rate). Later stages
 -- add segments and scores.
 with customers as (
@@ -17,8 +17,8 @@ rfm as (
 profile as (
     select
         customer_key,
-        {{ pseudonym('email') }} as email_sha256,
-        {{ pseudonym('phone') }} as phone_sha256,
+        email_hmac,
+        phone_hmac,
         upper(substring_index(postcode, ' ', 1)) as postcode_district,
         city,
         year(date_of_birth) as birth_year,
@@ -33,8 +33,8 @@ final as (
         f.customer_key,
         f.as_of_date,
         -- An erasure request keeps the key and its aggregates, not even the hashed contacts.
-        case when not f.erasure_requested then p.email_sha256 end as email_sha256,
-        case when not f.erasure_requested then p.phone_sha256 end as phone_sha256,
+        case when not f.erasure_requested then p.email_hmac end as email_hmac,
+        case when not f.erasure_requested then p.phone_hmac end as phone_hmac,
         p.postcode_district,
         p.city,
         p.birth_year,

@@ -11,6 +11,8 @@ final as (
         date_of_birth,
         email,
         phone,
+        email_hmac,
+        phone_hmac,
         city,
         postcode,
         signup_at,
