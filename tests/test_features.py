@@ -127,7 +127,7 @@ def test_the_purchase_summary_counts_purchase_days_up_to_the_day(rt, e2e):
 def test_a_failing_dbt_test_leaves_gold_at_its_last_good_version(rt, spark, e2e):
     """A product with a negative price: product_features is rebuilt, its test fails, gold goes back.
 
-    The build selects product_features alone (its staging input is a view: it sees the new row).
+    The build selects product_features and what it reads (the smallest build showing the roll-back).
     """
     good = {t: rt.lake.version(t) for t in MARTS}
     products_version = rt.lake.version("silver.products")
@@ -136,7 +136,7 @@ def test_a_failing_dbt_test_leaves_gold_at_its_last_good_version(rt, spark, e2e)
     rt.lake.append(bad, "silver.products")
     try:
         with pytest.raises(FeatureBuildError, match="expression_is_true_product_features_price") as failure:
-            _build(rt, e2e.last, select="product_features")
+            _build(rt, e2e.last, select="+product_features")
         assert "last good version" in str(failure.value)
         restored = set()
         for table, version in good.items():

@@ -1,4 +1,6 @@
-"""No raw personal data past silver: the check every gold and serving table must pass.
+"""No raw personal data past silver: the check the feature build runs on the gold it writes.
+
+(The tests run it on the serving tables too.)
 
 A table fails when it has a column named like a personal-data column (tagged
 `pii` in the landing contract, or `meta: {pii: true}` in the dbt project's
