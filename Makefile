@@ -7,6 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 C360 := $(VENV)/bin/c360
 PIP_STAMP := $(VENV)/.installed
+# uv installs the pinned versions of constraints.txt into .venv: the same resolution as pip, in a third of the time.
+UV_VERSION := 0.13.9
 JARS_DIR := jars
 JARS_STAMP := $(JARS_DIR)/.fetched
 DEMO_DIR := data
@@ -45,8 +47,8 @@ prereqs:
 $(PIP_STAMP): setup.py constraints.txt
 	@echo "== installing c360 and its pinned dependencies into $(VENV) (versions from constraints.txt)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip wheel setuptools
-	@$(PY) -m pip install -q -c constraints.txt -e '.[bench,dev]'
+	@$(PY) -m pip install -q --upgrade pip wheel setuptools 'uv==$(UV_VERSION)'
+	@$(VENV)/bin/uv pip install -q --python $(PY) -c constraints.txt -e '.[bench,dev]'
 	@$(PY) -m pip check
 	@touch $@
 

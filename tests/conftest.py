@@ -94,7 +94,8 @@ def config(tmp_path_factory) -> Config:
                                     churn=dataclasses.replace(base.customers.churn,
                                                               horizon_days=E2E_CHURN_HORIZON_DAYS),
                                     segments=dataclasses.replace(base.customers.segments, k_max=E2E_SEGMENTS_K_MAX))
-    return dataclasses.replace(base, spark=spark, customers=customers)
+    identity = dataclasses.replace(base.identity, u_max_pairs=E2E_U_MAX_PAIRS)
+    return dataclasses.replace(base, spark=spark, customers=customers, identity=identity)
 
 
 @pytest.fixture(scope="session")
@@ -144,6 +145,8 @@ E2E_SEED = 7
 E2E_CLV_HOLDOUT_DAYS = 3
 # Churn in tests: no purchase in the 3 days after a cutoff (train at day 4, judge at day 7, score day 10).
 E2E_CHURN_HORIZON_DAYS = 3
+# Identity in tests: the u probabilities from a sample of record pairs, not every pair of a small lake.
+E2E_U_MAX_PAIRS = 300_000
 # Segments in tests: k from 3 to 5 (a few hundred customers).
 E2E_SEGMENTS_K_MAX = 5
 # The Spark settings of the test session as a profile file: for the Airflow process, and for
@@ -167,6 +170,8 @@ customers:
     horizon_days: {E2E_CHURN_HORIZON_DAYS}
   segments:
     k_max: {E2E_SEGMENTS_K_MAX}
+identity:
+  u_max_pairs: {E2E_U_MAX_PAIRS}
 """
 
 

@@ -209,7 +209,7 @@ def test_a_file_delivered_again_on_a_later_day_reaches_silver_once_and_gold_is_u
     monkeypatch.setenv("C360_LAKE_ROOT", lake.root)
     try:
         code = main(["run", "--profile", test_profile, "--date", day10.isoformat(), "--landing", str(landing),
-                     "--stages", "ingest,quality_gate,silver,resolve_identities"])
+                     "--stages", "ingest,quality_gate,silver"])
     finally:
         for copy in copies:
             copy.unlink()
