@@ -251,8 +251,12 @@ def _numeric(text: str) -> bool:
         return False
 
 
-def _days_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--date", type=_date, required=True, help="(first) landing day YYYY-MM-DD")
+def _days_arguments(p: argparse.ArgumentParser, today_by_default: bool = False) -> None:
+    if today_by_default:
+        p.add_argument("--date", type=_date, default=dt.datetime.now(dt.UTC).date(),
+                       help="(first) landing day YYYY-MM-DD (default: today, UTC)")
+    else:
+        p.add_argument("--date", type=_date, required=True, help="(first) landing day YYYY-MM-DD")
     p.add_argument("--until", type=_date, default=None, help="last day of a range (inclusive)")
     p.add_argument("--landing", default=None, help="landing folder or s3://bucket/prefix (default: the profile's)")
 
@@ -300,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     for chosen in pipeline.STAGES.values():
         p = command(chosen.command, stage_command(chosen.name),
                     f"{chosen.summary} (the `{chosen.name}` {chosen.cadence} task)", aliases=chosen.aliases)
-        _days_arguments(p)
+        _days_arguments(p, today_by_default=chosen.cadence == "privacy")
         for option in chosen.options:
             _add_option(p, option, option.help)
 

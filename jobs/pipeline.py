@@ -22,6 +22,9 @@ registers the recommender in MLflow as of a day; `train_clv` fits, judges and re
 the lifetime value models; `train_churn` the churn model; `train_segments` the
 behavioural segments. Each is its own task and fails on its own.
 
+Privacy (the `c360_privacy` DAG, daily): `erase` forgets the persons whose erasure
+requests arrived that day, in every layer (jobs/privacy/main.py).
+
 In the daily DAG a stage runs after the one before it in the registry, or after the
 stage its `after` names (the two scoring stages both follow build_features, so one
 failing leaves the other to run).
@@ -68,7 +71,7 @@ class Stage:
     name: str
     module: str
     summary: str
-    cadence: Literal["daily", "weekly"] = "daily"
+    cadence: Literal["daily", "weekly", "privacy"] = "daily"
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()  # older command names kept working
     after: str | None = None  # the daily stage this one waits for; None: the one before it
@@ -130,7 +133,16 @@ WEEKLY: tuple[Stage, ...] = (
           "gold.segment_profiles",
           cadence="weekly"),
 )
-STAGES: dict[str, Stage] = {s.name: s for s in DAILY + WEEKLY}
+PRIVACY: tuple[Stage, ...] = (
+    Stage("erase", "jobs.privacy.main",
+          "erase the persons who asked (erasure requests of the days, consent events' erasure requests, "
+          "--request-file): their rows from every table, VACUUMed, their lines from the landing files; "
+          "ops.erasure_log, ops.erasure_suppression",
+          cadence="privacy",
+          options=(Option("--request-file", "request_file", "also the requests of this erasure_requests CSV "
+                          "file (docs/landing.md)", metavar="FILE"),)),
+)
+STAGES: dict[str, Stage] = {s.name: s for s in DAILY + WEEKLY + PRIVACY}
 DAILY_NAMES = tuple(s.name for s in DAILY)
 
 
@@ -185,8 +197,8 @@ def _brief(figures: Mapping[str, Any], limit: int = 160) -> str:
 def missing_landing(days: Days, landing: str | None = None, profile: str | None = None) -> list[str]:
     """The `<source>/ds=<day>` folders of sources delivered daily that have no file yet (no Spark needed)."""
     from jobs.common.config import load_config
+    from jobs.common.landing import list_files
     from jobs.common.landing_contract import SOURCES
-    from jobs.ingest.landing import list_files
 
     config = load_config(profile)
     uri = landing or config.landing.uri

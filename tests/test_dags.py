@@ -143,6 +143,16 @@ def test_airflow_dags_test_ran_the_day_into_gold(e2e):
     assert rt.lake.read("ops.dq_results").where(F.col("run_date") == F.lit(day)).count() > 0
 
 
+def test_c360_privacy_erases_the_days_requests_after_the_daily_run(dagbag):
+    dag = dagbag.dags["c360_privacy"]
+    assert [t.task_id for t in dag.tasks] == ["erase"] and [list(t.op_args) for t in dag.tasks] == [["erase"]]
+    assert dag.max_active_runs == 1 and dag.catchup is False and dag.tasks[0].retries >= 1
+    assert "deadline" in dag.doc_md
+    # The run at 06:00 on 2026-10-11 handles the requests of 2026-10-10 (the daily run built that day at 00:00).
+    interval = dag.timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 10, 11, 6, tz="UTC"))
+    assert interval.start == pendulum.datetime(2026, 10, 10, 6, tz="UTC")
+
+
 def test_the_dag_files_only_wire_the_registry():
     """DAG files import Airflow, the registry and the task helpers, nothing of the stages (and no heavy library)."""
     import ast

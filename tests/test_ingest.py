@@ -11,12 +11,12 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.common.bronze import INGEST_LOG_TABLE, QUARANTINE_TABLE, latest_file_versions
+from jobs.common.landing import LandingError
 from jobs.common.landing_contract import SOURCES, source
 from jobs.common.rates import VariationRates
 from jobs.common.stage import Days
 from jobs.generate.main import generate
 from jobs.ingest.inspect import UnreadableFileError, inspect_file
-from jobs.ingest.landing import LandingError
 from jobs.ingest.main import IngestError
 from jobs.ingest.main import run as ingest_run
 from tests.support.runtime import runtime_for

@@ -133,11 +133,12 @@ def test_a_failed_write_leaves_the_table_at_its_last_version(lake, spark):
     assert lake.read("silver.numbers").count() == 100
 
 
-def test_another_process_sees_tables_by_name_while_this_one_writes(lake, spark, config, tmp_path):
+def test_another_process_sees_tables_by_name_while_this_one_writes(lake, spark, config, tmp_path, test_profile):
     """`c360 sql` in a second process reads committed versions only, during a stream of commits."""
     batch = 1000
     lake.append(spark.range(batch).withColumn("batch", F.lit(0)), "bronze.stream")
-    env = {**os.environ, "C360_LAKE_ROOT": lake.root, "C360_PROFILE": "local"}
+    # The tests' Spark settings (a small, interpreted Spark) for the reader's own JVM too.
+    env = {**os.environ, "C360_LAKE_ROOT": lake.root, "C360_PROFILE": test_profile}
     reader = subprocess.Popen(
         [sys.executable, "-m", "tests.support.read_counts", "bronze.stream", "6"],
         cwd=CHECKOUT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -147,7 +148,7 @@ def test_another_process_sees_tables_by_name_while_this_one_writes(lake, spark, 
     while reader.poll() is None and time.monotonic() < deadline:
         lake.append(spark.range(batch).withColumn("batch", F.lit(written)), "bronze.stream")
         written += 1
-        time.sleep(1)  # a commit a second or so: the reader's own JVM gets the CPU to start
+        time.sleep(2)  # a commit every two seconds or so: the reader's own JVM gets the CPU to start
     out, err = reader.communicate(timeout=60)
     assert reader.returncode == 0, err[-2000:]
     counts = json.loads(out.strip().splitlines()[-1])

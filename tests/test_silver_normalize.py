@@ -6,8 +6,7 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.common.text import text_clean
-from jobs.silver.normalize import (
+from jobs.common.normalize import (
     amount,
     email_match_key,
     email_normalized,
@@ -16,6 +15,7 @@ from jobs.silver.normalize import (
     postcode_normalized,
     street_normalized,
 )
+from jobs.common.text import text_clean
 
 
 def _apply(spark, fn, cases, ddl="value string"):

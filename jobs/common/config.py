@@ -241,13 +241,22 @@ class CustomersConfig:
 
 @dataclass(frozen=True)
 class PrivacyConfig:
-    """Privacy: the secret key of the keyed pseudonyms in gold (jobs/common/pseudonym.py)."""
+    """Privacy: the key of the keyed pseudonyms in gold (jobs/common/pseudonym.py) and erasure (jobs/privacy)."""
 
     # A file holding the key (the environment variable C360_PSEUDONYM_KEY, when set, wins).
     # Keep it out of version control and out of the lake's readers' reach.
     pseudonym_key_file: str = ""
     # Create `pseudonym_key_file` with a random key when it does not exist (a local demo only).
     create_key_file: bool = False
+    # VACUUM retention of an erasure, in hours: the files that held an erased person are deleted
+    # once no Delta version younger than this needs them. 0 deletes them in the same run (Delta's
+    # own 168-hour safety check is switched off for that VACUUM only); time travel to versions
+    # before the erasure then fails. Run no other job on the lake while an erasure runs.
+    erasure_vacuum_retain_hours: int = 0
+    # An erasure request must be done within this many days of being received (GDPR art. 12).
+    erasure_deadline_days: int = 30
+    # A request still open this many days before its deadline is reported.
+    erasure_warn_days: int = 7
 
 
 @dataclass(frozen=True)

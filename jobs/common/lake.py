@@ -16,7 +16,20 @@ from dataclasses import dataclass
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import (
+    ByteType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StringType,
+    StructType,
+    TimestampNTZType,
+    TimestampType,
+)
 
 from jobs.common.config import LakeConfig
 from jobs.common.errors import TableError
@@ -25,6 +38,14 @@ LAYERS = ("bronze", "silver", "gold", "serving", "ops")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SCHEMA_CHANGES = "ops.schema_changes"
 _COMMIT_FILE = re.compile(r"^\d{20}\.json$")
+# Layers holding raw personal data: Delta keeps no min/max statistics of their identifying
+# columns, whose values would otherwise stay in the table's log after an erasure removed the rows.
+RAW_LAYERS = ("bronze", "silver", "ops")
+_IDENTIFYING = re.compile(
+    r"email|phone|name|street|postcode|city|raw|birth|tax_id|subject|cookie|_id$|_key$|record|details|observed")
+# The column types Delta keeps min/max statistics of.
+_STATS_TYPES = (ByteType, ShortType, IntegerType, LongType, FloatType, DoubleType, DecimalType, DateType,
+                TimestampType, TimestampNTZType, StringType)
 # `tables()` counts this many tables at a time (Spark runs concurrent jobs from threads).
 TABLES_THREADS = 4
 
@@ -79,6 +100,12 @@ def schema_diff(current: StructType, incoming: StructType) -> SchemaDiff:
         dropped=tuple(c for c in now if c not in new),
         retyped=tuple((c, now[c], new[c]) for c in now if c in new and now[c] != new[c]),
     )
+
+
+def stats_columns(schema: StructType, partition_by: Sequence[str] = ()) -> list[str]:
+    """The top-level columns Delta may keep min/max statistics of in a raw layer: none that identifies a person."""
+    return [f.name for f in schema.fields if not _IDENTIFYING.search(f.name.lower()) and f.name not in partition_by
+            and isinstance(f.dataType, _STATS_TYPES)]
 
 
 class Lake:
@@ -263,6 +290,65 @@ class Lake:
         hours = self.vacuum_retain_hours if retain_hours is None else retain_hours
         DeltaTable.forPath(self.spark, self.path(table)).vacuum(float(hours))
 
+    def delta_folders(self) -> list[str]:
+        """Every Delta table folder under the root, lake tables and any other (dbt's intermediate tables), sorted."""
+        jvm = self.spark.sparkContext._jvm
+        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        root = self.root
+        found = set()
+        for depth in ("*", "*/*", "*/*/*"):
+            pattern = jvm.org.apache.hadoop.fs.Path(f"{root}/{depth}/_delta_log")
+            for status in pattern.getFileSystem(conf).globStatus(pattern) or []:
+                found.add(str(status.getPath().getParent().toUri().getPath() if root.startswith("/")
+                              else status.getPath().getParent().toString()))
+        return sorted(found)
+
+    def partition_columns(self, folder: str) -> list[str]:
+        """The partition columns of the Delta table in `folder`."""
+        return list(DeltaTable.forPath(self.spark, folder).detail().first()["partitionColumns"])
+
+    def rewrite_folder(self, df: DataFrame, folder: str, replace_where: str | None = None) -> None:
+        """Replace the rows of the Delta table in `folder` (those matching `replace_where`, or all) with `df`.
+
+        For rewrites that must leave no value in the table's log: the commit records the
+        partition predicate, never the rows' values.
+        """
+        writer = df.write.format("delta").mode("overwrite")
+        if replace_where:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.save(folder)
+
+    def vacuum_folders(self, folders: Sequence[str], retain_hours: float) -> int:
+        """VACUUM the Delta tables in `folders` (a few at a time), Delta's retention check off for a retention below its own.
+
+        Returns how many data files were deleted.
+        """
+        spark = self.spark
+        check = "spark.databricks.delta.retentionDurationCheck.enabled"
+        before = spark.conf.get(check, "true")
+
+        def vacuum(folder: str) -> int:
+            files = self._data_files(folder)
+            DeltaTable.forPath(spark, folder).vacuum(float(retain_hours))
+            return files - self._data_files(folder)
+
+        spark.conf.set(check, "false")
+        try:
+            with ThreadPoolExecutor(TABLES_THREADS) as pool:
+                return sum(pool.map(vacuum, folders))
+        finally:
+            spark.conf.set(check, before)
+
+    def _data_files(self, folder: str) -> int:
+        jvm = self.spark.sparkContext._jvm
+        path = jvm.org.apache.hadoop.fs.Path(folder)
+        listing = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).listFiles(path, True)
+        count = 0
+        while listing.hasNext():
+            file = listing.next().getPath()
+            count += file.getName().endswith(".parquet") and "/_delta_log/" not in file.toString()
+        return count
+
     def optimize(self, table: str, zorder_by: Iterable[str] = ()) -> int:
         """Compact small files, optionally Z-ordering by columns. Returns the new version."""
         self._require(table)
@@ -278,6 +364,10 @@ class Lake:
         if self.exists(table):
             diff = self._check_schema(table, df.schema)
         writer = df.write.format("delta").mode(mode)
+        if not self.exists(table) and table.split(".")[0] in RAW_LAYERS:
+            kept = stats_columns(df.schema, partition_by)
+            writer = (writer.option("delta.dataSkippingStatsColumns", ",".join(kept)) if kept
+                      else writer.option("delta.dataSkippingNumIndexedCols", "0"))
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         if diff.added:

@@ -350,6 +350,27 @@ SOURCES: tuple[Source, ...] = (
 
 SOURCES_BY_NAME: dict[str, Source] = {s.name: s for s in SOURCES}
 
+# Requests to forget a person. Not a source of the lake: the `erase` stage reads them from the
+# landing area (never into bronze) and, once a request is done, writes its file back without it.
+ERASURE_REQUESTS = Source(
+    name="erasure_requests",
+    format="csv",
+    grain="one line per request to erase a person",
+    description="Requests to erase a person (right to erasure, GDPR art. 17) with the identifiers the person "
+                "gave, any subset of them. Read by the `erase` stage (the `c360_privacy` DAG, or "
+                "`c360 erase --request-file F` for a one-off request); never loaded into bronze.",
+    columns=(
+        _c("request_id", "string", True, "Request id (unique)"),
+        _c("received_at", "timestamp", True, "When the request was received: the deadline counts from it"),
+        _c("email", "string", False, "An email address the person gave", pii=True),
+        _c("phone", "string", False, "A phone number the person gave, any format", pii=True),
+        _c("loyalty_id", "string", False, "Loyalty card id", pii=True),
+        _c("account_id", "string", False, "Web shop account id", pii=True),
+        _c("crm_id", "string", False, "CRM customer id", pii=True),
+    ),
+    system="privacy", silver_write="day", keys=("request_id",), delivery="when_any",
+)
+
 
 def source(name: str) -> Source:
     """The source named `name`, or a clear error listing the known ones."""
@@ -428,6 +449,24 @@ def render_markdown() -> str:
             for c in s.columns
         ]
         lines.append("")
+    e = ERASURE_REQUESTS
+    lines += [
+        f"## `{e.name}` (requests, not a lake source)",
+        "",
+        e.description,
+        "",
+        f"- folder: `{e.day_folder('YYYY-MM-DD')}/` (or any file given to `c360 erase --request-file`)",
+        f"- format: {e.format}; at least one identifier per line",
+        f"- grain: {e.grain}",
+        "- once a request is done, its line is removed from the file (and the person's lines from every "
+        "other landing file)",
+        "",
+        "| column | type | required | personal data | description |",
+        "|---|---|---|---|---|",
+        *[f"| `{c.name}` | {c.type} | {'yes' if c.required else 'no'} | {'yes' if c.pii else ''} | {c.description} |"
+          for c in e.columns],
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -45,12 +45,14 @@ from pyspark.sql import functions as F
 from jobs.common.bronze import INGEST_LOG_TABLE, QUARANTINE_TABLE, bronze_table
 from jobs.common.errors import C360Error
 from jobs.common.lake import Lake
+from jobs.common.landing import LandingError, LandingFile, clear_staging, fetch, list_files
 from jobs.common.landing_contract import DAY_COLUMN, SOURCES, Source
 from jobs.common.landing_contract import source as source_named
+from jobs.common.pseudonym import load_key
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageError, StageReport
+from jobs.common.suppression import suppressed, without_suppressed
 from jobs.ingest.inspect import FileFacts, UnreadableFileError, inspect_file
-from jobs.ingest.landing import LandingError, LandingFile, clear_staging, fetch, list_files
 from jobs.ingest.parse import csv_records, numbered_lines, split_csv, split_json, typed
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,8 @@ class SourceResult:
     files_changed: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
+    # Rows carrying an identifier of a person who asked to be erased (ops.erasure_suppression): dropped.
+    rows_suppressed: int = 0
     files_failed: int = 0
     errors: tuple[str, ...] = ()  # one message per failed file, naming it
 
@@ -222,7 +226,7 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
                                    errors=(*result.errors, message))
     log_rows = _log_rows(src, planned, loaded, quarantined, batch)
     try:
-        _write(spark, lake, src, planned, rows, log_rows, batch.batch_id, any(quarantined.values()))
+        suppressed_rows = _write(rt, src, planned, rows, log_rows, batch.batch_id, any(quarantined.values()))
     finally:
         rows.unpersist()
     outcomes.extend(log_rows)
@@ -230,8 +234,9 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
         result,
         files_loaded=len(planned),
         files_changed=sum(p.changed for p in planned),
-        rows_loaded=sum(loaded.values()),
+        rows_loaded=sum(loaded.values()) - suppressed_rows,
         rows_quarantined=sum(quarantined.values()),
+        rows_suppressed=suppressed_rows,
     )
 
 
@@ -277,9 +282,22 @@ def _checked_rows(spark: SparkSession, lake: Lake, src: Source, planned: list[_P
     return rows, loaded, quarantined
 
 
-def _write(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFile], rows: DataFrame,
-           log_rows: list[tuple], batch_id: str, any_bad: bool) -> None:
-    """The `loading` log entries, then the bronze and quarantine appends of one source."""
+def _write(rt: Runtime, src: Source, planned: list[_PlannedFile], rows: DataFrame,
+           log_rows: list[tuple], batch_id: str, any_bad: bool) -> int:
+    """The `loading` log entries, then the bronze and quarantine appends of one source; the rows suppressed.
+
+    Rows carrying an identifier on the erasure suppression list (a person who asked to be
+    forgotten) are dropped, counted, and neither loaded nor quarantined; consent events are
+    never suppressed (a new opt-in lifts the suppression).
+    """
+    spark, lake = rt.spark, rt.lake
+    hashes = suppressed(lake) if src.name != "consent_events" else None
+    dropped = 0
+    if hashes is not None:
+        key = load_key(rt.config.privacy)
+        before = rows.count()
+        rows = without_suppressed(rows, hashes, key, src.column_names).persist(StorageLevel.MEMORY_AND_DISK)
+        dropped = before - rows.count()
     lake.append(spark.createDataFrame([(*r[:10], LOADING, *r[11:]) for r in log_rows], INGEST_LOG_DDL),
                 INGEST_LOG_TABLE)
     good = rows.where(F.col("_reason").isNull()).select(
@@ -301,6 +319,9 @@ def _write(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedF
         if repair:
             _drop_rows_of(lake, QUARANTINE_TABLE, f"source = '{src.name}' AND {repair}")
         lake.append(bad, QUARANTINE_TABLE, partition_by=[DAY_COLUMN], metadata=batch_id)
+    if hashes is not None:
+        rows.unpersist()
+    return dropped
 
 
 def _log_rows(src: Source, planned: list[_PlannedFile], loaded: dict[int, int], quarantined: dict[int, int],

@@ -7,7 +7,7 @@ landing day (`_ds`) and returns that day's typed, conformed silver rows:
 2. rows identical apart from lineage (a file copied under another name) once;
 3. one row per business key (event id, order, line, SKU, record version), the
    last ingested winning when two rows share a key but differ;
-4. PII normalised (`jobs.silver.normalize`), the raw value kept beside the
+4. PII normalised (`jobs.common.normalize`), the raw value kept beside the
    normalised one where normalising can null it (`email_raw`, `phone_raw`, ...);
 5. `source_system`, and for identity sources `record_key` (the source's own id);
 6. lineage: `_ds`, `_source_file`, `_batch_id`.
@@ -40,8 +40,7 @@ from pyspark.sql import functions as F
 from jobs.common.bronze import latest_file_versions
 from jobs.common.landing_contract import DAY_COLUMN, SOURCES
 from jobs.common.landing_contract import source as contract_source
-from jobs.common.text import text_clean
-from jobs.silver.normalize import (
+from jobs.common.normalize import (
     amount,
     email_match_key,
     email_normalized,
@@ -50,6 +49,7 @@ from jobs.silver.normalize import (
     postcode_normalized,
     street_normalized,
 )
+from jobs.common.text import text_clean
 
 LINEAGE = (DAY_COLUMN, "_source_file", "_batch_id")
 

@@ -4,6 +4,9 @@ A landing area is a local folder or `s3://bucket/prefix`, laid out as
 `<landing>/<source>/ds=YYYY-MM-DD/<file>` (docs/landing.md). S3 is read with boto3
 against the configured endpoint (AWS, MinIO, moto: `landing.s3_endpoint_url`, or
 `AWS_ENDPOINT_URL`), each object downloaded once into a staging folder.
+
+Ingest lists and fetches a day's files; erasure (`jobs.privacy`) lists every day's files
+of a source and writes a file back without the lines of the persons it forgets.
 """
 from __future__ import annotations
 
@@ -72,6 +75,56 @@ def fetch(file: LandingFile, staging: Path, s3_endpoint_url: str = "") -> Path:
     except Exception as exc:  # boto3 raises several families of errors
         raise LandingError(f"{file.uri}: download failed: {exc}") from None
     return target
+
+
+def list_days(landing: str, source: str, s3_endpoint_url: str = "") -> list[dt.date]:
+    """The landing days (`ds=YYYY-MM-DD` folders) a source has, sorted; other folder names are ignored."""
+    names: set[str] = set()
+    if is_s3(landing):
+        bucket, prefix = _bucket_key(landing.rstrip("/"))
+        full = f"{prefix}/{source}/" if prefix else f"{source}/"
+        try:
+            for page in _s3_client(s3_endpoint_url).get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=full, Delimiter="/"):
+                names |= {p["Prefix"][len(full):].rstrip("/") for p in page.get("CommonPrefixes", [])}
+        except Exception as exc:
+            raise LandingError(f"cannot list s3://{bucket}/{full}: {exc}") from None
+    else:
+        folder = Path(landing.removeprefix("file://")).resolve() / source
+        names = {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
+    days = []
+    for name in names:
+        try:
+            days.append(dt.date.fromisoformat(name.removeprefix("ds=")))
+        except ValueError:
+            continue
+    return sorted(days)
+
+
+def read_bytes(file: LandingFile, s3_endpoint_url: str = "") -> bytes:
+    """The file's bytes, as stored (gzip stays compressed)."""
+    if not is_s3(file.uri):
+        return Path(file.uri).read_bytes()
+    bucket, key = _bucket_key(file.uri)
+    try:
+        return _s3_client(s3_endpoint_url).get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:
+        raise LandingError(f"{file.uri}: read failed: {exc}") from None
+
+
+def write_bytes(file: LandingFile, data: bytes, s3_endpoint_url: str = "") -> None:
+    """Replace the file's content (a local file through a temporary file and a rename)."""
+    if not is_s3(file.uri):
+        path = Path(file.uri)
+        tmp = path.with_name(f".{path.name}.rewrite")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return
+    bucket, key = _bucket_key(file.uri)
+    try:
+        _s3_client(s3_endpoint_url).put_object(Bucket=bucket, Key=key, Body=data)
+    except Exception as exc:
+        raise LandingError(f"{file.uri}: write failed: {exc}") from None
 
 
 def clear_staging(staging: Path) -> None:

@@ -1,4 +1,4 @@
-"""Column normalisers for silver: emails, phones, names, streets, postcodes, amounts.
+"""Column normalisers for silver and erasure requests: emails, phones, names, streets, postcodes, amounts.
 
 Every function takes a Column and returns a Column, so it composes in a `select`
 and is tested with tiny inline DataFrames. Spark built-ins are used where they are

@@ -1,0 +1,1 @@
+"""Privacy: erasure requests -> persons -> their rows gone from every table, VACUUMed, landing files rewritten."""
