@@ -24,6 +24,9 @@ What one run does, for every request not yet done (`ops.erasure_log`):
    again;
 6. appends one row per request to `ops.erasure_log` (no raw identifier).
 
+Each step is idempotent and the log row comes last: a run that stops half-way is finished by
+running it again (the tables that resolve a request are rewritten last).
+
 | table | grain | write |
 |---|---|---|
 | ops.erasure_log | one row per request handled | append |
@@ -317,7 +320,9 @@ def _erase_tables(lake: Lake, erased: dict[str, list[str]], pattern: str | None)
     found = sorted({r.table for r in reduce(DataFrame.unionByName, probes).collect()}) if probes else []
     removed: dict[str, int] = {}
     rewritten = []
-    for name in found:
+    # What resolves a request goes last (silver's source tables, then the identity map): a run
+    # that stops half-way, rerun, still finds the persons and finishes their erasure.
+    for name in sorted(found, key=lambda t: (t == MAP, t.startswith("silver."), t)):
         folder, marked = marks[name]
         redact = {c: pattern for c in TEXT_COLUMNS.get(name, ())}
         arrays = {RECORD_ID_ARRAYS[name]: _erased_array(erased)} if name in RECORD_ID_ARRAYS else {}
