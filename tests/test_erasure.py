@@ -179,6 +179,10 @@ def test_erasing_three_persons_leaves_no_trace_on_disk_and_their_housemates_unto
     rt = runtime_for(e2e.rt.config, lake, landing)
     [again] = pipeline.stage("ingest").run(rt, Days.of(e2e.last), sources=("crm_customers",)).sources
     assert again.rows_suppressed >= 1 and again.rows_loaded > 0
+    [logged_file] = lake.read("ops.ingest_log").where(
+        F.col("path").endswith("crm_customers_resent.csv") & (F.col("outcome") != "loading")).collect()
+    assert logged_file.rows_in_file == logged_file.rows_loaded + logged_file.rows_quarantined + again.rows_suppressed
+    assert f"{again.rows_suppressed} row(s) of persons erased at their request dropped" in logged_file.message
     assert lake.read("bronze.crm_customers").where(F.lower("crm_id") == chosen["shared"]["crm_id"].lower()).count() == 0
     # A rerun of the erasure finds the requests done.
     again = main(["erase", "--profile", test_profile, "--date", e2e.last.isoformat(), "--landing", str(landing),

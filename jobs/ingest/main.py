@@ -224,9 +224,10 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
         outcomes.extend(_failed_row(src, p.file, batch, message) for p in planned)
         return dataclasses.replace(result, files_failed=result.files_failed + len(planned),
                                    errors=(*result.errors, message))
-    log_rows = _log_rows(src, planned, loaded, quarantined, batch)
     try:
-        suppressed_rows = _write(rt, src, planned, rows, log_rows, batch.batch_id, any(quarantined.values()))
+        rows, gone = _without_suppressed(rt, src, rows, loaded, quarantined)
+        log_rows = _log_rows(src, planned, loaded, quarantined, gone, batch)
+        _write(spark, lake, src, planned, rows, log_rows, batch.batch_id, any(quarantined.values()))
     finally:
         rows.unpersist()
     outcomes.extend(log_rows)
@@ -234,9 +235,9 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
         result,
         files_loaded=len(planned),
         files_changed=sum(p.changed for p in planned),
-        rows_loaded=sum(loaded.values()) - suppressed_rows,
+        rows_loaded=sum(loaded.values()),
         rows_quarantined=sum(quarantined.values()),
-        rows_suppressed=suppressed_rows,
+        rows_suppressed=sum(gone.values()),
     )
 
 
@@ -282,22 +283,9 @@ def _checked_rows(spark: SparkSession, lake: Lake, src: Source, planned: list[_P
     return rows, loaded, quarantined
 
 
-def _write(rt: Runtime, src: Source, planned: list[_PlannedFile], rows: DataFrame,
-           log_rows: list[tuple], batch_id: str, any_bad: bool) -> int:
-    """The `loading` log entries, then the bronze and quarantine appends of one source; the rows suppressed.
-
-    Rows carrying an identifier on the erasure suppression list (a person who asked to be
-    forgotten) are dropped, counted, and neither loaded nor quarantined; consent events are
-    never suppressed (a new opt-in lifts the suppression).
-    """
-    spark, lake = rt.spark, rt.lake
-    hashes = suppressed(lake) if src.name != "consent_events" else None
-    dropped = 0
-    if hashes is not None:
-        key = load_key(rt.config.privacy)
-        before = rows.count()
-        rows = without_suppressed(rows, hashes, key, src.column_names).persist(StorageLevel.MEMORY_AND_DISK)
-        dropped = before - rows.count()
+def _write(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFile], rows: DataFrame,
+           log_rows: list[tuple], batch_id: str, any_bad: bool) -> None:
+    """The `loading` log entries, then the bronze and quarantine appends of one source."""
     lake.append(spark.createDataFrame([(*r[:10], LOADING, *r[11:]) for r in log_rows], INGEST_LOG_DDL),
                 INGEST_LOG_TABLE)
     good = rows.where(F.col("_reason").isNull()).select(
@@ -319,17 +307,37 @@ def _write(rt: Runtime, src: Source, planned: list[_PlannedFile], rows: DataFram
         if repair:
             _drop_rows_of(lake, QUARANTINE_TABLE, f"source = '{src.name}' AND {repair}")
         lake.append(bad, QUARANTINE_TABLE, partition_by=[DAY_COLUMN], metadata=batch_id)
-    if hashes is not None:
-        rows.unpersist()
-    return dropped
+
+
+def _without_suppressed(rt: Runtime, src: Source, rows: DataFrame, loaded: dict[int, int],
+                        quarantined: dict[int, int]) -> tuple[DataFrame, dict[int, int]]:
+    """Drop the rows carrying an identifier on the erasure suppression list; per file, how many went.
+
+    `loaded` and `quarantined` are updated to what is left. Consent events are never
+    suppressed: a new opt-in is how a person comes back.
+    """
+    hashes = suppressed(rt.lake) if src.name != "consent_events" else None
+    gone = dict.fromkeys(loaded, 0)
+    if hashes is None:
+        return rows, gone
+    kept = without_suppressed(rows, hashes, load_key(rt.config.privacy), src.column_names).persist(
+        StorageLevel.MEMORY_AND_DISK)
+    left = {r["_file_idx"]: (r["good"], r["bad"]) for r in kept.groupBy("_file_idx").agg(
+        F.count(F.when(F.col("_reason").isNull(), 1)).alias("good"), F.count("_reason").alias("bad")).collect()}
+    for i in loaded:
+        good, bad = left.get(i, (0, 0))
+        gone[i] = loaded[i] + quarantined[i] - good - bad
+        loaded[i], quarantined[i] = good, bad
+    rows.unpersist()
+    return kept, gone
 
 
 def _log_rows(src: Source, planned: list[_PlannedFile], loaded: dict[int, int], quarantined: dict[int, int],
-              batch: _Batch) -> list[tuple]:
+              suppressed_rows: dict[int, int], batch: _Batch) -> list[tuple]:
     return [
         (batch.batch_id, src.name, p.file.day, p.file.uri, p.facts.size, p.facts.sha256, p.version,
-         loaded[i] + quarantined[i], loaded[i], quarantined[i], "reloaded_changed" if p.changed else "loaded",
-         p.duplicate_of, _note(p), batch.ingested_at)
+         loaded[i] + quarantined[i] + suppressed_rows[i], loaded[i], quarantined[i],
+         "reloaded_changed" if p.changed else "loaded", p.duplicate_of, _note(p, suppressed_rows[i]), batch.ingested_at)
         for i, p in enumerate(planned)
     ]
 
@@ -385,8 +393,10 @@ def _sql_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
-def _note(p: _PlannedFile) -> str | None:
+def _note(p: _PlannedFile, suppressed_rows: int = 0) -> str | None:
     notes = []
+    if suppressed_rows:
+        notes.append(f"{suppressed_rows} row(s) of persons erased at their request dropped (ops.erasure_suppression)")
     if p.changed:
         notes.append(f"file changed since version {p.version - 1}: ingested again as version {p.version}")
     if p.duplicate_of:
