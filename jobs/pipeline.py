@@ -34,6 +34,10 @@ rerun or backfill never duplicates. A range runs each stage once over all its da
 (one bronze commit per source, one gate and silver pass); the stages that keep
 cumulative state (identity, features, scores) compute it as of the range's last day.
 
+Every run of a stage through this registry (the CLI, `c360 run`, the DAGs) is recorded in
+`ops.processing_log` (jobs.common.processing_log): stage, layers written, days, outcome,
+code version.
+
 Adding a stage: a module `jobs/<stage>/main.py` exposing `run(rt, days) -> Report`
 (see `jobs.common.stage`), one `Stage(...)` line below, and the DAG picks it up (the
 daily DAG builds one task per daily stage; a weekly stage gets a line in its DAG).
@@ -42,15 +46,20 @@ This module imports no stage at load time (DAG files import it while Airflow par
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib
+import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from jobs.common.errors import C360Error
 from jobs.common.stage import Days, StageReport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,7 @@ class Stage:
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()  # older command names kept working
     after: str | None = None  # the daily stage this one waits for; None: the one before it
+    layers: tuple[str, ...] = ()  # what it writes: bronze, silver, gold, serving, ops, models (MLflow)
 
     @property
     def command(self) -> str:
@@ -82,60 +92,87 @@ class Stage:
 
     @property
     def run(self) -> Callable[..., StageReport]:
-        """The stage's `run` function (its module is imported on first use)."""
-        return importlib.import_module(self.module).run
+        """The stage's `run` function (its module is imported on first use); each call is recorded in
+        ops.processing_log (jobs.common.processing_log), succeeded or failed."""
+        function = importlib.import_module(self.module).run
+
+        @functools.wraps(function)
+        def recorded(rt, days: Days, **options: Any) -> StageReport:
+            run_id, started = str(uuid.uuid4()), _now()
+            try:
+                report = function(rt, days, **options)
+            except BaseException as exc:
+                self._record(rt, run_id, days, exc, started)
+                raise
+            self._record(rt, run_id, days, None, started)
+            return report
+
+        return recorded
+
+    def _record(self, rt, run_id: str, days: Days, error: BaseException | None, started: dt.datetime) -> None:
+        from jobs.common import processing_log
+
+        try:
+            processing_log.record(rt.lake, run_id=run_id, stage=self.name, layers=self.layers, days=days,
+                                  error=error, started_at=started, finished_at=_now())
+        except Exception as exc:  # the stage's own outcome stands; a missing log row is reported, not raised
+            log.warning("stage %s: could not record the run in %s: %s", self.name, processing_log.TABLE, exc)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 DAILY: tuple[Stage, ...] = (
-    Stage("ingest", "jobs.ingest.main",
-          "landing files of the days -> bronze.<source>; bad rows -> ops.quarantine; each file once (ops.ingest_log)"),
-    Stage("quality_gate", "jobs.quality.gate",
-          "Great Expectations suites on the days' bronze rows -> ops.dq_results and Data Docs; an error stops the run"),
-    Stage("silver", "jobs.silver.main",
-          "bronze rows of the days -> silver.<source>: typed, conformed, deduplicated, SCD2 history"),
-    Stage("resolve_identities", "jobs.identity.main",
-          "identity resolution as of the last day: silver records -> stable customer keys and golden records",
+    Stage("ingest", "jobs.ingest.main", layers=("bronze", "ops"),
+          summary="landing files of the days -> bronze.<source>; bad rows -> ops.quarantine; each file once (ops.ingest_log)"),
+    Stage("quality_gate", "jobs.quality.gate", layers=("ops",),
+          summary="Great Expectations suites on the days' bronze rows -> ops.dq_results and Data Docs; an error stops the run"),
+    Stage("silver", "jobs.silver.main", layers=("silver",),
+          summary="bronze rows of the days -> silver.<source>: typed, conformed, deduplicated, SCD2 history"),
+    Stage("resolve_identities", "jobs.identity.main", layers=("silver", "ops"),
+          summary="identity resolution as of the last day: silver records -> stable customer keys and golden records",
           options=(Option("--retrain", "retrain", "estimate the match model again and score every pair"),),
           aliases=("resolve",)),
-    Stage("build_features", "jobs.features.main",
-          "dbt build of the feature layer as of the last day: silver -> gold marts (RFM, features, customer_360)",
+    Stage("build_features", "jobs.features.main", layers=("gold",),
+          summary="dbt build of the feature layer as of the last day: silver -> gold marts (RFM, features, customer_360)",
           options=(Option("--no-docs", "docs", "skip dbt docs generate", value=False),
                    Option("--select", "select", "build only these dbt nodes (dbt's selection syntax, e.g. "
                           "'+customer_rfm') and the tests all of whose parents they are; default: the whole project",
                           metavar="NODES"))),
-    Stage("score_recommendations", "jobs.recommend.score_main",
-          "the champion recommender's top N for every customer as of the last day -> serving.recommendations",
+    Stage("score_recommendations", "jobs.recommend.score_main", layers=("serving",),
+          summary="the champion recommender's top N for every customer as of the last day -> serving.recommendations",
           after="build_features"),
-    Stage("score_customers", "jobs.customers.score_main",
-          "the champion lifetime value and churn models and RFM segments of every customer as of the last day -> "
+    Stage("score_customers", "jobs.customers.score_main", layers=("serving",),
+          summary="the champion lifetime value and churn models and RFM segments of every customer as of the last day -> "
           "serving.customer_scores, serving.customer_segments",
           after="build_features"),
 )
 WEEKLY: tuple[Stage, ...] = (
-    Stage("train_recommender", "jobs.recommend.train_main",
-          "search, train and evaluate the recommender as of the last day; log it to MLflow, register it, promote it "
+    Stage("train_recommender", "jobs.recommend.train_main", layers=("models",),
+          summary="search, train and evaluate the recommender as of the last day; log it to MLflow, register it, promote it "
           "to champion if it beats the current one on the same holdout",
           cadence="weekly",
           options=(Option("--implicit", "compare_implicit",
                           "also train the `implicit` library's ALS on the same split, for comparison"),)),
-    Stage("train_clv", "jobs.customers.train_clv",
-          "fit the lifetime value models (BG/NBD, Gamma-Gamma) as of the last day, judge them on the holdout "
+    Stage("train_clv", "jobs.customers.train_clv", layers=("models",),
+          summary="fit the lifetime value models (BG/NBD, Gamma-Gamma) as of the last day, judge them on the holdout "
           "purchases; log to MLflow, register, promote to champion if the holdout error beats the current one",
           cadence="weekly"),
-    Stage("train_churn", "jobs.customers.train_churn",
-          "train the churn model (LightGBM, calibrated) on the customers active at the day minus twice the "
+    Stage("train_churn", "jobs.customers.train_churn", layers=("models",),
+          summary="train the churn model (LightGBM, calibrated) on the customers active at the day minus twice the "
           "horizon, judge it at minus once against two baselines; log to MLflow, register, promote to champion "
           "if its PR AUC beats the current one",
           cadence="weekly"),
-    Stage("train_segments", "jobs.customers.train_segments",
-          "cluster the customers' behaviour as of the last day (KMeans, k by silhouette), name the clusters and "
+    Stage("train_segments", "jobs.customers.train_segments", layers=("models", "gold"),
+          summary="cluster the customers' behaviour as of the last day (KMeans, k by silhouette), name the clusters and "
           "keep their ids; log to MLflow, register, promote to champion if it wins on silhouette with stability; "
           "gold.segment_profiles",
           cadence="weekly"),
 )
 PRIVACY: tuple[Stage, ...] = (
-    Stage("erase", "jobs.privacy.main",
-          "erase the persons who asked (erasure requests of the days, consent events' erasure requests, "
+    Stage("erase", "jobs.privacy.main", layers=("bronze", "silver", "gold", "serving", "ops", "models"),
+          summary="erase the persons who asked (erasure requests of the days, consent events' erasure requests, "
           "--request-file): their rows from every table, VACUUMed, their lines from the landing files; "
           "ops.erasure_log, ops.erasure_suppression",
           cadence="privacy",

@@ -137,6 +137,11 @@ def test_airflow_dags_test_ran_the_day_into_gold(e2e):
     assert {d: n for d, n in per_day.items() if d != day} == e2e.before_day["silver_web_events_per_day"]
     assert per_day[day] > 0
     assert rt.lake.read("ops.dq_results").where(F.col("run_date") == F.lit(day)).count() > 0
+    # ops.processing_log: each stage of the day, succeeded, under the Airflow run's id
+    logged = rt.lake.read("ops.processing_log").where(F.col("ds") == F.lit(day)).collect()
+    assert {r.stage for r in logged} == set(pipeline.DAILY_NAMES)
+    assert all(r.status == "succeeded" and r.orchestrator_run for r in logged)
+    assert len({r.orchestrator_run for r in logged}) == 1
 
 
 def test_c360_privacy_erases_the_days_requests_after_the_daily_run(dagbag):

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from jobs import pipeline
 from jobs.cli import main
+from jobs.common import match_model_file as model_file
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import source
 from jobs.common.normalize import e164_text
@@ -60,6 +61,15 @@ def test_an_email_two_customers_share_names_neither_and_stays_theirs(spark):
     assert {("customer_key", "k2"), ("crm_id", "c2"), ("phone", "+447911123456"),
             ("record_id", "crm_customers:c2")} <= values
     assert ("email", "home@example.com") not in values  # K1 keeps it
+
+
+def test_the_match_model_forgets_the_names_nobody_holds_and_keeps_the_others_shares():
+    model = {"comparisons": [], model_file.TERM_FREQUENCIES: {"first_name": {"ann": 0.5, "zebedee": 0.25, "bo": 0.25},
+                                                               "last_name": {"okafor": 1.0}}}
+    forgotten, gone = model_file.forget_names(model, {"first_name": {"ann", "bo"}, "last_name": {"okafor"}})
+    assert gone == 1 and forgotten["comparisons"] == []
+    assert forgotten[model_file.TERM_FREQUENCIES] == {"first_name": {"ann": 0.5, "bo": 0.25}, "last_name": {"okafor": 1.0}}
+    assert model_file.forget_names({"comparisons": []}, {}) == ({"comparisons": []}, 0)
 
 
 def test_the_scrub_pattern_matches_whole_tokens_only():
@@ -163,6 +173,15 @@ def test_erasing_three_persons_leaves_no_trace_on_disk_and_their_housemates_unto
         persons.append(Person(label, tuple(sorted(emails | {person.phone.lower(), phone.lower()} | ids)),
                               ((person.first_name.lower(), person.last_name.lower(), person.postcode.lower()),)))
     assert hits([lake_root, landing], persons) == []
+
+    # The identity model's name frequencies hold no name that no silver record holds.
+    model = model_file.load(str(lake_root / "_models" / "identity"))  # identity.model_dir under the lake copy
+    for column, table in model[model_file.TERM_FREQUENCIES].items():
+        held = set()
+        for t in (t for t in lake.table_names() if t.startswith("silver.")):
+            if column in lake.read(t).columns:
+                held |= {r.n for r in lake.read(t).select(F.lower(F.trim(column)).alias("n")).distinct().collect()}
+        assert set(table) <= held, column
 
     # The housemates keep their keys and records.
     identity = {r.record_id: r.customer_key for r in lake.read("silver.identity_map").collect()}

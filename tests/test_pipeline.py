@@ -40,6 +40,7 @@ def test_every_stage_has_the_one_contract(stage):
     assert issubclass(report_class, StageReport) and dataclasses.is_dataclass(report_class)
     assert report_class.__dataclass_params__.frozen
     assert re.search(r"\b(bronze|silver|gold|serving|ops)\.", module.__doc__ or ""), f"{stage.module} names its tables"
+    assert stage.layers and set(stage.layers) <= {"bronze", "silver", "gold", "serving", "ops", "models"}
 
 
 def test_days_and_reports_are_json_ready():
@@ -79,8 +80,15 @@ def test_a_gate_failure_stops_the_day_and_leaves_silver_at_its_last_good_version
     versions = {t: rt.lake.version(t) for t in silver}
 
     day_rt = rt.with_landing(str(landing))
+    since = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with pytest.raises(QualityGateError, match="web_events") as failure:
         pipeline.run(day_rt, Days.of(day), ("ingest", "quality_gate", "silver"), log=lambda *_: None)
+    # ops.processing_log: ingest ran and succeeded, the gate failed saying why, silver never ran
+    logged = rt.lake.read("ops.processing_log").where(F.col("started_at") >= F.lit(since)).collect()
+    assert {(r.stage, r.ds, r.status) for r in logged} == {("ingest", day, "succeeded"),
+                                                          ("quality_gate", day, "failed")}
+    (gate,) = [r for r in logged if r.stage == "quality_gate"]
+    assert gate.error.startswith("QualityGateError: ") and gate.layers == ["ops"] and gate.code_version
     assert rt.lake.read("bronze.web_events").where("event_type = 'teleport'").count() > 0
     assert "event_type" in str(failure.value)
     assert failure.value.report is not None and not failure.value.report.passed  # the error carries the verdict
@@ -110,6 +118,12 @@ def test_a_range_equals_its_days(spark, config, tmp_path):
         lakes[mode] = lake
     tables = [f"{layer}.{s}" for s in sources for layer in ("bronze", "silver")]
     assert set(tables) <= set(lakes["range"].table_names())
+    # a range is one run over its days in ops.processing_log; two days are two runs
+    for mode, runs in (("range", 1), ("days", 2)):
+        logged = lakes[mode].read("ops.processing_log").where("stage = 'ingest'").collect()
+        assert sorted(r.ds for r in logged) == [DAY1, DAY2] and len({r.run_id for r in logged}) == runs
+        assert all(r.status == "succeeded" and r.layers == ["bronze", "ops"] and r.error is None for r in logged)
+        assert all(r.code_version and r.finished_at >= r.started_at for r in logged)
     for table in tables:
         by_range, by_day = (lakes[m].read(table) for m in ("range", "days"))
         assert by_range.count() > 0, table

@@ -43,19 +43,17 @@ alone (a postcode, a date, a full name), so blocks stay small at scale.
 """
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from jobs.common.match_model_file import MODEL_FILE, TERM_FREQUENCIES, load, save  # noqa: F401 - its file, here
+
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "splink_model.json"
 # Names weigh by how common they are: two records both named Smith say less than two named Featherstonehaugh.
 TF_COLUMNS = ("first_name", "last_name")
-TERM_FREQUENCIES = "c360_term_frequencies"  # the model's key holding {column: {value: share of records}}
 
 BLOCKING_RULES = (
     "l.email_match_key = r.email_match_key",
@@ -316,20 +314,6 @@ def agreement_floor(model: dict) -> dict:
             fixed.append(level)
         comparisons.append({**comparison, "comparison_levels": [*fixed, other]})
     return {**model, "comparisons": comparisons}
-
-
-def save(model: dict, model_dir: str) -> Path:
-    path = Path(model_dir) / MODEL_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(model, indent=1))
-    tmp.replace(path)
-    return path
-
-
-def load(model_dir: str) -> dict | None:
-    path = Path(model_dir) / MODEL_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def only_new_pairs(model: dict) -> dict:

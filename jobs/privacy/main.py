@@ -51,6 +51,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.common import landing as landing_area
+from jobs.common import match_model_file as model_file
 from jobs.common.errors import C360Error
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN, ERASURE_REQUESTS, SOURCES
@@ -117,6 +118,7 @@ class ErasureReport(StageReport):
     report_files_scrubbed: int
     suppressions_lifted: int
     near_deadline: list[str] = field(default_factory=list)
+    model_names_forgotten: int = 0  # names only the erased persons had, taken out of the identity match model
     seconds: float = 0.0
 
 
@@ -155,6 +157,7 @@ def run(rt: Runtime, days: Days, *, request_file: str | None = None) -> ErasureR
     pattern = scrub_pattern(needles(values_rows))
 
     rows_removed, rewritten = _erase_tables(lake, erased_by_kind(values_rows), pattern)
+    names_forgotten = _forget_model_names(lake, config.identity.model_dir)
     files_vacuumed = lake.vacuum_folders(rewritten, config.privacy.erasure_vacuum_retain_hours)
     _repoint_identity_runs(lake)
     _clear_checkpoints(lake)
@@ -178,7 +181,8 @@ def run(rt: Runtime, days: Days, *, request_file: str | None = None) -> ErasureR
     lake.append(spark.createDataFrame(log_rows, ERASURE_LOG_DDL), ERASURE_LOG)
     return ErasureReport(
         str(days), len(requests), len(requests) - len(todo), len({k for _, k in keys}), statuses, rows_removed,
-        len(rewritten), files_vacuumed, landing_files, scrubbed, lifted, near, round(time.perf_counter() - began, 1))
+        len(rewritten), files_vacuumed, landing_files, scrubbed, lifted, near, round(time.perf_counter() - began, 1),
+        names_forgotten)
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -401,6 +405,25 @@ def _rewrite(lake: Lake, folder: str, marked: DataFrame, parts: list[str], redac
 
 def _not_in(erased):
     return lambda x: ~F.array_contains(erased, F.lower(x))
+
+
+def _forget_model_names(lake: Lake, model_dir: str) -> int:
+    """Take out of the identity match model's name frequencies every name no silver record holds any more
+    (the names only the erased persons had); how many entries went."""
+    model = model_file.load(model_dir)
+    columns = list((model or {}).get(model_file.TERM_FREQUENCIES) or {})
+    if not columns:
+        return 0
+    held: dict[str, set[str]] = {c: set() for c in columns}
+    for table in (t for t in lake.table_names() if t.startswith("silver.")):
+        df = lake.read(table)
+        for column in (c for c in columns if c in df.columns):
+            names = df.select(F.lower(F.trim(column)).alias("n")).where(F.col("n").isNotNull()).distinct()
+            held[column] |= {r.n for r in names.collect()}
+    forgotten, gone = model_file.forget_names(model, held)
+    if gone:
+        model_file.save(forgotten, model_dir)
+    return gone
 
 
 def _repoint_identity_runs(lake: Lake) -> None:
