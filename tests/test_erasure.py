@@ -24,8 +24,8 @@ from jobs.common.normalize import e164_text
 from jobs.common.stage import Days
 from jobs.privacy.erase import erased_values, given_identifiers, resolve, scrub_pattern
 from jobs.privacy.main import ERASURE_LOG, ErasureRequestError, parse_requests
+from jobs.privacy.proof import Person, hits
 from tests.conftest import reset_catalog
-from tests.support.disk_search import Person, hits
 from tests.support.runtime import runtime_for
 
 PROFILE_SOURCES = ("crm_customers", "web_accounts", "loyalty_members")

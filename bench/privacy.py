@@ -1,0 +1,153 @@
+"""`c360 bench privacy`: erasure on a lake that has run every stage, proven on disk.
+
+1. A generated shop (`--scale` persons, default 20 000; 21 days, seed 11) goes through
+   the landing contract like a user's files: the daily stages over the range (ingest,
+   quality gate, silver, identities, the dbt build, both scorings), the four trainings
+   as of the last day (recommender, lifetime value, churn, segments, logged to MLflow),
+   then both scorings again, so serving holds every model's output.
+2. 50 persons chosen at random (seed 11; not one the generator already erased) ask to be
+   forgotten: one `erasure_requests` file with each person's email, phone and the ids of
+   their profile records, run by `c360 erase --request-file`. Timed: the run, and per
+   request.
+3. The proof: every file under the lake root (tables and their logs, `_reports/`, the
+   MLflow store and artifacts, Spark and Splink checkpoints, the identity model) and under
+   the landing folder is searched for each person's emails (as given and lower-cased),
+   phones (as given and E.164), record ids, and first name + last name + postcode in one
+   row or line (`jobs/privacy/proof.py`). An email or phone the person shares with a
+   housemate who stays is not theirs alone, and not searched for. The figure: hits (0).
+4. A batch of 1,000 more persons (at most a tenth of the persons) in one run: its time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jobs.common.bench import Figures
+
+START = dt.date(2026, 3, 2)
+DAYS = 21
+SEED = 11
+PERSONS = 20_000
+FIRST_BATCH = 50
+SECOND_BATCH = 1_000
+PROFILE_SOURCES = ("crm_customers", "web_accounts", "loyalty_members")
+REQUEST_IDS = {"crm_customers": "crm_id", "web_accounts": "account_id", "loyalty_members": "loyalty_id"}
+
+
+def _lake_config(base, root: Path, landing: Path):
+    return dataclasses.replace(
+        base, lake=dataclasses.replace(base.lake, root=str(root)),
+        landing=dataclasses.replace(base.landing, uri=str(landing)),
+        identity=dataclasses.replace(base.identity, model_dir=str(root / "_models" / "identity")),
+        mlflow=dataclasses.replace(base.mlflow, tracking_uri=f"sqlite:///{root}/_mlflow/mlflow.db", registry_uri="",
+                                   artifact_root=str(root / "_mlflow" / "artifacts")),
+    )
+
+
+def _requests(people: pd.DataFrame, records: pd.DataFrame, chosen: list[str], tag: str, path: Path) -> None:
+    """One erasure_requests file: per person their email, phone and profile record ids."""
+    ids = records[records.source.isin(PROFILE_SOURCES)].groupby("person_id")
+    lines = ["request_id,received_at,email,phone,loyalty_id,account_id,crm_id"]
+    for n, pid in enumerate(chosen):
+        person = people.loc[pid]
+        mine = dict(zip(ids.get_group(pid).source, ids.get_group(pid).record_id, strict=True)) if pid in ids.groups \
+            else {}
+        given = {REQUEST_IDS[s]: v for s, v in mine.items()}
+        lines.append(",".join([f"{tag}-{n}", f"{START + dt.timedelta(days=DAYS - 1)}T12:00:00Z", person.email or "",
+                               person.phone or "", given.get("loyalty_id", ""), given.get("account_id", ""),
+                               given.get("crm_id", "")]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _needles(people: pd.DataFrame, records: pd.DataFrame, chosen: list[str]):
+    """What each chosen person is searched for: what is theirs alone."""
+    from jobs.common.normalize import e164_text
+    from jobs.privacy.proof import Person
+
+    out = []
+    housemates = people.groupby("household_id")
+    for pid in chosen:
+        person = people.loc[pid]
+        others = housemates.get_group(person.household_id).drop(index=pid)
+        theirs = {e.lower() for e in others.email.dropna()} | {e.lower() for e in others.alt_email.dropna()}
+        emails = {e.lower() for e in (person.email, person.alt_email) if e} - theirs
+        phones = {p for p in (person.phone, e164_text(person.phone) if person.phone else None) if p}
+        phones -= {p for o in others.phone.dropna() for p in (o, e164_text(o))}
+        ids = {r.lower() for s, r in records[records.person_id == pid][["source", "record_id"]].values
+               if s != "email_events"}
+        group = (person.first_name.lower(), person.last_name.lower(), person.postcode.lower())
+        out.append(Person(pid, tuple(sorted(emails | {p.lower() for p in phones} | ids)), (group,)))
+    return out
+
+
+def run(scale: int | None = None, profile: str | None = None) -> Figures:
+    from jobs import pipeline
+    from jobs.common import runtime
+    from jobs.common.config import load_config
+    from jobs.common.stage import Days
+    from jobs.generate.main import generate
+    from jobs.privacy import main as erasure
+    from jobs.privacy.proof import hits
+
+    persons = scale or PERSONS
+    scratch = Path(tempfile.mkdtemp(prefix="c360-bench-privacy-"))
+    figures: Figures = {"persons": persons, "days": DAYS}
+    try:
+        began = time.perf_counter()
+        generate(scratch / "gen", persons, DAYS, seed=SEED, start=START, log=lambda *_: None)
+        landing, truth = scratch / "gen" / "landing", scratch / "gen" / "truth"
+        base = load_config(profile)
+        rt = runtime.start(config=_lake_config(base, scratch / "lake", landing), app_name="c360 bench privacy")
+        last = START + dt.timedelta(days=DAYS - 1)
+        pipeline.run(rt, Days.of(START, last), pipeline.DAILY_NAMES, log=print)
+        for name in ("train_recommender", "train_clv", "train_churn", "train_segments"):
+            pipeline.stage(name).run(rt, Days.of(last))
+        for name in ("score_recommendations", "score_customers"):
+            pipeline.stage(name).run(rt, Days.of(last))
+        figures["build_s"] = round(time.perf_counter() - began, 1)
+        print(f"lake built: {persons:,} persons x {DAYS} days, every stage, in {figures['build_s']} s", flush=True)
+
+        people = pd.read_parquet(truth / "persons").set_index("person_id")
+        records = pd.read_parquet(truth / "records")
+        candidates = people[people.erasure_date.isna()].index.to_numpy()
+        rng = np.random.default_rng(SEED)
+        order = rng.permutation(candidates)
+        first = [str(p) for p in order[:FIRST_BATCH]]
+        second = [str(p) for p in order[FIRST_BATCH:FIRST_BATCH + min(SECOND_BATCH, persons // 10)]]
+
+        for tag, chosen in (("first", first), ("second", second)):
+            requests = scratch / f"{tag}_requests.csv"
+            _requests(people, records, chosen, tag, requests)
+            began = time.perf_counter()
+            report = erasure.run(rt, Days.of(last), request_file=str(requests))
+            seconds = time.perf_counter() - began
+            figures.update({
+                f"{tag}_batch_requests": len(chosen),
+                f"{tag}_batch_s": round(seconds, 1),
+                f"{tag}_batch_s_per_request": round(seconds / len(chosen), 2),
+                f"{tag}_batch_statuses": report.statuses,
+                f"{tag}_batch_tables_rewritten": report.tables_rewritten,
+                f"{tag}_batch_files_vacuumed": report.files_vacuumed,
+                f"{tag}_batch_landing_files_rewritten": report.landing_files_rewritten,
+            })
+            print(f"{tag} batch: {len(chosen)} requests erased in {seconds:.1f} s ({report.statuses})", flush=True)
+            if tag == "first":
+                began = time.perf_counter()
+                roots = [scratch / "lake", landing]
+                found = hits(roots, _needles(people, records, chosen))
+                figures["proof_files_searched"] = sum(1 for r in roots for p in r.rglob("*") if p.is_file())
+                figures["proof_hits"] = len(found)
+                figures["proof_s"] = round(time.perf_counter() - began, 1)
+                for person, needle, path in found[:20]:
+                    print(f"found {person}: {needle} in {path}", flush=True)
+        figures["per_1000_requests_s"] = round(figures["second_batch_s"] * 1000 / max(1, len(second)), 1)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return figures
