@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,25 @@ from jobs.common.runtime import Runtime  # noqa: E402
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+# Airflow reads its home, database and DAG folder when first imported: one home per test process,
+# set before any test imports Airflow (the shared lake runs its Airflow day in this process).
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="c360-airflow-"))
+AIRFLOW_ENV = {
+    "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(CHECKOUT / "dags"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+}
+os.environ.update(AIRFLOW_ENV)
+
+
+def pytest_unconfigure(config) -> None:
+    """Airflow's log handlers keep the streams pytest closes at exit; a late log line (py4j's, while the
+    interpreter shuts down) is dropped instead of printing a logging error."""
+    import logging
+
+    logging.raiseExceptions = False
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
@@ -191,7 +210,7 @@ class EndToEnd:
     sample: Path  # the generator's output: landing/ and truth/
     first: dt.date
     last: dt.date  # the day run through Airflow; days before it are the history
-    airflow_output: str
+    airflow_tasks: dict[str, str]  # the Airflow day's tasks and their states
     before_day: dict[str, object]  # facts recorded between the history and the Airflow day
     as_built: Path  # a copy of the lake's table folders as the build left them
 
@@ -200,18 +219,32 @@ class EndToEnd:
         return self.last - dt.timedelta(days=1)
 
 
-def airflow_env(home: Path, lake_root: str, profile: str = "local") -> dict[str, str]:
-    return {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(CHECKOUT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "C360_LAKE_ROOT": lake_root,
-        "C360_PROFILE": profile,
-        "GX_ANALYTICS_ENABLED": "false",
-    }
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """`os.environ` with `values` set, as it was afterwards."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def airflow_day(logical_date: dt.datetime, lake_root: str, profile: str, landing: Path) -> dict[str, str]:
+    """`airflow dags test c360_daily <logical_date> -c '{"landing": ...}'`, in this process: every task of the
+    DAG run for real by Airflow (the sensor, the stages through the registry) on this process's
+    SparkSession; the task ids and their states. Airflow's database must be migrated."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    with _environment(C360_LAKE_ROOT=lake_root, C360_PROFILE=profile):
+        bag = DagBag(dag_folder=str(CHECKOUT / "dags"))
+        assert bag.import_errors == {}, bag.import_errors
+        run = bag.get_dag("c360_daily").test(logical_date=logical_date, run_conf={"landing": str(landing)})
+        return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 
 
 @pytest.fixture(scope="session")
@@ -221,9 +254,9 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
     1. `c360 generate` equivalent: E2E_PERSONS persons x 10 days (default rates, seed 7);
     2. the history (days 1-9): ingest, silver and identity resolution, each stage once over
        the range, in this process (what `make demo` does);
-    3. day 10: `airflow dags test c360_daily 2026-10-11` in another process: a run at the
-       end of day 10 processes day 10, every task of the DAG for real (the sensor, ingest,
-       quality gate, silver, identities, dbt features, recommendations).
+    3. day 10: `airflow dags test c360_daily 2026-10-11` in this process (`airflow_day`): a run
+       at the end of day 10 processes day 10, every task of the DAG for real (the sensor, ingest,
+       quality gate, silver, identities, dbt features, scores, recommendations).
     """
     from pyspark.sql import functions as F
 
@@ -241,11 +274,11 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
     rt = runtime_for(config, lake, sample / "landing")
     profile = root / "airflow_profile.yaml"
     profile.write_text(TEST_PROFILE)
-    env = airflow_env(root / "airflow", lake.root, str(profile))
     # Airflow's database is migrated in its own process while the history loads.
     migrate_log = root / "airflow_db_migrate.log"
     with migrate_log.open("w") as out:
-        migrate = subprocess.Popen([AIRFLOW, "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        migrate = subprocess.Popen([AIRFLOW, "db", "migrate"], env={**os.environ, **AIRFLOW_ENV}, stdout=out,
+                                   stderr=subprocess.STDOUT)
     history = Days.of(E2E_FIRST, E2E_LAST - dt.timedelta(days=1))
     pipeline.run(rt, history, ("ingest", "silver", "resolve_identities"), log=lambda *_: None)
     before_day = {
@@ -255,18 +288,14 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
     }
 
     assert migrate.wait(timeout=300) == 0, migrate_log.read_text()[-3000:]
-    conf = json.dumps({"landing": str(sample / "landing")})
-    run_after = (E2E_LAST + dt.timedelta(days=1)).isoformat()
-    run = subprocess.run([AIRFLOW, "dags", "test", "c360_daily", run_after, "-c", conf],
-                         env=env, cwd=root, capture_output=True, text=True, timeout=1200)
-    output = run.stdout + run.stderr
-    (root / "airflow_dags_test.log").write_text(output)  # kept beside the lake for a look after a failure
-    assert run.returncode == 0, f"airflow dags test c360_daily failed:\n{output[-6000:]}"
+    logical_date = dt.datetime.combine(E2E_LAST + dt.timedelta(days=1), dt.time(), dt.UTC)
+    tasks = airflow_day(logical_date, lake.root, str(profile), sample / "landing")
+    reset_catalog(spark)  # the tasks registered the lake's tables in this process's catalog
     as_built = root / "lake_as_built"
     for table in lake.table_names():
         layer, name = table.split(".")
         shutil.copytree(Path(lake.root) / layer / name, as_built / layer / name)
-    return EndToEnd(rt, sample, E2E_FIRST, E2E_LAST, output, before_day, as_built)
+    return EndToEnd(rt, sample, E2E_FIRST, E2E_LAST, tasks, before_day, as_built)
 
 
 @pytest.fixture

@@ -156,7 +156,7 @@ def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_custo
 
     rt, day = e2e.rt, e2e.last
     lake = rt.lake
-    assert "score_customers" in e2e.airflow_output
+    assert e2e.airflow_tasks["score_customers"] == "success"
     segments = lake.read(SEGMENTS)
     assert {r.run_date for r in segments.select("run_date").distinct().collect()} == {day}
     assert segments.count() == lake.read(RFM).count() > 0

@@ -246,15 +246,27 @@ def test_injected_errors_fail_naming_source_and_expectation_and_a_rerun_replaces
     assert DQ_RESULTS in message
 
     # A rerun of the day replaces its rows instead of adding to them; other days are untouched.
+    # The rerun validates in Spark (a day above `quality.driver_max_rows`): the same verdicts and evidence
+    # as the pandas engine in the driver gave the small day.
     before = _dq(gate_lake, DAY3).count()
     assert before == len(result.outcomes)
     day2_rows = _dq(gate_lake, DAY2).count()
-    again = validate(gate_rt, Days.of(DAY3), sources=["web_events", "order_lines"])
+    in_spark = dataclasses.replace(gate_rt, config=dataclasses.replace(
+        gate_rt.config, quality=dataclasses.replace(gate_rt.config.quality, driver_max_rows=0)))
+    again = validate(in_spark, Days.of(DAY3), sources=["web_events", "order_lines"])
     assert _dq(gate_lake, DAY3).count() == before
     assert _dq(gate_lake, DAY2).count() == day2_rows
     assert {(o.source, o.label) for o in again.failures} == failed
+    assert [_verdict(o) for o in again.outcomes] == [_verdict(o) for o in result.outcomes]
     index = Path(again.docs_index).read_text(encoding="utf-8")
     assert "2026-10-03" in index and "2026-10-02" in index
+
+
+def _verdict(o: ExpectationOutcome) -> tuple:
+    """What an engine decides about an expectation: the outcome and its evidence (as a set: order may differ)."""
+    sample = o.details.get("partial_unexpected_list") or []
+    return (o.source, o.label, o.severity, o.success, o.element_count, o.unexpected_count, o.unexpected_percent,
+            frozenset(json.dumps(v, default=str, sort_keys=True) for v in sample))
 
 
 def test_first_day_skips_the_volume_check_and_unknown_sources_are_refused(gate_rt):

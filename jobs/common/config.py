@@ -240,6 +240,17 @@ class CustomersConfig:
 
 
 @dataclass(frozen=True)
+class QualityConfig:
+    """The quality gate (jobs/quality/gate.py)."""
+
+    # A source's landing day of at most this many rows is collected to the driver and validated by
+    # Great Expectations' pandas engine: the same suites and verdicts, without a Spark job per metric
+    # (seconds instead of a minute for a small day). A bigger day is validated by GX's Spark engine
+    # where it lies. 0 validates every day with Spark.
+    driver_max_rows: int = 100_000
+
+
+@dataclass(frozen=True)
 class PrivacyConfig:
     """Privacy: the secret key of the keyed pseudonyms in gold (jobs/common/pseudonym.py)."""
 
@@ -262,6 +273,7 @@ class Config:
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     customers: CustomersConfig = field(default_factory=CustomersConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
 
 
 def load_config(

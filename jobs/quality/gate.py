@@ -15,7 +15,9 @@ Output:
   error-severity expectation failed. Warn-severity failures never raise.
 
 Every validation in a process shares one ephemeral Great Expectations context: the
-first one pays GX's start-up, later ones take a few seconds per source.
+first one pays GX's start-up. A source's day of at most `quality.driver_max_rows` rows
+is collected and validated by GX's pandas engine in the driver (well under a second per
+source); a bigger day by GX's Spark engine, a Spark job per metric.
 """
 from __future__ import annotations
 
@@ -27,10 +29,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import DateType
 
 from jobs.common import redelivery
 from jobs.common.bronze import bronze_table, latest_file_versions
@@ -40,6 +43,9 @@ from jobs.common.landing_contract import DAY_COLUMN, SOURCES_BY_NAME
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageError, StageReport
 from jobs.quality.suites import LANDED_ON_REFERENCE, REFERENCES, Suite, columns_of, load_suite, parameters_of, references_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DQ_RESULTS = "ops.dq_results"
 DQ_RESULTS_DDL = (
@@ -204,7 +210,8 @@ def validate(
     while run_date <= last:
         inputs = _RunInputs(lake, run_date, rt.config.landing.redelivery_lookback_days)
         for name in names:
-            summary, found, gx_result = _gate_source(suites[name], inputs, validated_at)
+            summary, found, gx_result = _gate_source(suites[name], inputs, validated_at,
+                                                     rt.config.quality.driver_max_rows)
             if gx_result is not None:
                 page = docs.write_validation_page(spark, folder, run_date, name, gx_result)
                 summary = dataclasses.replace(summary, page=page)
@@ -253,9 +260,13 @@ def enforce(result: GateResult) -> None:
 
 
 def _gate_source(
-    suite: Suite, inputs: _RunInputs, validated_at: dt.datetime
+    suite: Suite, inputs: _RunInputs, validated_at: dt.datetime, driver_max_rows: int
 ) -> tuple[SourceSummary, list[ExpectationOutcome], Any]:
-    """Validate one source on one day; the GX result is None when the day has no bronze rows."""
+    """Validate one source on one day; the GX result is None when the day has no bronze rows.
+
+    A day of at most `driver_max_rows` rows is validated by GX's pandas engine in the driver,
+    a bigger one by its Spark engine (`quality.driver_max_rows`).
+    """
     day, previous = inputs.run_date, inputs.run_date - dt.timedelta(days=1)
     table = bronze_table(suite.name)
     if not inputs.lake.exists(table):
@@ -290,14 +301,19 @@ def _gate_source(
         if LANDED_ON_REFERENCE in suite.references():
             data, redelivered = inputs.with_landed_on(data, suite.name)
             joined = joined or redelivered
-        # GX runs dozens of queries over the batch: join the references once.
-        data = data.persist() if joined else data
-        try:
-            known = {p: v for p, v in values.items() if v is not None}
-            gx_suite, gx_result = _gx().validate(suite, runnable, data, known, day, validated_at)
-        finally:
-            if joined:
-                data.unpersist()
+        known = {p: v for p, v in values.items() if v is not None}
+        if count <= driver_max_rows:
+            # GX runs dozens of metrics over the batch: a small day is collected once and validated in
+            # the driver, without a Spark job per metric.
+            gx_suite, gx_result = _gx().validate(suite, runnable, _in_driver(data), known, day, validated_at)
+        else:
+            # A big day is validated where it lies, with the references joined once.
+            data = data.persist() if joined else data
+            try:
+                gx_suite, gx_result = _gx().validate(suite, runnable, data, known, day, validated_at)
+            finally:
+                if joined:
+                    data.unpersist()
     finally:
         both.unpersist()
     order = {e.id: i for i, e in enumerate(gx_suite.expectations)}
@@ -315,6 +331,17 @@ def _gate_source(
         batch_ids=batch_ids,
     )
     return summary, found, gx_result
+
+
+def _in_driver(data: DataFrame) -> pd.DataFrame:
+    """The rows as pandas, dates as midnight timestamps: compared with a timestamp parameter (`run_date`)
+    as Spark compares them, where Python refuses to compare a date with a datetime."""
+    import pandas as pd
+
+    frame = data.toPandas()
+    for column in (f.name for f in data.schema.fields if isinstance(f.dataType, DateType)):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
 
 
 def _needs(expectation: dict[str, Any]) -> set[str]:
@@ -484,7 +511,7 @@ class _RunInputs:
 
 
 class _GxRunner:
-    """The process's one ephemeral GX context, a Spark data source and one asset per source."""
+    """The process's one ephemeral GX context; a Spark and a pandas data source, one asset per source in each."""
 
     def __init__(self) -> None:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -495,8 +522,9 @@ class _GxRunner:
         self.context = gx.get_context(mode="ephemeral")
         # Progress bars would interleave with job logs.
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        self.datasource = self.context.data_sources.add_spark("bronze")
-        self._batches: dict[str, Any] = {}
+        self.datasources = {"spark": self.context.data_sources.add_spark("bronze"),
+                            "pandas": self.context.data_sources.add_pandas("bronze_in_driver")}
+        self._batches: dict[tuple[str, str], Any] = {}
 
     def suite(self, suite: Suite) -> Any:
         """The whole suite as a GX object, for its Data Docs page."""
@@ -506,22 +534,25 @@ class _GxRunner:
         self,
         suite: Suite,
         expectations: tuple[dict[str, Any], ...],
-        df: DataFrame,
+        df: DataFrame | pd.DataFrame,
         parameters: dict[str, Any],
         run_date: dt.date,
         run_time: dt.datetime,
     ) -> tuple[Any, Any]:
-        """Run `expectations` of `suite` on `df` (one whole-dataframe batch); returns (GX suite, result)."""
+        """Run `expectations` of `suite` on `df`, a Spark or a pandas DataFrame (one whole-dataframe batch);
+        returns (GX suite, result)."""
+        import pandas as pd
         from great_expectations.core.run_identifier import RunIdentifier
 
         gx = self._gx
-        if suite.name not in self._batches:
-            asset = self.datasource.add_dataframe_asset(suite.name)
-            self._batches[suite.name] = asset.add_batch_definition_whole_dataframe("landing_day")
+        engine = "pandas" if isinstance(df, pd.DataFrame) else "spark"
+        if (engine, suite.name) not in self._batches:
+            asset = self.datasources[engine].add_dataframe_asset(suite.name)
+            self._batches[engine, suite.name] = asset.add_batch_definition_whole_dataframe("landing_day")
         definition = self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(
                 name=suite.name,
-                data=self._batches[suite.name],
+                data=self._batches[engine, suite.name],
                 suite=gx.ExpectationSuite(**suite.gx_dict(expectations)),
             )
         )
