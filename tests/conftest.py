@@ -238,13 +238,22 @@ def airflow_day(logical_date: dt.datetime, lake_root: str, profile: str, landing
     """`airflow dags test c360_daily <logical_date> -c '{"landing": ...}'`, in this process: every task of the
     DAG run for real by Airflow (the sensor, the stages through the registry) on this process's
     SparkSession; the task ids and their states. Airflow's database must be migrated."""
+    import logging
+
+    # Importing Airflow logs every library at INFO through its own handler; the tests after it need not.
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
     from airflow.dag_processing.dagbag import DagBag
 
-    with _environment(C360_LAKE_ROOT=lake_root, C360_PROFILE=profile):
-        bag = DagBag(dag_folder=str(CHECKOUT / "dags"))
-        assert bag.import_errors == {}, bag.import_errors
-        run = bag.get_dag("c360_daily").test(logical_date=logical_date, run_conf={"landing": str(landing)})
-        return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    try:
+        with _environment(C360_LAKE_ROOT=lake_root, C360_PROFILE=profile):
+            bag = DagBag(dag_folder=str(CHECKOUT / "dags"))
+            assert bag.import_errors == {}, bag.import_errors
+            run = bag.get_dag("c360_daily").test(logical_date=logical_date, run_conf={"landing": str(landing)})
+            return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
 
 
 @pytest.fixture(scope="session")

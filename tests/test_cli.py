@@ -84,9 +84,10 @@ def test_sql_unknown_column_is_reported(filled_lake, capsys):
     assert "UNRESOLVED_COLUMN" in capsys.readouterr().err
 
 
-def test_the_installed_command_in_a_fresh_process(filled_lake, tmp_path):
+def test_the_installed_command_in_a_fresh_process(filled_lake, tmp_path, test_profile):
     """The real `c360` entry point, in its own JVM, finds tables by name from the lake folder."""
-    env = {**os.environ, "C360_LAKE_ROOT": filled_lake.root}
+    # The tests' Spark settings (a small, interpreted Spark) for its JVM too.
+    env = {**os.environ, "C360_LAKE_ROOT": filled_lake.root, "C360_PROFILE": test_profile}
     c360 = str(Path(sys.executable).with_name("c360"))
     ok = subprocess.run([c360, "sql", "--format", "json", "SELECT count(*) AS n FROM silver.people"],
                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

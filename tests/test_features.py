@@ -9,6 +9,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.common import pii
+from jobs.common.landing_contract import SOURCES
 from jobs.common.pseudonym import keyed_hash, load_key, normalised
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days
@@ -25,6 +26,25 @@ MARTS = ("gold.customer_360", "gold.customer_features", "gold.customer_rfm", "go
 def rt(e2e) -> Runtime:
     """The shared end-to-end lake (history, then its last day through Airflow: gold as of that day)."""
     return e2e.rt
+
+
+def _landed_contact_forms(rt: Runtime) -> set[str]:
+    """Each email and phone value of every bronze table (what the landing files held) and of the golden
+    records: as it is, and trimmed and lower-cased as the pseudonyms normalise it."""
+    values: set[str] = set()
+    for src in SOURCES:
+        columns = [c for c in src.pii_columns() if "email" in c or "phone" in c]
+        if columns and rt.lake.exists(f"bronze.{src.name}"):
+            rows = rt.lake.read(f"bronze.{src.name}").select(*columns).collect()
+            values |= {v for r in rows for v in r if v}
+    # and as silver conformed them (E.164 phones) into the golden records
+    values |= {v for r in rt.lake.read("silver.customers").select("email", "phone").collect() for v in r if v}
+    return {form for v in values for form in (v, normalised(v)) if form}
+
+
+def _unkeyed_hashes(value: str) -> tuple[str, ...]:
+    data = value.encode()
+    return hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest(), hashlib.sha256(data).hexdigest()
 
 
 def _build(rt: Runtime, day: dt.date, docs: bool = False, select: str | None = None):
@@ -80,6 +100,17 @@ def test_the_days_gold_marts_hold_no_raw_pii_and_count_up_to_their_day(rt, spark
     strings = [f.name for f in c360.schema.fields if f.dataType.simpleString() == "string"]
     leaked = c360.select(F.explode(F.array(*strings)).alias("v")).where(F.col("v").isin(*(raw | unkeyed))).count()
     assert leaked == 0
+    # Every email and phone of the landing files and the golden records, as is and normalised: no md5,
+    # sha1 or sha256 of any of them is in a string of any gold or serving table.
+    forms = _landed_contact_forms(rt)
+    assert len(forms) > 100
+    unkeyed = spark.createDataFrame([(h,) for v in forms for h in _unkeyed_hashes(v)], "v STRING")
+    for table in (t for t in rt.lake.table_names() if t.split(".")[0] in ("gold", "serving")):
+        frame = rt.lake.read(table)
+        strings = [f"`{f.name}`" for f in frame.schema.fields if f.dataType.simpleString() == "string"]
+        if strings:
+            values = frame.select(F.explode(F.array(*strings)).alias("v"))
+            assert values.join(F.broadcast(unkeyed), "v").count() == 0, f"{table} holds an unkeyed hash"
     # the check every build runs on the gold it writes, here over the serving tables the scoring stages wrote
     tagged = pii.tagged_columns(PROJECT_DIR)
     assert {"email", "phone", "first_name", "email_match_key", "subject_key"} <= tagged

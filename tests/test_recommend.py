@@ -64,6 +64,32 @@ def test_ranking_metrics_match_hand_computed_values(spark):
     assert got["coverage"] == pytest.approx(0.3)
 
 
+def test_ranking_metrics_equal_spark_ml_ranking_evaluator(spark):
+    """The driver's metrics are RankingEvaluator's, on lists of every length (shorter and longer than k)."""
+    from pyspark.ml.evaluation import RankingEvaluator
+
+    from jobs.recommend.evaluate import METRICS
+
+    rng = np.random.default_rng(3)
+    catalog = [f"s{i}" for i in range(30)]
+    predicted, relevant = [], []
+    for c in range(60):
+        predicted.append((f"c{c}", [str(x) for x in rng.choice(catalog, size=rng.integers(0, 15), replace=False)]))
+        relevant += [(f"c{c}", str(x)) for x in rng.choice(catalog, size=rng.integers(1, 8), replace=False)]
+    k = 10
+    got = ranking_metrics(spark.createDataFrame(predicted, "customer_key string, skus array<string>"),
+                          spark.createDataFrame(relevant, "customer_key string, sku string"), k, len(catalog))
+    ids = {sku: float(i) for i, sku in enumerate(catalog)}
+    labels: dict[str, list[float]] = {}
+    for customer, sku in relevant:
+        labels.setdefault(customer, []).append(ids[sku])
+    frame = spark.createDataFrame([([ids[s] for s in skus], labels[c]) for c, skus in predicted],
+                                  "prediction array<double>, label array<double>")
+    for name, metric in METRICS.items():
+        expected = RankingEvaluator(metricName=metric, k=k).evaluate(frame)
+        assert got[name] == pytest.approx(expected, rel=1e-12), name
+
+
 @pytest.fixture
 def gold(spark, lake: Lake):
     return write_gold(spark, lake, LAST)

@@ -2,13 +2,16 @@
 
 Every method is judged on the same customers (everyone who bought in the holdout) and
 the same relevant items (what each bought there); a customer a method cannot score
-counts with an empty list. Metrics come from Spark ML's RankingEvaluator (binary
-relevance): precision@k, recall@k, NDCG@k and MAP@k; catalog coverage is the share of
-sellable products that appear in any top-k list.
+counts with an empty list. Metrics are Spark ML's RankingEvaluator's (binary relevance),
+precision@k, recall@k, NDCG@k and MAP@k, computed in the driver over the holdout
+customers' top-k lists (a few numbers per customer; a test holds them equal to
+RankingEvaluator's); catalog coverage is the share of sellable products that appear in
+any top-k list.
 """
 from __future__ import annotations
 
-from pyspark.ml.evaluation import RankingEvaluator
+import math
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -36,25 +39,37 @@ def ranking_metrics(predicted: DataFrame, relevant: DataFrame, k: int, sellable_
     """
     labels = relevant.groupBy("customer_key").agg(F.collect_set("sku").alias("relevant"))
     joined = labels.join(predicted, "customer_key", "left").select(
-        "customer_key", "relevant", F.coalesce(F.slice("skus", 1, k), F.array().cast("array<string>")).alias("skus"))
-    # RankingEvaluator wants item ids as doubles: number the skus both sides use.
-    skus = joined.select(F.explode("relevant").alias("sku")).union(joined.select(F.explode("skus").alias("sku")))
-    ids = {sku: float(i) for i, sku in enumerate(sorted(r.sku for r in skus.distinct().collect()))}
-    lookup = F.create_map(*[x for sku, i in ids.items() for x in (F.lit(sku), F.lit(i))]) if ids else None
-    if lookup is None:
-        return {**{name: 0.0 for name in METRICS}, "coverage": 0.0, "customers": 0}
-    frame = joined.select(
-        F.transform("skus", lambda s: lookup[s]).alias("prediction"),
-        F.transform("relevant", lambda s: lookup[s]).alias("label"),
-    ).cache()
-    try:
-        out: dict[str, float] = {}
-        for name, metric in METRICS.items():
-            evaluator = RankingEvaluator(predictionCol="prediction", labelCol="label", metricName=metric, k=k)
-            out[name] = float(evaluator.evaluate(frame))
-        recommended = joined.select(F.explode("skus").alias("sku")).distinct().count()
-        out["coverage"] = recommended / sellable_products if sellable_products else 0.0
-        out["customers"] = frame.count()
-    finally:
-        frame.unpersist()
+        "relevant", F.coalesce(F.slice("skus", 1, k), F.array().cast("array<string>")).alias("skus"))
+    rows = [(list(r.skus), set(r.relevant)) for r in joined.collect()]
+    out = {name: 0.0 for name in METRICS} | {"coverage": 0.0, "customers": len(rows)}
+    if not rows:
+        return out
+    for skus, wanted in rows:
+        for name, value in judged(skus, wanted, k).items():
+            out[name] += value
+    for name in METRICS:
+        out[name] /= len(rows)
+    recommended = len({sku for skus, _ in rows for sku in skus})
+    out["coverage"] = recommended / sellable_products if sellable_products else 0.0
     return out
+
+
+def judged(predicted: list[str], relevant: set[str], k: int) -> dict[str, float]:
+    """One customer's precision@k, recall@k, NDCG@k and MAP@k as Spark's RankingMetrics defines them."""
+    if not relevant:
+        return dict.fromkeys(METRICS, 0.0)
+    top = predicted[:k]
+    hits = [sku in relevant for sku in top]
+    dcg = sum(1.0 / math.log2(i + 2) for i, hit in enumerate(hits) if hit)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(relevant))))
+    precisions, found = 0.0, 0
+    for i, hit in enumerate(hits):
+        if hit:
+            found += 1
+            precisions += found / (i + 1)
+    return {
+        "precision": found / k,
+        "recall": found / len(relevant),
+        "ndcg": dcg / ideal,
+        "map": precisions / min(k, len(relevant)),
+    }

@@ -1,5 +1,6 @@
--- One row per customer_key with a consent event: the latest decision per purpose as of the day.
--- An erasure request withdraws every purpose.
+-- One row per customer_key with a consent event: the latest decision per purpose as of the day
+-- (the rule every consumer of consent reads: recommendations, scores, audiences). A decision for
+-- purpose 'all' counts for each purpose; an erasure request withdraws every purpose.
 with events as (
     select * from {{ ref('stg_silver__consent_events') }}
 ),
@@ -20,13 +21,27 @@ keyed as (
         on m.record_source = e.subject_source and m.subject_key = e.subject_key
 ),
 
+-- A decision for purpose 'all' is a decision for each purpose, at its time.
+per_purpose as (
+    select
+        customer_key,
+        event_ts,
+        event_id,
+        explode(
+            case when purpose = 'all' then array({{ "'" ~ consent_purposes() | join("', '") ~ "'" }})
+            else array(purpose) end
+        ) as purpose,
+        action
+    from keyed
+),
+
 decisions as (
     select
         customer_key,
         purpose,
         action,
         row_number() over (partition by customer_key, purpose order by event_ts desc, event_id desc) as recency
-    from keyed
+    from per_purpose
 ),
 
 latest as (
@@ -44,7 +59,7 @@ final as (
     select
         l.customer_key,
         coalesce(e.erasure_requested, false) as erasure_requested,
-        {%- for purpose in ['email_marketing', 'sms_marketing', 'personalization', 'analytics'] %}
+        {%- for purpose in consent_purposes() %}
         coalesce(max(case when l.purpose = '{{ purpose }}' then l.action = 'opt_in' end), false)
             and not coalesce(e.erasure_requested, false) as consent_{{ purpose }}{{ "," if not loop.last }}
         {%- endfor %}
