@@ -33,7 +33,7 @@ def _landed_contact_forms(rt: Runtime) -> set[str]:
     records: as it is, and trimmed and lower-cased as the pseudonyms normalise it."""
     values: set[str] = set()
     for src in SOURCES:
-        columns = [c for c in src.pii_columns() if "email" in c or "phone" in c]
+        columns = [c for c in src.pii_columns if "email" in c or "phone" in c]
         if columns and rt.lake.exists(f"bronze.{src.name}"):
             rows = rt.lake.read(f"bronze.{src.name}").select(*columns).collect()
             values |= {v for r in rows for v in r if v}
