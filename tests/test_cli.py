@@ -1,4 +1,4 @@
-"""`c360 tables` and `c360 sql`: output formats and errors a user can act on."""
+"""`c360 tables` and `c360 sql`: output formats, errors a user can act on, and a reader in its own process."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,6 @@ from pyspark.sql import functions as F
 from jobs.cli import main
 from jobs.common.errors import C360Error
 from jobs.common.stage import Days
-
-CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -84,15 +83,36 @@ def test_sql_unknown_column_is_reported(filled_lake, capsys):
     assert "UNRESOLVED_COLUMN" in capsys.readouterr().err
 
 
-def test_the_installed_command_in_a_fresh_process(filled_lake, tmp_path, test_profile):
-    """The real `c360` entry point, in its own JVM, finds tables by name from the lake folder."""
+def test_the_installed_command_in_a_fresh_process_reads_committed_versions_while_this_one_writes(
+        filled_lake, spark, tmp_path, test_profile):
+    """The real `c360` entry point, in its own JVM, finds tables by name from the lake folder and
+    reads only committed versions of a table this process appends to meanwhile."""
+    lake, batch = filled_lake, 1000
+    lake.append(spark.range(batch).withColumn("batch", F.lit(0)), "bronze.stream")
+    reads = 12
+    queries = tmp_path / "counts.sql"
+    queries.write_text("-- people\nSELECT count(*) AS n FROM silver.people;\n" + "".join(
+        f"-- read {n}\nSELECT count(*) AS n FROM bronze.stream;\n" for n in range(reads)))
     # The tests' Spark settings (a small, interpreted Spark) for its JVM too.
-    env = {**os.environ, "C360_LAKE_ROOT": filled_lake.root, "C360_PROFILE": test_profile}
+    env = {**os.environ, "C360_LAKE_ROOT": lake.root, "C360_PROFILE": test_profile}
     c360 = str(Path(sys.executable).with_name("c360"))
-    ok = subprocess.run([c360, "sql", "--format", "json", "SELECT count(*) AS n FROM silver.people"],
-                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert ok.returncode == 0, ok.stderr[-2000:]
-    assert json.loads(ok.stdout) == [{"n": 3}]
+    reader = subprocess.Popen([c360, "sql", "--format", "json", "--file", str(queries)], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    written = 1
+    deadline = time.monotonic() + 240
+    while reader.poll() is None and time.monotonic() < deadline:
+        lake.append(spark.range(batch).withColumn("batch", F.lit(written)), "bronze.stream")
+        written += 1
+        time.sleep(1)  # the reader's own JVM gets the CPU to start
+    out, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, err[-2000:]
+    results = [json.loads(line) for line in out.splitlines() if line.startswith("[")]
+    assert results[0] == [{"n": 3}]
+    counts = [r[0]["n"] for r in results[1:]]
+    assert len(counts) == reads
+    assert all(c % batch == 0 and 0 < c <= written * batch for c in counts), counts
+    assert counts == sorted(counts)
+    assert counts[-1] > counts[0], "the reader should have seen commits made while it ran"
     bad = subprocess.run([c360, "--profile", "nope", "tables"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2

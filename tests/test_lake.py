@@ -1,11 +1,6 @@
-"""The lake tables module: naming, write patterns, schema rules, failure and concurrency."""
+"""The lake tables module: naming, write patterns, schema rules and failure."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +8,6 @@ from pyspark.sql import functions as F
 
 from jobs.common.errors import TableError
 from jobs.common.lake import TableName
-
-CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def _people(spark, rows):
@@ -131,28 +124,3 @@ def test_a_failed_write_leaves_the_table_at_its_last_version(lake, spark):
         lake.merge(failing, "silver.numbers", keys=["id"])
     assert lake.version("silver.numbers") == 0
     assert lake.read("silver.numbers").count() == 100
-
-
-def test_another_process_sees_tables_by_name_while_this_one_writes(lake, spark, config, tmp_path, test_profile):
-    """`c360 sql` in a second process reads committed versions only, during a stream of commits."""
-    batch = 1000
-    lake.append(spark.range(batch).withColumn("batch", F.lit(0)), "bronze.stream")
-    # The tests' Spark settings (a small, interpreted Spark) for the reader's own JVM too.
-    env = {**os.environ, "C360_LAKE_ROOT": lake.root, "C360_PROFILE": test_profile}
-    reader = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.read_counts", "bronze.stream", "6"],
-        cwd=CHECKOUT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    written = 1
-    deadline = time.monotonic() + 240
-    while reader.poll() is None and time.monotonic() < deadline:
-        lake.append(spark.range(batch).withColumn("batch", F.lit(written)), "bronze.stream")
-        written += 1
-        time.sleep(2)  # a commit every two seconds or so: the reader's own JVM gets the CPU to start
-    out, err = reader.communicate(timeout=60)
-    assert reader.returncode == 0, err[-2000:]
-    counts = json.loads(out.strip().splitlines()[-1])
-    assert len(counts) == 6
-    assert all(c % batch == 0 and 0 < c <= written * batch for c in counts), counts
-    assert counts == sorted(counts)
-    assert counts[-1] > counts[0], "the reader should have seen commits made while it ran"
