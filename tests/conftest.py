@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,21 +218,6 @@ class EndToEnd:
         return self.last - dt.timedelta(days=1)
 
 
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """`os.environ` with `values` set, as it was afterwards."""
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def airflow_day(logical_date: dt.datetime, lake_root: str, profile: str, landing: Path) -> dict[str, str]:
     """`airflow dags test c360_daily <logical_date> -c '{"landing": ...}'`, in this process: every task of the
     DAG run for real by Airflow (the sensor, the stages through the registry) on this process's
@@ -246,7 +230,9 @@ def airflow_day(logical_date: dt.datetime, lake_root: str, profile: str, landing
     from airflow.dag_processing.dagbag import DagBag
 
     try:
-        with _environment(C360_LAKE_ROOT=lake_root, C360_PROFILE=profile):
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("C360_LAKE_ROOT", lake_root)
+            env.setenv("C360_PROFILE", profile)
             bag = DagBag(dag_folder=str(CHECKOUT / "dags"))
             assert bag.import_errors == {}, bag.import_errors
             run = bag.get_dag("c360_daily").test(logical_date=logical_date, run_conf={"landing": str(landing)})
