@@ -30,7 +30,7 @@ AIRFLOW_DB := $(AIRFLOW_DIR)/airflow.db
 AIRFLOW_ENV := AIRFLOW_HOME=$(AIRFLOW_DIR) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False GX_ANALYTICS_ENABLED=false PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
-.PHONY: help install prereqs demo airflow test test-fast lint lock bench clean
+.PHONY: help install prereqs demo airflow serve bi test test-fast lint lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -85,6 +85,12 @@ demo: install $(AIRFLOW_DB) ## a year of sample data, the customer models traine
 
 airflow: install $(AIRFLOW_DB) ## start Airflow (UI on http://localhost:8080) with the c360 DAGs
 	@$(AIRFLOW_ENV) airflow standalone
+
+serve: install ## start the read API over the demo lake's serving tables (http://127.0.0.1:8360, docs at /docs)
+	@$(C360) serve
+
+bi: install ## start Spark's Thrift JDBC/ODBC server over the demo lake (jdbc:hive2://127.0.0.1:10000/default)
+	@$(C360) bi
 
 $(AIRFLOW_DB): $(PIP_STAMP)
 	@mkdir -p $(AIRFLOW_DIR)

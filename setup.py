@@ -27,6 +27,11 @@ INSTALL_REQUIRES = [
     "pymc-marketing==0.18.2",
     # Churn propensity: gradient-boosted trees with exact TreeSHAP contributions (the drivers) built in.
     "lightgbm==4.7.0",
+    # The read API and BI without a JVM: Delta tables into Arrow (read only; every write is Spark's).
+    "deltalake==1.6.6",
+    # The read API (`c360 serve`): FastAPI on uvicorn (already in the stack through Airflow's API server).
+    "fastapi>=0.115",
+    "uvicorn[standard]>=0.30",
 ]
 
 # What production never imports: benchmark data and the references models are measured against.

@@ -27,9 +27,12 @@ files are complete (a manual trigger processes the last complete day, and
    and 12-month value, and the churn model's probability, band and drivers, per customer
    -> `serving.customer_scores`, RFM segments and the segment model's clusters ->
    `serving.customer_segments` (segments only before the first training). Tasks 6 and 7
-   both follow task 5: one failing does not hold the other back.
+   both follow task 5: one failing does not hold the other back;
+8. **build_lookup**: `silver.identity_map` -> `serving.customer_lookup`, every id an app
+   holds (CRM, account and loyalty ids, the email's keyed pseudonym, retired keys) -> the
+   current `customer_key`; it follows task 4 and runs beside the feature build.
 
-Tasks 1-7 are the daily stages of `jobs/pipeline.py`, one task each, in registry
+Tasks 1-8 are the daily stages of `jobs/pipeline.py`, one task each, in registry
 order. Each reads and writes only its day, and every write is one atomic Delta
 commit, so a retry or a backfill rewrites that day and a failed task leaves the
 tables at their last good version. The logic lives in `jobs/`; this file wires it.

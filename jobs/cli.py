@@ -187,6 +187,44 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_duckdb(args: argparse.Namespace) -> int:
+    from jobs.serving.duckdb_lake import BI_LAYERS, connect, view_statements
+
+    config = _config(args)
+    layers = tuple(args.layers.split(",")) if args.layers else BI_LAYERS
+    if args.print_views:
+        print("\n".join(view_statements(config.lake.root, layers)))
+        return 0
+    if args.query and args.file:
+        raise C360Error("give one SQL statement or --file, not both")
+    con = connect(config.lake.root, layers)
+    if args.query or args.file:
+        statements = [(None, args.query)] if args.query else split_statements(_read_sql_file(args.file))
+    else:  # a shell: statements from standard input, one per line ending in ';'
+        if sys.stdin.isatty():
+            print("DuckDB over the lake's " + ", ".join(layers) + " tables (views <layer>.<name>); end a statement "
+                  "with ';', Ctrl-D quits", file=sys.stderr)
+        statements = split_statements(sys.stdin.read())
+    import duckdb
+
+    for title, statement in statements:
+        try:
+            cursor = con.execute(statement)
+        except duckdb.Error as exc:
+            raise C360Error(f"DuckDB: {str(exc).splitlines()[0]}") from None
+        if cursor.description is None:
+            continue
+        columns = [d[0] for d in cursor.description]
+        fetched = cursor.fetchmany(args.limit + 1) if args.limit else cursor.fetchall()
+        rows = [dict(zip(columns, r, strict=True)) for r in fetched[: args.limit or None]]
+        if title:
+            print(f"\n-- {title}")
+        print(render(rows, columns, args.format))
+        if args.limit and len(fetched) > args.limit:
+            print(f"(showing the first {args.limit} rows; --limit 0 shows all)", file=sys.stderr)
+    return 0
+
+
 def _read_sql_file(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
@@ -204,6 +242,25 @@ def split_statements(text: str) -> list[tuple[str | None, str]]:
         if body:
             out.append((comments[0] if comments else None, body))
     return out
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from jobs.serving.api import serve
+
+    config = _config(args)
+    host, port = args.host or config.serving.host, args.port or config.serving.port
+    print(f"c360 serve: the serving tables of {config.lake.root} on http://{host}:{port} (docs at /docs)", flush=True)
+    serve(config, host, port)
+    return 0
+
+
+def cmd_bi(args: argparse.Namespace) -> int:
+    from jobs.serving.bi import run_bi
+
+    config = _config(args)
+    run_bi(config, args.host or config.serving.bi_host, args.port or config.serving.bi_port,
+           ready=lambda line: print(line, flush=True))
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -317,6 +374,26 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("--limit", type=int, default=1000, help="rows to print at most (0: all; default 1000)")
     sql.add_argument("--tables", action="store_true", help="first list every table, as `c360 tables` does")
+
+    serve = command("serve", cmd_serve, "start the read API over the latest complete serving day (docs/serving.md)")
+    serve.add_argument("--host", default=None, help="address to listen on (default: serving.host, 127.0.0.1)")
+    serve.add_argument("--port", type=_positive, default=None, help="port (default: serving.port, 8360)")
+
+    bi = command("bi", cmd_bi, "start Spark's Thrift JDBC/ODBC server over the lake (jdbc:hive2://127.0.0.1:10000, "
+                 "every table by <layer>.<name>) for BI tools")
+    bi.add_argument("--host", default=None, help="address to listen on (default: serving.bi_host, 127.0.0.1)")
+    bi.add_argument("--port", type=_positive, default=None, help="port (default: serving.bi_port, 10000)")
+
+    duck = command("duckdb", cmd_duckdb, "SQL over the gold and serving tables in DuckDB, no JVM (delta-rs -> Arrow); "
+                   "--print-views gives the views for another DuckDB client")
+    duck.add_argument("query", nargs="?", help="one SQL statement (none: statements from standard input)")
+    duck.add_argument("--file", help="a .sql file of statements separated by ';'")
+    duck.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    duck.add_argument("--limit", type=int, default=1000, help="rows to print at most (0: all; default 1000)")
+    duck.add_argument("--layers", default=None, help="comma-separated layers to expose (default: gold,serving)")
+    duck.add_argument("--print-views", action="store_true",
+                      help="print CREATE SCHEMA / CREATE VIEW statements (read_parquet over each table's current "
+                           "files) for the DuckDB CLI or another client, and exit")
 
     bench = command("bench", cmd_bench, "run a benchmark under bench/ and print its figures")
     bench.add_argument("name", help="benchmark name (a module in bench/, e.g. lake, generate)")

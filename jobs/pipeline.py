@@ -16,6 +16,8 @@ Daily (the `c360_daily` DAG, `c360 run`), in this order:
     score_customers
                   the champion lifetime value and churn models and RFM segments per customer ->
                   serving.customer_scores, serving.customer_segments
+    build_lookup  silver.identity_map -> serving.customer_lookup: every id an app holds -> the
+                  current customer_key (follows merges)
 
 Weekly (the `c360_train` DAG): `train_recommender` searches, trains, evaluates and
 registers the recommender in MLflow as of a day; `train_clv` fits, judges and registers
@@ -27,7 +29,7 @@ requests arrived that day, in every layer (jobs/privacy/main.py).
 
 In the daily DAG a stage runs after the one before it in the registry, or after the
 stage its `after` names (the two scoring stages both follow build_features, so one
-failing leaves the other to run).
+failing leaves the other to run; build_lookup follows resolve_identities).
 
 Every stage is a function of (runtime, days) and rewrites exactly those days, so a
 rerun or backfill never duplicates. A range runs each stage once over all its days
@@ -147,6 +149,10 @@ DAILY: tuple[Stage, ...] = (
           summary="the champion lifetime value and churn models and RFM segments of every customer as of the last day -> "
           "serving.customer_scores, serving.customer_segments",
           after="build_features"),
+    Stage("build_lookup", "jobs.serving.main", layers=("serving",),
+          summary="every app-side identifier (CRM, account and loyalty ids, email pseudonym, retired keys) -> the "
+          "current customer_key as of the last day -> serving.customer_lookup",
+          after="resolve_identities"),
 )
 WEEKLY: tuple[Stage, ...] = (
     Stage("train_recommender", "jobs.recommend.train_main", layers=("models",),

@@ -36,9 +36,9 @@ def test_c360_daily_waits_for_landing_then_runs_the_daily_stages_in_registry_ord
     dag = dagbag.dags["c360_daily"]
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
     assert edges == {"wait_for_landing": ["ingest"], "ingest": ["quality_gate"], "quality_gate": ["silver"],
-                     "silver": ["resolve_identities"], "resolve_identities": ["build_features"],
+                     "silver": ["resolve_identities"], "resolve_identities": ["build_features", "build_lookup"],
                      "build_features": ["score_customers", "score_recommendations"],
-                     "score_recommendations": [], "score_customers": []}
+                     "score_recommendations": [], "score_customers": [], "build_lookup": []}
     # every stage task is its registry entry
     for stage in pipeline.DAILY:
         task = dag.get_task(stage.name)

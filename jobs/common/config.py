@@ -271,6 +271,31 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True)
+class ServingConfig:
+    """The serving layer: `serving.customer_lookup` (jobs/serving/main.py), the read API (`c360 serve`) and
+    the BI paths (`c360 bi`, `c360 duckdb`)."""
+
+    # Run days of serving.customer_lookup kept; older ones go in the commit that writes a day.
+    retention_days: int = 14
+    # Where `c360 serve` listens (loopback by default: put a proxy in front to expose it).
+    host: str = "127.0.0.1"
+    port: int = 8360
+    # Require `Authorization: Bearer <token>` on every endpoint but /health and the docs; the token
+    # is read from the environment variable named by `token_env` when the service starts.
+    require_token: bool = False
+    token_env: str = "C360_API_TOKEN"
+    # How often the service looks for a newer complete run_date, in seconds.
+    refresh_seconds: float = 30.0
+    # The most recommendations one request returns (`limit` above it is a 400).
+    max_limit: int = 100
+    # Where `c360 bi` (Spark's Thrift JDBC/ODBC server) listens, and how often it registers
+    # tables that appeared in the lake since it started, in seconds.
+    bi_host: str = "127.0.0.1"
+    bi_port: int = 10000
+    bi_refresh_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     spark: SparkConfig
@@ -283,6 +308,7 @@ class Config:
     customers: CustomersConfig = field(default_factory=CustomersConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
 
 
 def load_config(
