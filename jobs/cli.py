@@ -153,7 +153,8 @@ def cmd_tables(args: argparse.Namespace) -> int:
     from jobs.common.spark import build_spark
 
     config = _config(args)
-    print(_tables_listing(build_spark(config, app_name="c360 tables", register_tables=False), config, args.format))
+    print(_tables_listing(build_spark(config, app_name="c360 tables", register_tables=False, read_only=True), config,
+                          args.format))
     return 0
 
 
@@ -167,18 +168,21 @@ def _tables_listing(spark, config, fmt: str) -> str:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    from jobs.common.lake import Lake
     from jobs.common.spark import build_spark
-    from jobs.common.sql import run_query
+    from jobs.common.sql import register_named_tables, run_query
 
     if bool(args.query) == bool(args.file):
         raise C360Error("give one SQL statement, or --file with statements separated by ';'")
     statements = [(None, args.query)] if args.query else split_statements(_read_sql_file(args.file))
     config = _config(args)
-    spark = build_spark(config, app_name="c360 sql")
+    spark = build_spark(config, app_name="c360 sql", register_tables=False, read_only=True)
+    lake = Lake(spark, config.lake)
     if args.tables:
         print(_tables_listing(spark, config, args.format))
     for title, statement in statements:
-        columns, rows, truncated = run_query(spark, statement, args.limit)
+        register_named_tables(lake, statement)
+        columns, rows, truncated = run_query(spark, statement, args.limit, known_tables=lake.table_names)
         if title:
             print(f"\n-- {title}")
         print(render(rows, columns, args.format))

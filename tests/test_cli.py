@@ -42,6 +42,20 @@ def test_sql_lists_the_tables_first_when_asked(filled_lake, capsys):
     assert out == ["table,layer,version,rows", "gold.scores,gold,0,3", "silver.people,silver,1,3", "n", "3"]
 
 
+def test_a_query_registers_only_the_tables_it_names_and_a_show_every_table(filled_lake, spark, capsys):
+    from tests.conftest import reset_catalog
+
+    def registered() -> set[str]:
+        return {f"{db}.{t.tableName}" for db in ("silver", "gold") if spark.catalog.databaseExists(db)
+                for t in spark.sql(f"SHOW TABLES IN {db}").where("NOT isTemporary").collect()}
+
+    reset_catalog(spark)
+    assert main(["sql", "--format", "csv", "SELECT count(*) AS n FROM `gold`.scores"]) == 0
+    assert capsys.readouterr().out == "n\n3\n" and registered() == {"gold.scores"}
+    assert main(["sql", "--format", "csv", "SHOW TABLES IN silver"]) == 0
+    assert "people" in capsys.readouterr().out and registered() == {"gold.scores", "silver.people"}
+
+
 def test_sql_prints_an_aligned_table(filled_lake, capsys):
     assert main(["sql", "SELECT id, name, spend FROM silver.people WHERE id = 2"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -96,6 +110,7 @@ def test_the_installed_command_in_a_fresh_process_reads_committed_versions_while
     # The tests' Spark settings (a small, interpreted Spark) for its JVM too.
     env = {**os.environ, "C360_LAKE_ROOT": lake.root, "C360_PROFILE": test_profile}
     c360 = str(Path(sys.executable).with_name("c360"))
+    folders = sorted(os.listdir(lake.root))
     reader = subprocess.Popen([c360, "sql", "--format", "json", "--file", str(queries)], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     written = 1
@@ -113,6 +128,7 @@ def test_the_installed_command_in_a_fresh_process_reads_committed_versions_while
     assert all(c % batch == 0 and 0 < c <= written * batch for c in counts), counts
     assert counts == sorted(counts)
     assert counts[-1] > counts[0], "the reader should have seen commits made while it ran"
+    assert sorted(os.listdir(lake.root)) == folders  # a reader writes nothing in the lake (no _checkpoints)
     bad = subprocess.run([c360, "--profile", "nope", "tables"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -68,13 +69,17 @@ def _check_java() -> None:
         raise SetupError("Java is not installed or not on PATH: install Java 17 (e.g. `apt-get install openjdk-17-jdk-headless`)")
 
 
-def build_spark(config: Config, app_name: str | None = None, register_tables: bool = True) -> SparkSession:
+def build_spark(config: Config, app_name: str | None = None, register_tables: bool = True,
+                read_only: bool = False) -> SparkSession:
     """Build (or return the running) SparkSession for a profile.
 
     Args:
         config: the loaded profile.
         app_name: overrides `spark.app_name` (shown in the Spark UI and logs).
         register_tables: register every lake table in the session catalog.
+        read_only: a session that only reads the lake (`c360 sql`, `c360 tables`, `c360 bi`): it
+            writes nothing under the lake root (no checkpoint or warehouse folder there), so a user
+            who may only read the lake can run it.
     """
     _check_java()
     # Python workers (pandas UDFs) must run this interpreter, not whatever python3 is first on PATH.
@@ -88,7 +93,8 @@ def build_spark(config: Config, app_name: str | None = None, register_tables: bo
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.catalogImplementation", "in-memory")
-        .config("spark.sql.warehouse.dir", f"{config.lake.root}/_warehouse")
+        .config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="c360-warehouse-") if read_only
+                else f"{config.lake.root}/_warehouse")
         .config("spark.sql.session.timeZone", "UTC")
     )
     if sc.jars_dir:
@@ -105,8 +111,8 @@ def build_spark(config: Config, app_name: str | None = None, register_tables: bo
     error = spark.sparkContext._jvm.org.apache.logging.log4j.Level.ERROR
     for logger in ("org.apache.spark.sql.delta.DeltaLog", "org.apache.spark.sql.delta.OptimisticTransaction"):
         configurator.setLevel(logger, error)
-    # Iterative jobs (identity clustering) cut their lineage here.
-    spark.sparkContext.setCheckpointDir(f"{config.lake.root}/_checkpoints")
+    if not read_only:  # iterative jobs (identity clustering) cut their lineage here
+        spark.sparkContext.setCheckpointDir(f"{config.lake.root}/_checkpoints")
     if register_tables:
         from jobs.common.lake import Lake
 

@@ -41,7 +41,7 @@ def bi_config(config: Config, host: str, port: int) -> Config:
 def run_bi(config: Config, host: str, port: int, ready: Callable[[str], None] = print) -> None:
     """Start the Thrift server on host:port and serve until SIGTERM or Ctrl-C."""
     began = time.perf_counter()
-    spark = build_spark(bi_config(config, host, port), app_name="c360 bi")
+    spark = build_spark(bi_config(config, host, port), app_name="c360 bi", read_only=True)
     lake = Lake(spark, config.lake)
     server = spark._jvm.org.apache.spark.sql.hive.thriftserver.HiveThriftServer2.startWithContext(
         spark._jsparkSession.sqlContext())
