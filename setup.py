@@ -29,6 +29,8 @@ INSTALL_REQUIRES = [
     "lightgbm==4.7.0",
     # The read API and BI without a JVM: Delta tables into Arrow (read only; every write is Spark's).
     "deltalake==1.6.6",
+    # BI without a JVM (`c360 duckdb`): SQL over Arrow datasets (also Splink's own backend).
+    "duckdb>=1.1",
     # The read API (`c360 serve`): FastAPI on uvicorn (already in the stack through Airflow's API server).
     "fastapi>=0.115",
     "uvicorn[standard]>=0.30",

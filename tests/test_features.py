@@ -207,3 +207,31 @@ def test_a_selection_matching_no_dbt_node_is_an_error_naming_it(spark, lake, con
     with pytest.raises(FeatureBuildError, match="--select 'customer_rmf' matched no node of dbt_project/"):
         build(runtime_for(config, lake), Days.of(dt.date(2026, 10, 1)), docs=False, select="customer_rmf")
     assert not [t for t in lake.table_names() if t.startswith("gold.")]
+
+
+def test_every_gold_column_carries_its_dbt_description_and_the_exposures_name_their_marts(rt, e2e):
+    """persist_docs wrote each mart's yml descriptions to its Delta table (what a BI tool shows), and
+    the manifest of the day's build lists the exposures with the marts they read."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    marts = {m["name"]: m for m in yaml.safe_load(
+        (PROJECT_DIR / "models" / "marts" / "_marts__models.yml").read_text())["models"]}
+    for name, model in marts.items():
+        described = {c["name"]: c.get("description", "").strip() for c in model.get("columns", [])}
+        table = f"gold.{name}"
+        fields = rt.lake.read(table).schema.fields
+        missing = [f.name for f in fields if not described.get(f.name)]
+        assert missing == [], f"{table}: no description in _marts__models.yml for {missing}"
+        for f in fields:
+            assert (f.metadata.get("comment") or "").strip() == described[f.name], f"{table}.{f.name}"
+        detail = rt.spark.sql(f"DESCRIBE DETAIL delta.`{rt.lake.path(table)}`").first()
+        assert (detail.description or "").strip() == model["description"].strip(), table
+    manifest = json.loads((Path(rt.config.lake.reports) / "dbt_docs" / "manifest.json").read_text())
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert set(exposures) == {"read_api", "email_audience_export", "customer_dashboard"}
+    for exposure in exposures.values():
+        assert exposure["depends_on"]["nodes"], exposure["name"]
+        assert all(node.split(".")[-1] in marts for node in exposure["depends_on"]["nodes"]), exposure["name"]

@@ -231,3 +231,24 @@ def test_the_answers_show_contract_columns_the_index_reads():
     assert all(t.column_names[-1] == "run_date" for t in SERVING_TABLES)
     with pytest.raises(KeyError, match="serving.customer_lookup"):
         serving_table("nope")
+
+
+def test_items_are_written_as_json_in_arrow_exactly_as_json_would_read_them():
+    import json
+
+    import pyarrow as pa
+
+    from jobs.serving.index import json_objects
+
+    table = pa.table({"rank": pa.array([0, 1, 2, None], pa.int32()), "product_id": ["x", 'a"b', "c\\d", None],
+                      "score": [0.0, 1.5, float("nan"), None], "source": ["x", "als", "line\nbreak", "café"],
+                      "reason": ["x", "r", None, "tab\there"],
+                      "drivers": pa.array([["x"], ['few "visits"', "less"], None, []], pa.list_(pa.string()))})
+    table = table.slice(1)  # a slice: its list offsets do not start at 0
+    got = [json.loads(o) for o in json_objects(table, tuple(table.column_names)).to_pylist()]
+    assert got == [
+        {"rank": 1, "product_id": 'a"b', "score": 1.5, "source": "als", "reason": "r",
+         "drivers": ['few "visits"', "less"]},
+        {"rank": 2, "product_id": "c\\d", "score": None, "source": "line\nbreak", "reason": None, "drivers": None},
+        {"rank": None, "product_id": None, "score": None, "source": "café", "reason": "tab\there", "drivers": []},
+    ]

@@ -264,7 +264,10 @@ def create_app(config: Config, lake_root: str | None = None, *, token: str | Non
         day, key, problem = _customer(id_type, id)
         if problem is not None:
             return problem
-        return _json(200, {"customer_key": key, "run_date": day.run_date.isoformat(), **day.profile(key)})
+        segments, scores = day.profile_json(key)
+        body = (f'{{"customer_key":{json.dumps(key)},"run_date":"{day.run_date.isoformat()}",'
+                f'"segments":{segments},"scores":{scores}}}')
+        return Response(body, media_type="application/json")
 
     @app.get("/customers/{id_type}/{id}/recommendations", response_model=RecommendationsOut, responses=errors,
              summary="A customer's ranked recommendations with reasons")
@@ -273,9 +276,10 @@ def create_app(config: Config, lake_root: str | None = None, *, token: str | Non
         day, key, problem = _customer(id_type, id)
         if problem is not None:
             return problem
-        items, version = day.recommendations(key, limit)
-        return _json(200, {"customer_key": key, "run_date": day.run_date.isoformat(), "model_version": version,
-                           "items": items})
+        items, version = day.recommendations_json(key, limit)
+        body = (f'{{"customer_key":{json.dumps(key)},"run_date":"{day.run_date.isoformat()}",'
+                f'"model_version":{json.dumps(version)},"items":{items}}}')
+        return Response(body, media_type="application/json")
 
     @app.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}},
              summary="The day served, when it was loaded, the last check")

@@ -12,6 +12,7 @@ sees one day from start to end.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -163,6 +164,10 @@ class ServedDay:
         return {"segments": _row(self._segments, customer_key, SEGMENT_FIELDS),
                 "scores": _row(self._scores, customer_key, SCORE_FIELDS) if self._scores else None}
 
+    def profile_json(self, customer_key: str) -> tuple[str, str]:
+        """`profile` as the JSON of its segments and of its scores (`null` when absent)."""
+        return _row_json(self._segments, customer_key), _row_json(self._scores, customer_key)
+
     def recommendations(self, customer_key: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         """The customer's first `limit` recommendations by rank, and the model version that made them."""
         index, table = self._recs
@@ -170,8 +175,69 @@ class ServedDay:
         if start == end:
             return [], None
         rows = table.slice(start, min(end - start, limit))
-        version = rows["model_version"][0].as_py() if rows.num_rows else None
-        return rows.select(list(ITEM_FIELDS)).to_pylist(), version
+        return rows.select(list(ITEM_FIELDS)).to_pylist(), rows["model_version"][0].as_py()
+
+    def recommendations_json(self, customer_key: str, limit: int) -> tuple[str, str | None]:
+        """`recommendations` as a JSON array, joined from each item's JSON written at load time."""
+        index, table = self._recs
+        start, end = index.span(customer_key)
+        if start == end:
+            return "[]", None
+        rows = table.slice(start, min(end - start, limit))
+        return "[" + ",".join(rows["_json"].to_pylist()) + "]", rows["model_version"][0].as_py()
+
+
+def _json_string(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Strings as JSON string literals (null as null); values with control characters through `json`."""
+    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+    literal = pc.binary_join_element_wise('"', escaped, '"', "")
+    control = pc.fill_null(pc.match_substring_regex(values, r"[\x00-\x1f]"), False)
+    if pc.any(control).as_py():
+        exact = pa.array([json.dumps(v) if v is not None else None for v in values.to_pylist()], pa.string())
+        literal = pc.if_else(control, exact, literal)
+    return pc.fill_null(literal, "null")
+
+
+def _json_number(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Numbers as JSON literals; null, NaN and infinities as null."""
+    if pa.types.is_floating(values.type):
+        values = pc.if_else(pc.is_finite(values), values, pa.scalar(None, values.type))
+    return pc.fill_null(pc.cast(values, pa.string()), "null")
+
+
+def _json_strings(values: pa.ChunkedArray) -> pa.Array:
+    """Lists of strings as JSON arrays (null as null)."""
+    lists = values.combine_chunks()
+    if isinstance(lists, pa.ChunkedArray):
+        lists = pa.concat_arrays(lists.chunks) if lists.num_chunks else pa.array([], values.type)
+    offsets = pc.subtract(lists.offsets, lists.offsets[0])  # a slice's offsets start where its values do
+    literals = _json_string(pa.chunked_array([lists.flatten()], pa.string())).combine_chunks()
+    rebuilt = pa.ListArray.from_arrays(offsets, literals, mask=lists.is_null())
+    joined = pc.binary_join_element_wise("[", pc.binary_join(rebuilt, ","), "]", "")
+    return pc.fill_null(joined, "null")
+
+
+def json_objects(table: pa.Table, fields: tuple[str, ...]) -> pa.ChunkedArray:
+    """One JSON object per row of `table` with `fields` (strings, numbers, lists of strings), built in Arrow."""
+    parts = []
+    for n, name in enumerate(fields):
+        column = table[name]
+        if pa.types.is_string(column.type):
+            literal = _json_string(column)
+        elif pa.types.is_list(column.type):
+            literal = _json_strings(column)
+        else:
+            literal = _json_number(column)
+        parts += [("{" if n == 0 else ",") + json.dumps(name) + ":", literal]
+    return pc.binary_join_element_wise(*parts, "}", "")
+
+
+def _row_json(indexed: tuple[_Index, pa.Table] | None, key: str) -> str:
+    if indexed is None:
+        return "null"
+    index, table = indexed
+    row = index.find(key)
+    return "null" if row is None else table["_json"][row].as_py()
 
 
 def _row(indexed: tuple[_Index, pa.Table], key: str, fields: tuple[str, ...]) -> dict[str, Any] | None:
@@ -200,10 +266,13 @@ def load_day(root: str, day: dt.date, versions: dict[str, int]) -> ServedDay:
         part = _by(lookup.filter(pc.equal(lookup["id_type"], id_type)), "id")
         by_type[id_type] = (_Index.of(part["id"]), part)
     segments = _by(segments, "customer_key")
+    segments = segments.append_column("_json", json_objects(segments, SEGMENT_FIELDS))
     recs = _by(recs, "customer_key", "rank")
+    recs = recs.append_column("_json", json_objects(recs, ITEM_FIELDS))
     indexed_scores = None
     if scores is not None and scores.num_rows:
         scores = _by(scores, "customer_key")
+        scores = scores.append_column("_json", json_objects(scores, SCORE_FIELDS))
         indexed_scores = (_Index.of(scores["customer_key"]), scores)
     return ServedDay(
         run_date=day, versions=dict(versions), loaded_at=dt.datetime.now(dt.UTC),
