@@ -252,3 +252,18 @@ def test_items_are_written_as_json_in_arrow_exactly_as_json_would_read_them():
         {"rank": 2, "product_id": "c\\d", "score": None, "source": "line\nbreak", "reason": None, "drivers": None},
         {"rank": None, "product_id": None, "score": None, "source": "café", "reason": "tab\there", "drivers": []},
     ]
+
+
+def test_the_index_finds_each_key_of_sliced_chunked_and_uneven_columns():
+    import pyarrow as pa
+
+    from jobs.serving.index import _Index
+
+    even = pa.chunked_array([pa.array(["CK00", "CK01", "CK02", "CK03"]).slice(1), pa.array(["CK05", "CK05"])])
+    uneven = pa.chunked_array([pa.array(["A1", "A22", "B"])])
+    for column in (even, uneven):
+        index = _Index.of(column)
+        for key in column.to_pylist():
+            assert index.find(key) == column.to_pylist().index(key), key
+    assert _Index.of(even).span("CK05") == (3, 5) and _Index.of(even).find("CK04") is None
+    assert _Index.of(uneven).find("A2") is None and _Index.of(uneven).find("A222") is None

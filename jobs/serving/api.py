@@ -30,6 +30,7 @@ import threading
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pyarrow as pa
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -121,18 +122,22 @@ class Served:
     def refresh(self) -> bool:
         """Load the latest complete day if it is not the one served (or was rewritten); True when swapped."""
         try:
-            day, versions = latest_complete_day(self.lake_root)
-            current = self.day
-            swapped = False
-            if day is not None and (current is None or (day, versions) != (current.run_date, current.versions)):
-                if current is None or day >= current.run_date:
-                    loaded = load_day(self.lake_root, day, versions)
-                    self.day = loaded  # one assignment: requests hold the day they started with
-                    swapped = True
-                    log.info("serving run_date %s (loaded in %.1f s)", day, loaded.load_seconds)
-            self.last_error = None if day is not None or current is None else (
-                f"no complete serving day under {self.lake_root} any more; still serving {current.run_date}")
-            return swapped
+            day, versions, fingerprint = latest_complete_day(self.lake_root)
+            served = self.day
+            if day is None:
+                self.last_error = None if served is None else (
+                    f"no complete serving day under {self.lake_root} any more; still serving {served.run_date}")
+                return False
+            self.last_error = None
+            if served is not None and (day < served.run_date or (day, fingerprint) == (served.run_date,
+                                                                                        served.fingerprint)):
+                return False  # the served day is the newest and unchanged
+            loaded = load_day(self.lake_root, day, versions, fingerprint)
+            self.day = loaded  # one assignment: requests hold the day they started with
+            log.info("serving run_date %s (loaded in %.1f s)", day, loaded.load_seconds)
+            del served, loaded  # the old day goes when its last request ends; Arrow returns its memory
+            pa.default_memory_pool().release_unused()
+            return True
         except Exception as exc:  # the lake unreadable, a table rewritten under us: keep the served day
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("serving: could not refresh from %s, still serving %s: %s", self.lake_root,

@@ -2,9 +2,10 @@
 
 `latest_complete_day(root)` finds the newest `run_date` every table of the serving contract
 marked `complete_day` holds; `load_day(root, day)` reads that day of each serving table
-into memory and sorts it by its key; `ServedDay` answers by binary search over sorted
-byte-string arrays (numpy), so a lookup costs microseconds and the index holds no Python
-object per row.
+into memory, sorts it by its key and writes each answer's JSON in Arrow (one object per
+segment, score and recommendation row); `ServedDay` finds a row by binary search over
+sorted byte-string arrays (numpy) and joins the JSON it holds, so a lookup costs
+microseconds and the index holds no Python object per row.
 
 A `ServedDay` never changes once built: the service swaps one for another, so a request
 sees one day from start to end.
@@ -16,7 +17,6 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -59,27 +59,43 @@ def _open(root: str, table: ServingTable) -> DeltaTable | None:
         raise LakeUnreadable(f"{table.name} ({path}): {exc}") from exc
 
 
-def _days(table: DeltaTable) -> set[dt.date]:
-    return {dt.date.fromisoformat(p["run_date"]) for p in table.partitions() if p.get("run_date")}
+def _files_by_day(table: DeltaTable) -> dict[dt.date, tuple[str, ...]]:
+    """The data files of each run_date in the table's current version (from its log, no data read)."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    by_day: dict[dt.date, list[str]] = {}
+    for day, path in zip(actions.column("partition.run_date").to_pylist(), actions.column("path").to_pylist(),
+                         strict=True):
+        if day is not None:
+            by_day.setdefault(day if isinstance(day, dt.date) else dt.date.fromisoformat(day), []).append(path)
+    return {day: tuple(sorted(paths)) for day, paths in by_day.items()}
 
 
-def latest_complete_day(root: str) -> tuple[dt.date | None, dict[str, int]]:
-    """The newest run_date every `complete_day` serving table holds, and each serving table's Delta version.
+def latest_complete_day(root: str) -> tuple[dt.date | None, dict[str, int], tuple]:
+    """The newest run_date every `complete_day` serving table holds, each serving table's Delta version,
+    and the day's fingerprint: the files holding that day in each table (it changes when the day is
+    rewritten, not when another day is written).
 
     Raises:
         LakeUnreadable: a serving table exists but cannot be read.
     """
     days: set[dt.date] | None = None
     versions: dict[str, int] = {}
+    files: dict[str, dict[dt.date, tuple[str, ...]]] = {}
     for table in SERVING_TABLES:
         delta = _open(root, table)
         if delta is not None:
             versions[table.name] = delta.version()
+            try:
+                files[table.name] = _files_by_day(delta)
+            except Exception as exc:
+                raise LakeUnreadable(f"{table.name}: {exc}") from exc
         if not table.complete_day:
             continue
-        held = _days(delta) if delta is not None else set()
+        held = set(files.get(table.name, {}))
         days = held if days is None else days & held
-    return (max(days) if days else None), versions
+    day = max(days) if days else None
+    fingerprint = tuple((name, by_day.get(day, ())) for name, by_day in sorted(files.items())) if day else ()
+    return day, versions, fingerprint
 
 
 def _read_day(root: str, table: ServingTable, day: dt.date, columns: tuple[str, ...]) -> pa.Table | None:
@@ -96,7 +112,12 @@ def _read_day(root: str, table: ServingTable, day: dt.date, columns: tuple[str, 
 def _sorted_keys(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Arrow strings -> a numpy array of fixed-width byte strings (the same order)."""
     array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    width = max(1, pc.max(pc.binary_length(array)).as_py() or 1)
+    lengths = pc.min_max(pc.binary_length(array)).as_py()
+    width = max(1, lengths["max"] or 1)
+    if array.null_count == 0 and lengths["min"] == width and array.type == pa.string():
+        # every key as long as the widest (customer keys): the string data is the array already
+        first = int(np.frombuffer(array.buffers()[1], dtype=np.int32, count=1, offset=array.offset * 4)[0])
+        return np.frombuffer(array.buffers()[2], dtype=f"S{width}", count=len(array), offset=first).copy()
     return np.asarray(array.cast(pa.binary()).to_numpy(zero_copy_only=False), dtype=f"S{width}")
 
 
@@ -125,8 +146,14 @@ class _Index:
         return int(np.searchsorted(self.keys, encoded, "left")), int(np.searchsorted(self.keys, encoded, "right"))
 
 
+# Rows per chunk of an indexed table: a string column of one chunk holds at most 2 GiB, and the
+# JSON of 20 M recommendations is more than that.
+CHUNK_ROWS = 1_000_000
+
+
 def _by(table: pa.Table, *keys: str) -> pa.Table:
-    return table.sort_by([(k, "ascending") for k in keys]).combine_chunks()
+    ordered = table.sort_by([(k, "ascending") for k in keys])
+    return pa.Table.from_batches(ordered.to_batches(max_chunksize=CHUNK_ROWS), ordered.schema)
 
 
 @dataclass(frozen=True)
@@ -141,6 +168,7 @@ class ServedDay:
 
     run_date: dt.date
     versions: dict[str, int]
+    fingerprint: tuple
     loaded_at: dt.datetime
     load_seconds: float
     rows: dict[str, int]
@@ -159,26 +187,13 @@ class ServedDay:
             return None
         return Customer(table["customer_key"][row].as_py(), table["candidates"][row].as_py())
 
-    def profile(self, customer_key: str) -> dict[str, Any]:
-        """Segments and scores of a customer (either is None when the day has no row for it)."""
-        return {"segments": _row(self._segments, customer_key, SEGMENT_FIELDS),
-                "scores": _row(self._scores, customer_key, SCORE_FIELDS) if self._scores else None}
-
     def profile_json(self, customer_key: str) -> tuple[str, str]:
-        """`profile` as the JSON of its segments and of its scores (`null` when absent)."""
+        """The JSON of a customer's segments and of its scores (`null` when the day has no row for it)."""
         return _row_json(self._segments, customer_key), _row_json(self._scores, customer_key)
 
-    def recommendations(self, customer_key: str, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-        """The customer's first `limit` recommendations by rank, and the model version that made them."""
-        index, table = self._recs
-        start, end = index.span(customer_key)
-        if start == end:
-            return [], None
-        rows = table.slice(start, min(end - start, limit))
-        return rows.select(list(ITEM_FIELDS)).to_pylist(), rows["model_version"][0].as_py()
-
     def recommendations_json(self, customer_key: str, limit: int) -> tuple[str, str | None]:
-        """`recommendations` as a JSON array, joined from each item's JSON written at load time."""
+        """The customer's first `limit` recommendations by rank as a JSON array (joined from each item's
+        JSON written at load time), and the model version that made them."""
         index, table = self._recs
         start, end = index.span(customer_key)
         if start == end:
@@ -187,7 +202,7 @@ class ServedDay:
         return "[" + ",".join(rows["_json"].to_pylist()) + "]", rows["model_version"][0].as_py()
 
 
-def _json_string(values: pa.ChunkedArray) -> pa.ChunkedArray:
+def _json_string(values: pa.Array) -> pa.Array:
     """Strings as JSON string literals (null as null); values with control characters through `json`."""
     escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
     literal = pc.binary_join_element_wise('"', escaped, '"', "")
@@ -198,30 +213,25 @@ def _json_string(values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.fill_null(literal, "null")
 
 
-def _json_number(values: pa.ChunkedArray) -> pa.ChunkedArray:
+def _json_number(values: pa.Array) -> pa.Array:
     """Numbers as JSON literals; null, NaN and infinities as null."""
     if pa.types.is_floating(values.type):
         values = pc.if_else(pc.is_finite(values), values, pa.scalar(None, values.type))
     return pc.fill_null(pc.cast(values, pa.string()), "null")
 
 
-def _json_strings(values: pa.ChunkedArray) -> pa.Array:
+def _json_strings(values: pa.Array) -> pa.Array:
     """Lists of strings as JSON arrays (null as null)."""
-    lists = values.combine_chunks()
-    if isinstance(lists, pa.ChunkedArray):
-        lists = pa.concat_arrays(lists.chunks) if lists.num_chunks else pa.array([], values.type)
-    offsets = pc.subtract(lists.offsets, lists.offsets[0])  # a slice's offsets start where its values do
-    literals = _json_string(pa.chunked_array([lists.flatten()], pa.string())).combine_chunks()
-    rebuilt = pa.ListArray.from_arrays(offsets, literals, mask=lists.is_null())
-    joined = pc.binary_join_element_wise("[", pc.binary_join(rebuilt, ","), "]", "")
-    return pc.fill_null(joined, "null")
+    offsets = pc.subtract(values.offsets, values.offsets[0])  # a slice's offsets start where its values do
+    literals = _json_string(values.flatten())
+    rebuilt = pa.ListArray.from_arrays(offsets, literals, mask=values.is_null())
+    return pc.fill_null(pc.binary_join_element_wise("[", pc.binary_join(rebuilt, ","), "]", ""), "null")
 
 
-def json_objects(table: pa.Table, fields: tuple[str, ...]) -> pa.ChunkedArray:
-    """One JSON object per row of `table` with `fields` (strings, numbers, lists of strings), built in Arrow."""
+def _json_batch(batch: pa.RecordBatch, fields: tuple[str, ...]) -> pa.Array:
     parts = []
     for n, name in enumerate(fields):
-        column = table[name]
+        column = batch.column(name)
         if pa.types.is_string(column.type):
             literal = _json_string(column)
         elif pa.types.is_list(column.type):
@@ -232,6 +242,13 @@ def json_objects(table: pa.Table, fields: tuple[str, ...]) -> pa.ChunkedArray:
     return pc.binary_join_element_wise(*parts, "}", "")
 
 
+def json_objects(table: pa.Table, fields: tuple[str, ...]) -> pa.ChunkedArray:
+    """One JSON object per row of `table` with `fields` (strings, numbers, lists of strings), built in
+    Arrow `CHUNK_ROWS` rows at a time."""
+    return pa.chunked_array([_json_batch(b, fields) for b in table.to_batches(max_chunksize=CHUNK_ROWS)],
+                            pa.string())
+
+
 def _row_json(indexed: tuple[_Index, pa.Table] | None, key: str) -> str:
     if indexed is None:
         return "null"
@@ -240,46 +257,49 @@ def _row_json(indexed: tuple[_Index, pa.Table] | None, key: str) -> str:
     return "null" if row is None else table["_json"][row].as_py()
 
 
-def _row(indexed: tuple[_Index, pa.Table], key: str, fields: tuple[str, ...]) -> dict[str, Any] | None:
-    index, table = indexed
-    row = index.find(key)
-    if row is None:
-        return None
-    return {name: table[name][row].as_py() for name in fields}
+def _indexed(table: pa.Table, keys: tuple[str, ...], fields: tuple[str, ...],
+             keep: tuple[str, ...] = ()) -> tuple[_Index, pa.Table]:
+    """`table` sorted by `keys`: the first key to the numpy index, `fields` to one JSON object per row."""
+    ordered = _by(table, *keys)
+    del table  # the read: only its sorted copy is needed from here
+    kept = {name: pc.dictionary_encode(ordered[name]) for name in keep}
+    return _Index.of(ordered[keys[0]]), pa.table({"_json": json_objects(ordered, fields), **kept})
 
 
-def load_day(root: str, day: dt.date, versions: dict[str, int]) -> ServedDay:
+def load_day(root: str, day: dt.date, versions: dict[str, int], fingerprint: tuple = ()) -> ServedDay:
     """Read `day` of every serving table under `root` and index it.
+
+    The tables are read and indexed one after the other, each read dropped once indexed, and
+    the memory Arrow freed goes back to the system: the peak stays near one table's read.
 
     Raises:
         LakeUnreadable: a table of the day cannot be read.
     """
     began = time.perf_counter()
-    lookup = _read_day(root, CUSTOMER_LOOKUP, day, ("id_type", "id", "customer_key", "candidates"))
-    segments = _read_day(root, CUSTOMER_SEGMENTS, day, ("customer_key", *SEGMENT_FIELDS))
-    scores = _read_day(root, CUSTOMER_SCORES, day, ("customer_key", *SCORE_FIELDS))
-    recs = _read_day(root, RECOMMENDATIONS, day, ("customer_key", *ITEM_FIELDS, "model_version"))
-    if lookup is None or segments is None or recs is None:
-        raise LakeUnreadable(f"run_date {day} is no longer complete under {root}/serving")
+    rows: dict[str, int] = {}
+
+    def read(table: ServingTable, columns: tuple[str, ...], required: bool = True) -> pa.Table | None:
+        got = _read_day(root, table, day, columns)
+        if got is None and required:
+            raise LakeUnreadable(f"run_date {day} is no longer complete under {root}/serving ({table.name} is gone)")
+        rows[table.name] = got.num_rows if got is not None else 0
+        return got
+
+    lookup = read(CUSTOMER_LOOKUP, ("id_type", "id", "customer_key", "candidates"))
     by_type: dict[str, tuple[_Index, pa.Table]] = {}
     for id_type in pc.unique(lookup["id_type"]).to_pylist():
         part = _by(lookup.filter(pc.equal(lookup["id_type"], id_type)), "id")
-        by_type[id_type] = (_Index.of(part["id"]), part)
-    segments = _by(segments, "customer_key")
-    segments = segments.append_column("_json", json_objects(segments, SEGMENT_FIELDS))
-    recs = _by(recs, "customer_key", "rank")
-    recs = recs.append_column("_json", json_objects(recs, ITEM_FIELDS))
-    indexed_scores = None
-    if scores is not None and scores.num_rows:
-        scores = _by(scores, "customer_key")
-        scores = scores.append_column("_json", json_objects(scores, SCORE_FIELDS))
-        indexed_scores = (_Index.of(scores["customer_key"]), scores)
+        by_type[id_type] = (_Index.of(part["id"]), part.select(["customer_key", "candidates"]))
+    del lookup, part
+    segments = _indexed(read(CUSTOMER_SEGMENTS, ("customer_key", *SEGMENT_FIELDS)), ("customer_key",),
+                        SEGMENT_FIELDS)
+    scores = read(CUSTOMER_SCORES, ("customer_key", *SCORE_FIELDS), required=False)
+    scores = _indexed(scores, ("customer_key",), SCORE_FIELDS) if scores is not None and scores.num_rows else None
+    recs = _indexed(read(RECOMMENDATIONS, ("customer_key", *ITEM_FIELDS, "model_version")), ("customer_key", "rank"),
+                    ITEM_FIELDS, keep=("model_version",))
+    pa.default_memory_pool().release_unused()
     return ServedDay(
-        run_date=day, versions=dict(versions), loaded_at=dt.datetime.now(dt.UTC),
-        load_seconds=round(time.perf_counter() - began, 3),
-        rows={CUSTOMER_LOOKUP.name: lookup.num_rows, CUSTOMER_SEGMENTS.name: segments.num_rows,
-              CUSTOMER_SCORES.name: scores.num_rows if scores is not None else 0,
-              RECOMMENDATIONS.name: recs.num_rows},
-        _lookup=by_type, _segments=(_Index.of(segments["customer_key"]), segments), _scores=indexed_scores,
-        _recs=(_Index.of(recs["customer_key"]), recs),
+        run_date=day, versions=dict(versions), fingerprint=fingerprint, loaded_at=dt.datetime.now(dt.UTC),
+        load_seconds=round(time.perf_counter() - began, 3), rows=rows,
+        _lookup=by_type, _segments=segments, _scores=scores, _recs=recs,
     )
