@@ -262,8 +262,11 @@ def _indexed(table: pa.Table, keys: tuple[str, ...], fields: tuple[str, ...],
     """`table` sorted by `keys`: the first key to the numpy index, `fields` to one JSON object per row."""
     ordered = _by(table, *keys)
     del table  # the read: only its sorted copy is needed from here
-    kept = {name: pc.dictionary_encode(ordered[name]) for name in keep}
-    return _Index.of(ordered[keys[0]]), pa.table({"_json": json_objects(ordered, fields), **kept})
+    kept = {name: pc.dictionary_encode(ordered[name]).combine_chunks() for name in keep}
+    # One array of 64-bit offsets (large_string): a slice of one customer's rows costs the same
+    # wherever they are, where a chunked column is searched chunk by chunk.
+    answers = pa.concat_arrays([c.cast(pa.large_string()) for c in json_objects(ordered, fields).chunks])
+    return _Index.of(ordered[keys[0]]), pa.table({"_json": answers, **kept})
 
 
 def load_day(root: str, day: dt.date, versions: dict[str, int], fingerprint: tuple = ()) -> ServedDay:
