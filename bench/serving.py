@@ -259,7 +259,7 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
         health = _health(port)
         figures["server_start_to_ready_s"] = round(time.perf_counter() - t0, 1)
         figures["server_load_day_s"] = health["load_seconds"]
-        figures["server_rss_mb"] = round(peak_rss_mb(server.pid), 0)
+        figures["server_peak_rss_after_load_mb"] = round(peak_rss_mb(server.pid), 0)
         for endpoint, label in (("/recommendations?limit=20", "recommendations"), ("", "customer")):
             got = asyncio.run(closed_loop(port, n, endpoint, CLIENTS, SECONDS))
             for k in ("requests", "throughput_per_s", "p50_ms", "p99_ms", "max_ms", "unexpected"):
