@@ -102,9 +102,14 @@ def schema_diff(current: StructType, incoming: StructType) -> SchemaDiff:
     )
 
 
-def stats_columns(schema: StructType, partition_by: Sequence[str] = ()) -> list[str]:
-    """The top-level columns Delta may keep min/max statistics of in a raw layer: none that identifies a person."""
-    return [f.name for f in schema.fields if not _IDENTIFYING.search(f.name.lower()) and f.name not in partition_by
+def stats_columns(schema: StructType, partition_by: Sequence[str] = (), identifying: Sequence[str] | None = None
+                  ) -> list[str]:
+    """The top-level columns Delta may keep min/max statistics of: none that identifies a person (in a raw
+    layer by its name, elsewhere the columns named in `identifying`)."""
+    def identifies(name: str) -> bool:
+        return bool(_IDENTIFYING.search(name.lower())) if identifying is None else name in identifying
+
+    return [f.name for f in schema.fields if not identifies(f.name) and f.name not in partition_by
             and isinstance(f.dataType, _STATS_TYPES)]
 
 
@@ -220,13 +225,16 @@ class Lake:
         return self._write(df, table, "overwrite", partition_by, metadata)
 
     def replace_where(self, df: DataFrame, table: str, predicate: str, partition_by: Sequence[str] = (),
-                      metadata: str | None = None) -> int:
+                      metadata: str | None = None, identifying: Sequence[str] = ()) -> int:
         """Replace the rows matching `predicate` (e.g. one day's partition) with `df`.
 
         Every row of `df` must match the predicate; Delta refuses the write otherwise.
         Rerunning with the same `df` gives the same table: the idempotent daily write.
+        `identifying`: columns outside a raw layer that identify a person; a new table keeps no
+        min/max statistics of them in its log (which an erasure does not rewrite).
         """
-        return self._write(df, table, "overwrite", partition_by, metadata, replace_where=predicate)
+        return self._write(df, table, "overwrite", partition_by, metadata, replace_where=predicate,
+                           identifying=identifying)
 
     def merge(self, df: DataFrame, table: str, keys: Sequence[str], partition_by: Sequence[str] = (),
               condition_extra: str | None = None, metadata: str | None = None) -> int:
@@ -358,14 +366,15 @@ class Lake:
         return self.version(table)
 
     def _write(self, df: DataFrame, table: str, mode: str, partition_by: Sequence[str], metadata: str | None,
-               replace_where: str | None = None) -> int:
+               replace_where: str | None = None, identifying: Sequence[str] = ()) -> int:
         TableName.parse(table)
         diff = SchemaDiff((), (), ())
         if self.exists(table):
             diff = self._check_schema(table, df.schema)
         writer = df.write.format("delta").mode(mode)
-        if not self.exists(table) and table.split(".")[0] in RAW_LAYERS:
-            kept = stats_columns(df.schema, partition_by)
+        raw = table.split(".")[0] in RAW_LAYERS
+        if not self.exists(table) and (raw or identifying):
+            kept = stats_columns(df.schema, partition_by, None if raw else identifying)
             writer = (writer.option("delta.dataSkippingStatsColumns", ",".join(kept)) if kept
                       else writer.option("delta.dataSkippingNumIndexedCols", "0"))
         if partition_by:
