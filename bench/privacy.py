@@ -41,9 +41,18 @@ PROFILE_SOURCES = ("crm_customers", "web_accounts", "loyalty_members")
 REQUEST_IDS = {"crm_customers": "crm_id", "web_accounts": "account_id", "loyalty_members": "loyalty_id"}
 
 
+# Three weeks of history: the lifetime value holdout and the churn horizon shrink to fit in them
+# (the defaults, 90 days each, need months); the models only have to exist for serving to hold their output.
+CLV_HOLDOUT_DAYS = 7
+CHURN_HORIZON_DAYS = 5
+
+
 def _lake_config(base, root: Path, landing: Path):
+    customers = dataclasses.replace(
+        base.customers, clv_holdout_days=CLV_HOLDOUT_DAYS,
+        churn=dataclasses.replace(base.customers.churn, horizon_days=CHURN_HORIZON_DAYS))
     return dataclasses.replace(
-        base, lake=dataclasses.replace(base.lake, root=str(root)),
+        base, customers=customers, lake=dataclasses.replace(base.lake, root=str(root)),
         landing=dataclasses.replace(base.landing, uri=str(landing)),
         identity=dataclasses.replace(base.identity, model_dir=str(root / "_models" / "identity")),
         mlflow=dataclasses.replace(base.mlflow, tracking_uri=f"sqlite:///{root}/_mlflow/mlflow.db", registry_uri="",

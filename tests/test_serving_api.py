@@ -117,7 +117,8 @@ def test_the_api_answers_every_id_type_with_segments_scores_and_ranked_recommend
             answer = http.get(path)
             assert answer.status_code == status, (path, answer.text)
             assert answer.json()["error"], path
-        assert "C999" in http.get("/customers/crm_id/C999").json()["error"]
+        assert http.get("/customers/crm_id/C999").json() == {"error": "no customer has this crm_id on 2026-10-10"}
+        assert "@" not in http.get("/customers/crm_id/ann@example.com").text  # what was sent is not echoed
         assert "2 customers" in http.get(f"/customers/email_hmac/{SHARED}").json()["error"]
 
         docs = http.get("/docs")

@@ -257,9 +257,10 @@ def create_app(config: Config, lake_root: str | None = None, *, token: str | Non
             return None, None, _error(503, "no complete serving day yet: run c360_daily (or `c360 run`) first")
         found = day.resolve(id_type, value)
         if found is None:
-            return day, None, _error(404, f"no customer has {id_type} '{value}' on {day.run_date}")
+            # The id is not repeated: a client may have sent personal data where an id belongs.
+            return day, None, _error(404, f"no customer has this {id_type} on {day.run_date}")
         if found.customer_key is None:
-            return day, None, _error(409, f"{id_type} '{value}' names {found.candidates} customers on "
+            return day, None, _error(409, f"this {id_type} names {found.candidates} customers on "
                                           f"{day.run_date}: look the customer up by another id")
         return day, found.customer_key, None
 
