@@ -82,6 +82,22 @@ def test_the_scrub_pattern_matches_whole_tokens_only():
     assert scrub_pattern([]) is None
 
 
+def test_the_scrub_pattern_finds_what_a_plain_alternation_finds_with_words_that_prefix_each_other():
+    import random
+    import re
+
+    rng = random.Random(5)
+    words = {"".join(rng.choice("ab1.@") for _ in range(rng.randint(1, 6))) for _ in range(300)} | {"zoë", "ab", "abab"}
+    plain = re.compile("(?i)(?<![0-9a-z])(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+                       + ")(?![0-9a-z])")
+    trie = re.compile(scrub_pattern(words))
+    texts = ["".join(rng.choice("ab1.@ ,x") for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    texts += ["ZOË,x", "abab", "ababa", "x,AB;"]
+    found = [bool(trie.search(t)) for t in texts]
+    assert found == [bool(plain.search(t)) for t in texts]
+    assert sum(found) > 100 and trie.search("ZOË,x") and not trie.search("ababa")
+
+
 # -- the shared lake ---------------------------------------------------------------------------
 
 def _copy(e2e, tmp_path: Path) -> tuple[Path, Path]:

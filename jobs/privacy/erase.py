@@ -164,9 +164,27 @@ def scrub_pattern(words: Iterable[str]) -> str | None:
     """A case-insensitive Java/Python regular expression matching any of `words` as a whole token; None for none.
 
     A token boundary is anything but a letter or digit, so `C0001` does not match inside `C00012`.
+    The words are merged into a trie (`a(?:nn|lex)`), so a position of the text costs one
+    character test per letter matched, not one per word: a pattern of 20,000 identifiers
+    scans text about as fast as one of 20.
     """
-    words = sorted(set(words), key=len, reverse=True)
-    if not words:
+    trie: dict = {}
+    for word in {w.lower() for w in words if w}:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    if not trie:
         return None
-    alternation = "|".join(re.escape(w) for w in words)
-    return f"(?i)(?<![0-9a-z])(?:{alternation})(?![0-9a-z])"
+    return f"(?iu)(?<![0-9a-z])(?:{_trie_regex(trie)})(?![0-9a-z])"
+
+
+def _trie_regex(node: dict) -> str:
+    """The regular expression of a trie node: its words, longest branches first (the lookahead backtracks)."""
+    branches = [re.escape(ch) + _trie_regex(child) for ch, child in sorted(node.items()) if ch]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if "" in node:  # a word ends here and others go on
+        body = f"(?:{body})?" if len(branches) == 1 else body + "?"
+    return body
