@@ -105,6 +105,18 @@ def test_the_api_answers_every_id_type_with_segments_scores_and_ranked_recommend
         assert recs["model_version"] == "c360_rec/2"
         assert len(http.get("/customers/crm_id/C2/recommendations").json()["items"]) == 10
         assert http.get(f"/customers/customer_key/{CUSTOMERS[-1]}/recommendations").json()["items"] == []
+        # The lookups are answered before FastAPI's routing; a query it must validate goes to the route.
+        # Both give the same bytes and status.
+        for fast, routed in (("/customers/crm_id/C2/recommendations?limit=3",
+                              "/customers/crm_id/C2/recommendations?limit=03&utm=x"),
+                             ("/customers/crm_id/C2/recommendations", "/customers/crm_id/C2/recommendations?x=1"),
+                             ("/customers/crm_id/C999/recommendations?limit=3",
+                              "/customers/crm_id/C999/recommendations?limit=+3"),
+                             (f"/customers/email_hmac/{SHARED}/recommendations",
+                              f"/customers/email_hmac/{SHARED}/recommendations?limit=10&a=b")):
+            a, b = http.get(fast), http.get(routed)
+            assert (a.status_code, a.content, a.headers["content-type"]) == (
+                b.status_code, b.content, b.headers["content-type"]), fast
 
         errors = {
             "/customers/crm_id/C999": 404, f"/customers/email_hmac/{SHARED}": 409,

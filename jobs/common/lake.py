@@ -8,6 +8,7 @@ Delta commits atomically, so a write that fails leaves the table at its last ver
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -235,6 +236,15 @@ class Lake:
         """
         return self._write(df, table, "overwrite", partition_by, metadata, replace_where=predicate,
                            identifying=identifying)
+
+    def replace_run_date(self, df: DataFrame, table: str, day: dt.date, retention_days: int,
+                         metadata: str | None = None, identifying: Sequence[str] = ()) -> int:
+        """Rows of run_date `day` replace that day of a table partitioned by `run_date`, and run
+        days older than `retention_days` before it go, in one commit: a rerun rewrites the day,
+        a failed run leaves the table as it was."""
+        oldest = day - dt.timedelta(days=retention_days)
+        return self.replace_where(df, table, f"run_date = '{day}' OR run_date < '{oldest}'", partition_by=["run_date"],
+                                  metadata=metadata, identifying=identifying)
 
     def merge(self, df: DataFrame, table: str, keys: Sequence[str], partition_by: Sequence[str] = (),
               condition_extra: str | None = None, metadata: str | None = None) -> int:

@@ -134,10 +134,8 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
 
 def _replace_day(lake: Lake, rows: DataFrame, table: str, day: dt.date, retention_days: int) -> int:
     """Rows of `day` replace that run day, and run days older than the retention go, in one commit."""
-    oldest = day - dt.timedelta(days=retention_days)
     rows = rows.sortWithinPartitions("customer_key")  # sorted in each file: row-group statistics let readers skip
-    return lake.replace_where(rows, table, f"run_date = '{day}' OR run_date < '{oldest}'",
-                              partition_by=["run_date"], metadata=f"score_customers {day}")
+    return lake.replace_run_date(rows, table, day, retention_days, metadata=f"score_customers {day}")
 
 
 def _rows_of_day(lake: Lake, table: str, day: dt.date) -> int:

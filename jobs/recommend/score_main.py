@@ -95,9 +95,8 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
         F.lit(generated_at).cast("timestamp").alias("generated_at"),
         F.lit(day).alias("run_date"),
     ).sortWithinPartitions("customer_key", "rank")  # sorted in each file: row-group statistics let readers skip
-    oldest = day - dt.timedelta(days=rc.retention_days)
-    version = lake.replace_where(rows, RECOMMENDATIONS, f"run_date = '{day}' OR run_date < '{oldest}'",
-                                 partition_by=["run_date"], metadata=f"score_recommendations {day}")
+    version = lake.replace_run_date(rows, RECOMMENDATIONS, day, rc.retention_days,
+                                    metadata=f"score_recommendations {day}")
     recent.unpersist()
     written = lake.read(RECOMMENDATIONS).where(F.col("run_date") == F.lit(day))
     counts = {r.source: r["count"] for r in written.groupBy("source").count().collect()}

@@ -44,6 +44,7 @@ from jobs.serving.index import ServedDay, latest_complete_day, load_day
 log = logging.getLogger(__name__)
 
 MAX_ID_CHARS = 128
+DEFAULT_LIMIT = 10
 _ID_RULES = {
     "email_hmac": (re.compile(r"[0-9a-f]{64}"), "64 hexadecimal digits (HMAC-SHA256 of the trimmed, lower-cased email)"),
     "customer_key": (re.compile(r"CK[0-9A-F]{16}"), "CK followed by 16 hexadecimal digits"),
@@ -170,18 +171,74 @@ def _error(status: int, message: str) -> Response:
     return _json(status, {"error": message})
 
 
-def _checked_id(id_type: str, id_: str) -> tuple[str, Response | None]:
+def _checked_id(id_type: str, id_: str) -> tuple[str, str | None]:
+    """The id as looked up (trimmed; an email pseudonym lower-cased), and what is wrong with it (None: nothing)."""
     if id_type not in LOOKUP_ID_TYPES:
-        return id_, _error(400, f"unknown id_type '{id_type[:40]}': use one of {', '.join(LOOKUP_ID_TYPES)}")
+        return id_, f"unknown id_type '{id_type[:40]}': use one of {', '.join(LOOKUP_ID_TYPES)}"
     value = id_.strip()
     if id_type == "email_hmac":
         value = value.lower()
     if not value or len(value) > MAX_ID_CHARS or not _PRINTABLE.fullmatch(value):
-        return value, _error(400, f"malformed {id_type}: 1 to {MAX_ID_CHARS} printable characters expected")
+        return value, f"malformed {id_type}: 1 to {MAX_ID_CHARS} printable characters expected"
     rule = _ID_RULES.get(id_type)
     if rule and not rule[0].fullmatch(value):
-        return value, _error(400, f"malformed {id_type}: expected {rule[1]}")
+        return value, f"malformed {id_type}: expected {rule[1]}"
     return value, None
+
+
+def _error_body(message: str) -> bytes:
+    return json.dumps({"error": message}, separators=(",", ":")).encode()
+
+
+def answer(day: ServedDay | None, id_type: str, id_: str, limit: int | None = None) -> tuple[bytes, int]:
+    """The body and status of `GET /customers/{id_type}/{id}` (`limit` None) or of its recommendations."""
+    value, bad = _checked_id(id_type, id_)
+    if bad is not None:
+        return _error_body(bad), 400
+    if day is None:
+        return _error_body("no complete serving day yet: run c360_daily (or `c360 run`) first"), 503
+    found = day.resolve(id_type, value)
+    if found is None:
+        # The id is not repeated: a client may have sent personal data where an id belongs.
+        return _error_body(f"no customer has this {id_type} on {day.run_date}"), 404
+    key = found.customer_key
+    if key is None:
+        return _error_body(f"this {id_type} names {found.candidates} customers on {day.run_date}: "
+                           "look the customer up by another id"), 409
+    head = f'{{"customer_key":{json.dumps(key)},"run_date":"{day.run_date.isoformat()}",'.encode()
+    if limit is None:
+        segments, scores = day.profile_json(key)
+        return b"".join((head, b'"segments":', segments, b',"scores":', scores, b"}")), 200
+    items, version = day.recommendations_json(key, limit)
+    return b"".join((head, b'"model_version":', json.dumps(version).encode(), b',"items":', items, b"}")), 200
+
+
+class FastPath:
+    """ASGI middleware: the two lookup endpoints answered by `answer` without FastAPI's routing and
+    validation, the same bytes and status the routes give. Anything else (the docs, /health, a
+    limit to validate, a path the routes would not match) goes on to the app."""
+
+    JSON = [(b"content-type", b"application/json")]
+
+    def __init__(self, app, served: Served, max_limit: int):
+        self.app = app
+        self.served = served
+        self.limits = {f"limit={n}".encode(): n for n in range(1, max_limit + 1)} | {b"": DEFAULT_LIMIT}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "GET":
+            parts = scope["path"].split("/")
+            if len(parts) in (4, 5) and parts[1] == "customers" and parts[3]:
+                limit = None
+                if len(parts) == 5:
+                    limit = self.limits.get(scope["query_string"]) if parts[4] == "recommendations" else None
+                if len(parts) == 4 or limit is not None:
+                    body, status = answer(self.served.day, parts[2], parts[3], limit)
+                    await send({"type": "http.response.start", "status": status,
+                                "headers": [*self.JSON, (b"content-length", str(len(body)).encode())]})
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app(scope, receive, send)
 
 
 class BearerToken:
@@ -236,7 +293,8 @@ def create_app(config: Config, lake_root: str | None = None, *, token: str | Non
                               "complete serving day. Ids are looked up in serving.customer_lookup: "
                               + "; ".join(f"`{k}`: {v}" for k, v in LOOKUP_ID_TYPES.items()) + ".")
     app.state.served = served
-    if token is not None:
+    app.add_middleware(FastPath, served=served, max_limit=sc.max_limit)
+    if token is not None:  # added last: outside the fast path
         app.add_middleware(BearerToken, token=token)
 
     @app.exception_handler(RequestValidationError)
@@ -248,44 +306,16 @@ def create_app(config: Config, lake_root: str | None = None, *, token: str | Non
     errors = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
               503: {"model": ErrorOut}}
 
-    def _customer(id_type: str, id_: str) -> tuple[ServedDay | None, str | None, Response | None]:
-        value, bad = _checked_id(id_type, id_)
-        if bad is not None:
-            return None, None, bad
-        day = served.day
-        if day is None:
-            return None, None, _error(503, "no complete serving day yet: run c360_daily (or `c360 run`) first")
-        found = day.resolve(id_type, value)
-        if found is None:
-            # The id is not repeated: a client may have sent personal data where an id belongs.
-            return day, None, _error(404, f"no customer has this {id_type} on {day.run_date}")
-        if found.customer_key is None:
-            return day, None, _error(409, f"this {id_type} names {found.candidates} customers on "
-                                          f"{day.run_date}: look the customer up by another id")
-        return day, found.customer_key, None
-
     @app.get("/customers/{id_type}/{id}", response_model=CustomerOut, responses=errors,
              summary="A customer's key, segments and scores")
     async def customer(id_type: str, id: str):  # noqa: A002 - the path's name
-        day, key, problem = _customer(id_type, id)
-        if problem is not None:
-            return problem
-        segments, scores = day.profile_json(key)
-        body = (f'{{"customer_key":{json.dumps(key)},"run_date":"{day.run_date.isoformat()}",'
-                f'"segments":{segments},"scores":{scores}}}')
-        return Response(body, media_type="application/json")
+        return Response(*answer(served.day, id_type, id), media_type="application/json")
 
     @app.get("/customers/{id_type}/{id}/recommendations", response_model=RecommendationsOut, responses=errors,
              summary="A customer's ranked recommendations with reasons")
     async def recommendations(id_type: str, id: str,  # noqa: A002
-                              limit: int = Query(10, ge=1, le=sc.max_limit, description="items at most")):
-        day, key, problem = _customer(id_type, id)
-        if problem is not None:
-            return problem
-        items, version = day.recommendations_json(key, limit)
-        body = (f'{{"customer_key":{json.dumps(key)},"run_date":"{day.run_date.isoformat()}",'
-                f'"model_version":{json.dumps(version)},"items":{items}}}')
-        return Response(body, media_type="application/json")
+                              limit: int = Query(DEFAULT_LIMIT, ge=1, le=sc.max_limit, description="items at most")):
+        return Response(*answer(served.day, id_type, id, limit), media_type="application/json")
 
     @app.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}},
              summary="The day served, when it was loaded, the last check")

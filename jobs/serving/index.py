@@ -163,6 +163,30 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class _Rows:
+    """A table sorted by key: the index, each row's JSON text in one buffer (row i is
+    `data[offsets[i]:offsets[i + 1]]`, so the rows of one key are one slice), and kept columns."""
+
+    index: _Index
+    offsets: np.ndarray
+    data: np.ndarray
+    kept: dict[str, pa.Array]
+
+    @classmethod
+    def of(cls, index: _Index, answers: pa.LargeStringArray, kept: dict[str, pa.Array]) -> _Rows:
+        if len(answers) == 0:
+            return cls(index, np.zeros(1, np.int64), np.zeros(0, np.uint8), kept)
+        _, offsets, data = answers.buffers()
+        offsets = np.frombuffer(offsets, dtype=np.int64, count=len(answers) + 1, offset=answers.offset * 8)
+        return cls(index, offsets, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8),
+                   kept)
+        return cls(index, offsets, data, kept)
+
+    def text(self, start: int, end: int) -> bytes:
+        return self.data[self.offsets[start]:self.offsets[end]].tobytes()
+
+
+@dataclass(frozen=True)
 class ServedDay:
     """One complete serving day, in memory."""
 
@@ -172,34 +196,34 @@ class ServedDay:
     loaded_at: dt.datetime
     load_seconds: float
     rows: dict[str, int]
-    _lookup: dict[str, tuple[_Index, pa.Table]] = field(repr=False)
-    _segments: tuple[_Index, pa.Table] = field(repr=False)
-    _scores: tuple[_Index, pa.Table] | None = field(repr=False)
-    _recs: tuple[_Index, pa.Table] = field(repr=False)
+    _lookup: dict[str, tuple[_Index, pa.Array, pa.Array]] = field(repr=False)
+    _segments: _Rows = field(repr=False)
+    _scores: _Rows | None = field(repr=False)
+    _recs: _Rows = field(repr=False)
 
     def resolve(self, id_type: str, id_: str) -> Customer | None:
         """The customer an id names (None: unknown id)."""
-        index, table = self._lookup.get(id_type, (None, None))
+        index, keys, candidates = self._lookup.get(id_type, (None, None, None))
         if index is None:
             return None
         row = index.find(id_)
         if row is None:
             return None
-        return Customer(table["customer_key"][row].as_py(), table["candidates"][row].as_py())
+        return Customer(keys[row].as_py(), candidates[row].as_py())
 
-    def profile_json(self, customer_key: str) -> tuple[str, str]:
+    def profile_json(self, customer_key: str) -> tuple[bytes, bytes]:
         """The JSON of a customer's segments and of its scores (`null` when the day has no row for it)."""
         return _row_json(self._segments, customer_key), _row_json(self._scores, customer_key)
 
-    def recommendations_json(self, customer_key: str, limit: int) -> tuple[str, str | None]:
-        """The customer's first `limit` recommendations by rank as a JSON array (joined from each item's
-        JSON written at load time), and the model version that made them."""
-        index, table = self._recs
-        start, end = index.span(customer_key)
+    def recommendations_json(self, customer_key: str, limit: int) -> tuple[bytes, str | None]:
+        """The customer's first `limit` recommendations by rank as a JSON array (one slice of the
+        items' JSON written at load time, each followed by a comma), and the model version that made them."""
+        recs = self._recs
+        start, end = recs.index.span(customer_key)
         if start == end:
-            return "[]", None
-        rows = table.slice(start, min(end - start, limit))
-        return "[" + ",".join(rows["_json"].to_pylist()) + "]", rows["model_version"][0].as_py()
+            return b"[]", None
+        items = recs.text(start, start + min(end - start, limit))
+        return b"[" + items[:-1] + b"]", recs.kept["model_version"][start].as_py()
 
 
 def _json_string(values: pa.Array) -> pa.Array:
@@ -228,7 +252,7 @@ def _json_strings(values: pa.Array) -> pa.Array:
     return pc.fill_null(pc.binary_join_element_wise("[", pc.binary_join(rebuilt, ","), "]", ""), "null")
 
 
-def _json_batch(batch: pa.RecordBatch, fields: tuple[str, ...]) -> pa.Array:
+def _json_batch(batch: pa.RecordBatch, fields: tuple[str, ...], end: str = "}") -> pa.Array:
     parts = []
     for n, name in enumerate(fields):
         column = batch.column(name)
@@ -239,34 +263,34 @@ def _json_batch(batch: pa.RecordBatch, fields: tuple[str, ...]) -> pa.Array:
         else:
             literal = _json_number(column)
         parts += [("{" if n == 0 else ",") + json.dumps(name) + ":", literal]
-    return pc.binary_join_element_wise(*parts, "}", "")
+    return pc.binary_join_element_wise(*parts, end, "")
 
 
-def json_objects(table: pa.Table, fields: tuple[str, ...]) -> pa.ChunkedArray:
-    """One JSON object per row of `table` with `fields` (strings, numbers, lists of strings), built in
-    Arrow `CHUNK_ROWS` rows at a time."""
-    return pa.chunked_array([_json_batch(b, fields) for b in table.to_batches(max_chunksize=CHUNK_ROWS)],
+def json_objects(table: pa.Table, fields: tuple[str, ...], end: str = "}") -> pa.ChunkedArray:
+    """One JSON object per row of `table` with `fields` (strings, numbers, lists of strings), closed
+    by `end`, built in Arrow `CHUNK_ROWS` rows at a time."""
+    return pa.chunked_array([_json_batch(b, fields, end) for b in table.to_batches(max_chunksize=CHUNK_ROWS)],
                             pa.string())
 
 
-def _row_json(indexed: tuple[_Index, pa.Table] | None, key: str) -> str:
-    if indexed is None:
-        return "null"
-    index, table = indexed
-    row = index.find(key)
-    return "null" if row is None else table["_json"][row].as_py()
+def _row_json(rows: _Rows | None, key: str) -> bytes:
+    if rows is None:
+        return b"null"
+    row = rows.index.find(key)
+    return b"null" if row is None else rows.text(row, row + 1)
 
 
-def _indexed(table: pa.Table, keys: tuple[str, ...], fields: tuple[str, ...],
-             keep: tuple[str, ...] = ()) -> tuple[_Index, pa.Table]:
-    """`table` sorted by `keys`: the first key to the numpy index, `fields` to one JSON object per row."""
+def _indexed(table: pa.Table, keys: tuple[str, ...], fields: tuple[str, ...], keep: tuple[str, ...] = (),
+             end: str = "}") -> _Rows:
+    """`table` sorted by `keys`: the first key to the numpy index, `fields` to one JSON object per row
+    (closed by `end`)."""
     ordered = _by(table, *keys)
     del table  # the read: only its sorted copy is needed from here
     kept = {name: pc.dictionary_encode(ordered[name]).combine_chunks() for name in keep}
     # One array of 64-bit offsets (large_string): a slice of one customer's rows costs the same
     # wherever they are, where a chunked column is searched chunk by chunk.
-    answers = pa.concat_arrays([c.cast(pa.large_string()) for c in json_objects(ordered, fields).chunks])
-    return _Index.of(ordered[keys[0]]), pa.table({"_json": answers, **kept})
+    answers = pa.concat_arrays([c.cast(pa.large_string()) for c in json_objects(ordered, fields, end).chunks])
+    return _Rows.of(_Index.of(ordered[keys[0]]), answers, kept)
 
 
 def load_day(root: str, day: dt.date, versions: dict[str, int], fingerprint: tuple = ()) -> ServedDay:
@@ -289,17 +313,18 @@ def load_day(root: str, day: dt.date, versions: dict[str, int], fingerprint: tup
         return got
 
     lookup = read(CUSTOMER_LOOKUP, ("id_type", "id", "customer_key", "candidates"))
-    by_type: dict[str, tuple[_Index, pa.Table]] = {}
+    by_type: dict[str, tuple[_Index, pa.Array, pa.Array]] = {}
     for id_type in pc.unique(lookup["id_type"]).to_pylist():
         part = _by(lookup.filter(pc.equal(lookup["id_type"], id_type)), "id")
-        by_type[id_type] = (_Index.of(part["id"]), part.select(["customer_key", "candidates"]))
+        by_type[id_type] = (_Index.of(part["id"]), part["customer_key"].combine_chunks(),
+                            part["candidates"].combine_chunks())
     del lookup, part
     segments = _indexed(read(CUSTOMER_SEGMENTS, ("customer_key", *SEGMENT_FIELDS)), ("customer_key",),
                         SEGMENT_FIELDS)
     scores = read(CUSTOMER_SCORES, ("customer_key", *SCORE_FIELDS), required=False)
     scores = _indexed(scores, ("customer_key",), SCORE_FIELDS) if scores is not None and scores.num_rows else None
     recs = _indexed(read(RECOMMENDATIONS, ("customer_key", *ITEM_FIELDS, "model_version")), ("customer_key", "rank"),
-                    ITEM_FIELDS, keep=("model_version",))
+                    ITEM_FIELDS, keep=("model_version",), end="},")
     pa.default_memory_pool().release_unused()
     return ServedDay(
         run_date=day, versions=dict(versions), fingerprint=fingerprint, loaded_at=dt.datetime.now(dt.UTC),

@@ -135,11 +135,10 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
     if found:  # a source key that is an email or a phone number: refused before it reaches serving
         raise ServingError(f"build_lookup {day}: {'; '.join(map(str, found))}; serving.customer_lookup is "
                            "unchanged. An id that is personal data must not be an app-side identifier.")
-    oldest = day - dt.timedelta(days=config.serving.retention_days)
     # The ids are the person's own (a CRM or loyalty id): no min/max of them in the Delta log, where an
     # erasure could not take them out.
-    version = lake.replace_where(rows, CUSTOMER_LOOKUP.name, f"run_date = '{day}' OR run_date < '{oldest}'",
-                                 partition_by=["run_date"], metadata=f"build_lookup {day}", identifying=("id",))
+    version = lake.replace_run_date(rows, CUSTOMER_LOOKUP.name, day, config.serving.retention_days,
+                                    metadata=f"build_lookup {day}", identifying=("id",))
     counts = {r["id_type"]: r["n"] for r in rows.groupBy("id_type").agg(F.count("*").alias("n")).collect()}
     ambiguous = rows.where("customer_key IS NULL").count()
     retired = rows.where((F.col("id_type") == "customer_key") & (F.col("id") != F.col("customer_key"))).count()
