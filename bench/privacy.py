@@ -14,8 +14,11 @@
    the landing folder is searched for each person's emails (as given and lower-cased),
    phones (as given and E.164), record ids, and first name + last name + postcode in one
    row or line (`jobs/privacy/proof.py`). What is not theirs alone is not searched for: an
-   email or phone they share with a housemate who stays, a name and postcode another person
-   who stays also has (a parent and child of one name at one address), and a record that
+   email or phone they share with a housemate who stays, an email whose mailbox another
+   person who stays also reaches (`ehowells@gmail.com` and `e.howells@gmail.com` are one
+   Gmail mailbox, and silver keeps that mailbox as the match key), a name and postcode
+   another person who stays also has (a parent and child of one name at one address) or that
+   a housemate's record shows through the household email it keeps, and a record that
    carries no identifier at all (a till receipt without a loyalty card or receipt email, a
    cookie that never signed in or placed an order): nothing in such a record says whose it is,
    so no request can reach it (`_anonymous_records`). The figure: hits (0).
@@ -111,8 +114,28 @@ def _anonymous_records(landing: Path) -> set[str]:
     return {r.lower() for r in anonymous}
 
 
+def _mailbox(email: str) -> str:
+    """The mailbox an email reaches, as silver's match key has it (`normalize.email_match_key`)."""
+    from jobs.common.normalize import GMAIL, GMAIL_ALIASES, PLUS_ADDRESSING_DOMAINS
+
+    email = email.strip().lower()
+    local, _, domain = email.rpartition("@")
+    domain = GMAIL if domain in GMAIL_ALIASES else domain
+    if domain in PLUS_ADDRESSING_DOMAINS:
+        local = local.split("+", 1)[0]
+    if domain == GMAIL:
+        local = local.replace(".", "")
+    return f"{local}@{domain}" if local else email
+
+
 def _needles(people: pd.DataFrame, records: pd.DataFrame, chosen: list[str], anonymous: set[str]):
-    """What each chosen person is searched for: what is theirs alone."""
+    """What each chosen person is searched for: what is theirs alone.
+
+    Not searched for: an email or phone a housemate who stays also has, an email whose mailbox
+    (Gmail's dots and plus tags dropped) another person who stays also has, a name and postcode
+    another person who stays also has or that shows in a household email a housemate keeps, and
+    records without any identifier (`anonymous`).
+    """
     from jobs.common.normalize import e164_text
     from jobs.privacy.proof import Person
 
@@ -120,19 +143,21 @@ def _needles(people: pd.DataFrame, records: pd.DataFrame, chosen: list[str], ano
     housemates = people.groupby("household_id")
     names = (people.first_name.str.lower() + "\x1f" + people.last_name.str.lower() + "\x1f"
              + people.postcode.str.lower())
-    stays = names[~people.index.isin(chosen)]
-    shared_names = set(stays)
+    stayers = people[~people.index.isin(chosen)]
+    shared_names = set(names[stayers.index])
+    shared_mailboxes = {_mailbox(e) for e in (*stayers.email.dropna(), *stayers.alt_email.dropna())}
     for pid in chosen:
         person = people.loc[pid]
         others = housemates.get_group(person.household_id).drop(index=pid)
         theirs = {e.lower() for e in others.email.dropna()} | {e.lower() for e in others.alt_email.dropna()}
-        emails = {e.lower() for e in (person.email, person.alt_email) if e} - theirs
+        given = {e.lower() for e in (person.email, person.alt_email) if e}
+        emails = {f for e in given - theirs if _mailbox(e) not in shared_mailboxes for f in (e, _mailbox(e))}
         phones = {p for p in (person.phone, e164_text(person.phone) if person.phone else None) if p}
         phones -= {p for o in others.phone.dropna() for p in (o, e164_text(o))}
         ids = {r.lower() for s, r in records[records.person_id == pid][["source", "record_id"]].values
                if s != "email_events"} - anonymous
         group = (person.first_name.lower(), person.last_name.lower(), person.postcode.lower())
-        groups = () if names[pid] in shared_names else (group,)
+        groups = () if names[pid] in shared_names or given & theirs else (group,)
         out.append(Person(pid, tuple(sorted(emails | {p.lower() for p in phones} | ids)), groups))
     return out
 

@@ -98,6 +98,17 @@ def test_the_scrub_pattern_finds_what_a_plain_alternation_finds_with_words_that_
     assert sum(found) > 100 and trie.search("ZOË,x") and not trie.search("ababa")
 
 
+def test_the_proof_finds_whole_identifiers_and_groups_in_one_line_only(tmp_path):
+    (tmp_path / "a.csv").write_text("id,email,name\n1,SamuelLees@gmail.com,Sam Lees\n2,x,Lisa;Lees;SE16 7SJ\n"
+                                    "3,llees@gmail.com,\n")
+    (tmp_path / "b.jsonl").write_text('{"e":"samuellees@gmail.com","n":"lisa","p":"se16 7sj"}\n')
+    lisa = Person("lisa", ("llees@gmail.com",), (("lisa", "lees", "se16 7sj"),))
+    found = hits([tmp_path], [lisa])
+    assert found == sorted([("lisa", "llees@gmail.com", str(tmp_path / "a.csv")),
+                            ("lisa", "lisa + lees + se16 7sj", str(tmp_path / "a.csv"))])
+    assert hits([tmp_path], [Person("nobody", ("lees@gmail.com", "16 7s"))]) == []
+
+
 # -- the shared lake ---------------------------------------------------------------------------
 
 def _copy(e2e, tmp_path: Path) -> tuple[Path, Path]:

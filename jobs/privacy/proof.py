@@ -2,10 +2,11 @@
 
 Parquet files (Delta data, checkpoints, Splink's) are read row by row with pyarrow; gzip files
 are read decompressed; every other file (Delta logs, CSV, JSON lines, HTML, SQLite, the model
-file) as bytes, lower-cased. A needle is found when it occurs in one row or line; a group (first
-name, last name, postcode) when all its words occur in the same row or line. All needles are
-looked for in one pass of one regular expression per row, so the search costs about as much for
-1,000 persons as for one.
+file) as bytes, lower-cased. A needle is found when it occurs in one row or line as a whole
+token (no letter or digit touching it on either side); a group (first name, last name,
+postcode) when all its words do in the same row or line. All needles are looked for in one
+pass of one regular expression per row (the erasure's trie of them), so the search costs about
+as much for 1,000 persons as for one.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from jobs.privacy.erase import scrub_pattern
 
 
 @dataclass(frozen=True)
@@ -38,29 +41,38 @@ def _units(path: Path) -> Iterator[str]:
     yield from data.decode("utf-8", errors="replace").lower().splitlines()
 
 
+def _occurs(word: str, unit: str) -> bool:
+    """`word` in `unit` as a whole token: neither side touches a letter or digit (`llees@gmail.com` is
+    not in `samuellees@gmail.com`)."""
+    start = unit.find(word)
+    while start >= 0:
+        end = start + len(word)
+        if (start == 0 or not unit[start - 1].isalnum()) and (end == len(unit) or not unit[end].isalnum()):
+            return True
+        start = unit.find(word, start + 1)
+    return False
+
+
 def hits(roots: Iterable[Path], persons: Iterable[Person]) -> list[tuple[str, str, str]]:
     """(person, what was found, file) for every needle or group found under `roots`."""
     persons = list(persons)
-    owners: dict[str, set[str]] = {}
-    for person in persons:
-        for needle in person.needles:
-            owners.setdefault(needle, set()).add(person.label)
-        for group in person.groups:  # a group is looked for when its rarest-looking word (the longest) is there
-            owners.setdefault(max(group, key=len), set())
-    if not owners:
+    # A row is looked at closely when any needle, or the longest word of a group, is in it.
+    words = {n for p in persons for n in p.needles} | {max(g, key=len) for p in persons for g in p.groups}
+    pattern = scrub_pattern(words)
+    if pattern is None:
         return []
-    pattern = re.compile("|".join(re.escape(w) for w in sorted(owners, key=len, reverse=True)))
+    regex = re.compile(pattern)
     found = set()
     for root in roots:
         for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
             for unit in _units(path):
-                if not pattern.search(unit):
+                if not regex.search(unit):
                     continue
                 for person in persons:
                     for needle in person.needles:
-                        if needle in unit:
+                        if _occurs(needle, unit):
                             found.add((person.label, needle, str(path)))
                     for group in person.groups:
-                        if all(word in unit for word in group):
+                        if all(_occurs(word, unit) for word in group):
                             found.add((person.label, " + ".join(group), str(path)))
     return sorted(found)
