@@ -289,7 +289,9 @@ def _indexed(table: pa.Table, keys: tuple[str, ...], fields: tuple[str, ...], ke
     kept = {name: pc.dictionary_encode(ordered[name]).combine_chunks() for name in keep}
     # One array of 64-bit offsets (large_string): a slice of one customer's rows costs the same
     # wherever they are, where a chunked column is searched chunk by chunk.
-    answers = pa.concat_arrays([c.cast(pa.large_string()) for c in json_objects(ordered, fields, end).chunks])
+    # Each batch's JSON is cast as soon as it is built, so the 32-bit copy of only one batch is alive at a time.
+    answers = pa.concat_arrays([_json_batch(b, fields, end).cast(pa.large_string())
+                                for b in ordered.to_batches(max_chunksize=CHUNK_ROWS)])
     return _Rows.of(_Index.of(ordered[keys[0]]), answers, kept)
 
 
