@@ -180,7 +180,8 @@ def scrub_pattern(words: Iterable[str]) -> str | None:
 
 
 def _trie_regex(node: dict) -> str:
-    """The regular expression of a trie node: its words, longest branches first (the lookahead backtracks)."""
+    """The regular expression of a trie node. Where a word ends and longer ones go on, the rest is an
+    optional group: the longer word is tried first, and the boundary lookahead backtracks to the shorter."""
     branches = [re.escape(ch) + _trie_regex(child) for ch, child in sorted(node.items()) if ch]
     if not branches:
         return ""

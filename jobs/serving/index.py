@@ -180,7 +180,6 @@ class _Rows:
         offsets = np.frombuffer(offsets, dtype=np.int64, count=len(answers) + 1, offset=answers.offset * 8)
         return cls(index, offsets, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8),
                    kept)
-        return cls(index, offsets, data, kept)
 
     def text(self, start: int, end: int) -> bytes:
         return self.data[self.offsets[start]:self.offsets[end]].tobytes()
@@ -266,10 +265,10 @@ def _json_batch(batch: pa.RecordBatch, fields: tuple[str, ...], end: str = "}") 
     return pc.binary_join_element_wise(*parts, end, "")
 
 
-def json_objects(table: pa.Table, fields: tuple[str, ...], end: str = "}") -> pa.ChunkedArray:
-    """One JSON object per row of `table` with `fields` (strings, numbers, lists of strings), closed
-    by `end`, built in Arrow `CHUNK_ROWS` rows at a time."""
-    return pa.chunked_array([_json_batch(b, fields, end) for b in table.to_batches(max_chunksize=CHUNK_ROWS)],
+def json_objects(table: pa.Table, fields: tuple[str, ...]) -> pa.ChunkedArray:
+    """One JSON object per row of `table` with `fields` (strings, numbers, lists of strings), built in
+    Arrow `CHUNK_ROWS` rows at a time."""
+    return pa.chunked_array([_json_batch(b, fields) for b in table.to_batches(max_chunksize=CHUNK_ROWS)],
                             pa.string())
 
 
