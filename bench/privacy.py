@@ -114,20 +114,6 @@ def _anonymous_records(landing: Path) -> set[str]:
     return {r.lower() for r in anonymous}
 
 
-def _mailbox(email: str) -> str:
-    """The mailbox an email reaches, as silver's match key has it (`normalize.email_match_key`)."""
-    from jobs.common.normalize import GMAIL, GMAIL_ALIASES, PLUS_ADDRESSING_DOMAINS
-
-    email = email.strip().lower()
-    local, _, domain = email.rpartition("@")
-    domain = GMAIL if domain in GMAIL_ALIASES else domain
-    if domain in PLUS_ADDRESSING_DOMAINS:
-        local = local.split("+", 1)[0]
-    if domain == GMAIL:
-        local = local.replace(".", "")
-    return f"{local}@{domain}" if local else email
-
-
 def _needles(people: pd.DataFrame, records: pd.DataFrame, chosen: list[str], anonymous: set[str]):
     """What each chosen person is searched for: what is theirs alone.
 
@@ -137,6 +123,7 @@ def _needles(people: pd.DataFrame, records: pd.DataFrame, chosen: list[str], ano
     records without any identifier (`anonymous`).
     """
     from jobs.common.normalize import e164_text
+    from jobs.common.normalize import email_match_key_text as mailbox
     from jobs.privacy.proof import Person
 
     out = []
@@ -145,13 +132,13 @@ def _needles(people: pd.DataFrame, records: pd.DataFrame, chosen: list[str], ano
              + people.postcode.str.lower())
     stayers = people[~people.index.isin(chosen)]
     shared_names = set(names[stayers.index])
-    shared_mailboxes = {_mailbox(e) for e in (*stayers.email.dropna(), *stayers.alt_email.dropna())}
+    shared_mailboxes = {mailbox(e) for e in (*stayers.email.dropna(), *stayers.alt_email.dropna())} - {None}
     for pid in chosen:
         person = people.loc[pid]
         others = housemates.get_group(person.household_id).drop(index=pid)
         theirs = {e.lower() for e in others.email.dropna()} | {e.lower() for e in others.alt_email.dropna()}
         given = {e.lower() for e in (person.email, person.alt_email) if e}
-        emails = {f for e in given - theirs if _mailbox(e) not in shared_mailboxes for f in (e, _mailbox(e))}
+        emails = {f for e in given - theirs if mailbox(e) not in shared_mailboxes for f in (e, mailbox(e)) if f}
         phones = {p for p in (person.phone, e164_text(person.phone) if person.phone else None) if p}
         phones -= {p for o in others.phone.dropna() for p in (o, e164_text(o))}
         ids = {r.lower() for s, r in records[records.person_id == pid][["source", "record_id"]].values

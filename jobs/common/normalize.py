@@ -31,8 +31,8 @@ PLUS_ADDRESSING_DOMAINS = (
     "protonmail.com", "proton.me", "pm.me",
 )
 # Gmail ignores dots in the local part; googlemail.com is the same mailbox as gmail.com.
-GMAIL = "gmail.com"
-GMAIL_ALIASES = ("googlemail.com",)
+_GMAIL = "gmail.com"
+_GMAIL_ALIASES = ("googlemail.com",)
 
 # UK postcode, spaces removed: outward code (area, district) then inward code (sector, unit).
 # Inward unit letters never use C, I, K, M, O or V. GIR0AA is the one historic exception.
@@ -149,11 +149,27 @@ def email_match_key(col: Column) -> Column:
     email = email_normalized(col)
     local = F.substring_index(email, "@", 1)
     domain = F.substring_index(email, "@", -1)
-    domain = F.when(domain.isin(*GMAIL_ALIASES), F.lit(GMAIL)).otherwise(domain)
+    domain = F.when(domain.isin(*_GMAIL_ALIASES), F.lit(_GMAIL)).otherwise(domain)
     untagged = F.when(domain.isin(*PLUS_ADDRESSING_DOMAINS), F.regexp_replace(local, r"\+.*$", "")).otherwise(local)
-    undotted = F.when(domain == GMAIL, F.regexp_replace(untagged, r"\.", "")).otherwise(untagged)
+    undotted = F.when(domain == _GMAIL, F.regexp_replace(untagged, r"\.", "")).otherwise(untagged)
     # A local part that was only a tag keeps the address as written rather than becoming empty.
     return F.when(email.isNull(), None).when(undotted == "", email).otherwise(F.concat(undotted, F.lit("@"), domain))
+
+
+def email_match_key_text(value: object) -> str | None:
+    """`email_match_key` of one value, in Python (for checks outside Spark); None when not an email."""
+    if not isinstance(value, str):
+        return None
+    email = value.strip(" ").lower()  # Spark's trim: spaces only
+    if not re.match(_EMAIL_PATTERN, email):
+        return None
+    local, _, domain = email.partition("@")
+    domain = _GMAIL if domain in _GMAIL_ALIASES else domain
+    if domain in PLUS_ADDRESSING_DOMAINS:
+        local = local.split("+", 1)[0]
+    if domain == _GMAIL:
+        local = local.replace(".", "")
+    return f"{local}@{domain}" if local else email
 
 
 def phone_e164(col: Column, default_region: str = "GB") -> Column:

@@ -41,13 +41,18 @@ def _units(path: Path) -> Iterator[str]:
     yield from data.decode("utf-8", errors="replace").lower().splitlines()
 
 
+def _token_char(ch: str) -> bool:
+    """A character that joins a token: an ASCII letter or digit, the erasure's rule (`scrub_pattern`)."""
+    return ch.isascii() and ch.isalnum()
+
+
 def _occurs(word: str, unit: str) -> bool:
     """`word` in `unit` as a whole token: neither side touches a letter or digit (`llees@gmail.com` is
     not in `samuellees@gmail.com`)."""
     start = unit.find(word)
     while start >= 0:
         end = start + len(word)
-        if (start == 0 or not unit[start - 1].isalnum()) and (end == len(unit) or not unit[end].isalnum()):
+        if (start == 0 or not _token_char(unit[start - 1])) and (end == len(unit) or not _token_char(unit[end])):
             return True
         start = unit.find(word, start + 1)
     return False

@@ -168,7 +168,7 @@ def _json(status: int, body: Any) -> Response:
 
 
 def _error(status: int, message: str) -> Response:
-    return _json(status, {"error": message})
+    return Response(_error_body(message), status_code=status, media_type="application/json")
 
 
 def _checked_id(id_type: str, id_: str) -> tuple[str, str | None]:
