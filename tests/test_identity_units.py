@@ -198,6 +198,9 @@ def test_an_address_typed_twice_with_a_slip_in_postcode_or_city_is_still_the_sam
         ("51 hurley street", "kempsdy", "5612"),
         ("51 hurely street", "kempsey", "5126"),
         ("51 hurley street", "perth", "6000"),
+        ("51 hurley stret", "kempsey", "5162"),
+        ("53 hurley street", "kempsey", "5162"),
+        (None, "kempsey", "5162"),
         ("9 bay road", "kempsey", "2440"),
         ("9 bay road", "kempsdy", "5612"),
         ("7 ocean road", "perth", "6000"),
@@ -206,6 +209,9 @@ def test_an_address_typed_twice_with_a_slip_in_postcode_or_city_is_still_the_sam
         "same street, postcode or city one slip apart",
         "similar street, postcode or city the same or one slip apart",
         "same street, another place",
+        "same postcode and house number, street one or two slips apart",
+        "same postcode, another street",  # a neighbour as often as a slip
+        "same postcode, a street missing",
         "same city",
         "postcode or city one slip apart",
         "All other comparisons",
@@ -272,3 +278,38 @@ def test_no_level_of_agreement_weighs_less_than_no_agreement():
     assert ratio["nickname"] == pytest.approx(0.2 / 0.9)
     assert ratio["exact"] == pytest.approx(200) and ratio["close"] == pytest.approx(0.5)
     assert levels[0]["m_probability"] is None
+
+
+def test_a_shared_email_weighs_nothing_unless_both_first_names_are_given_and_agree(spark):
+    def pair(first_a, last_a, first_b, last_b):
+        return ((first_a, last_a, None, "ann.lee@x.com", "ann.lee", None, None, None, None, None),
+                (first_b, last_b, None, "ann.lee@x.com", "ann.lee", None, None, None, None, None))
+
+    assert _levels(spark, "email_match_key", [
+        pair("ann", "lee", "ann", "lee"),
+        pair("ann", "lee", "lee", "ann"),  # entered the wrong way round
+        pair("ann", "lee", None, "lee"),  # no first name to tell a housemate from her
+        pair("lee", "mark", "ann", "lee"),  # a first name that is the other's last name, no more
+        pair("ann", "lee", "tom", "lee"),
+    ]) == ["same email, first names agree"] * 2 + ["same email, other first names or none"] * 3
+
+
+def test_households_are_estimated_from_the_pairs_that_share_a_surname_and_an_address():
+    # 10 pairs of different persons would share both by chance; 1,000 do (households), which
+    # the model scores as likely matches (+3: p 0.89); 500 true matches score +20.
+    weights = [3.0] * 1000 + [20.0] * 500
+    ratio = match_model.dependence_ratio(weights, pairs=1e8, independent=1e-7)
+    assert 85 < ratio < 100
+    # scored again with the ratio, a household pair is now unlikely to be one person
+    assert 1 / (1 + ratio / 2 ** 3) < 0.1
+    # without households every pair that agrees is a match: independence holds
+    assert match_model.dependence_ratio([20.0] * 500, pairs=1e8, independent=1e-7) == 1.0
+    assert match_model.dependence_ratio([], pairs=1e8, independent=1e-7) == 1.0
+
+    model = {"comparisons": [{"output_column_name": match_model.HOUSEHOLD, "comparison_levels": [
+        {"label_for_charts": "one surname at one address", "m_probability": 1.0, "u_probability": 1.0},
+        {"label_for_charts": "All other comparisons", "m_probability": 1.0, "u_probability": 1.0},
+    ]}]}
+    levels = match_model.with_household_dependence(model, 50.0)["comparisons"][0]["comparison_levels"]
+    assert levels[0]["m_probability"] / levels[0]["u_probability"] == pytest.approx(1 / 50)
+    assert levels[1]["m_probability"] == levels[1]["u_probability"]

@@ -96,7 +96,7 @@ class IdentityConfig:
     """Identity resolution (jobs/identity): thresholds and guards."""
 
     # A probabilistic link is accepted at or above this match probability (0..1).
-    match_threshold: float = 0.995
+    match_threshold: float = 0.9
     # A cluster of more records than this is not merged blindly: it is re-linked with
     # `strict_threshold` and id rules only, and reported in ops.identity_oversized_clusters.
     max_cluster_size: int = 40

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -70,6 +71,8 @@ BLOCKING_RULES = (
     "l.first_name = r.first_name and l.last_name = r.last_name and l.city = r.city",
     "l.street = r.street and l.city = r.city",
     "l.date_of_birth = r.date_of_birth and l.last_name = r.last_name",
+    "l.date_of_birth = r.date_of_birth and l.street = r.street",
+    "substr(l.tax_id, 1, 4) = substr(r.tax_id, 1, 4) and l.postcode = r.postcode",
 )
 # Pairs these rules find are nearly all matches: they anchor the prior match probability.
 ANCHOR_RULES = (
@@ -87,12 +90,12 @@ TRAINING_RULES = (
     "l.postcode = r.postcode",
 )
 
-# Either name missing, equal, close, forms of one name, or first and last name swapped.
+# Both first names given, and equal, close, forms of one name, or first and last name swapped.
 _FIRST_NAMES_AGREE = (
-    "(first_name_l IS NULL OR first_name_r IS NULL OR first_name_l = first_name_r"
+    "(first_name_l = first_name_r"
     " OR jaro_winkler(first_name_l, first_name_r) >= 0.88"
     " OR coalesce(arrays_overlap(first_name_group_l, first_name_group_r), false)"
-    " OR first_name_l = last_name_r)"
+    " OR (first_name_l = last_name_r AND last_name_l = first_name_r))"
 )
 
 # A user name that only spells the person's name (annsmith, ann.smith, asmith, smithann, digits
@@ -104,6 +107,25 @@ _USER_IS_NAME = (
     f"{_LETTERS.format('concat(substr(first_name_l, 1, 1), last_name_l)')}, "
     f"{_LETTERS.format('concat(last_name_l, substr(first_name_l, 1, 1))')})"
 )
+
+# A house number typed the same and a street name with a slip or two ("57 fincham cerscent").
+_HOUSE = "regexp_extract({}, '^[0-9]+', 0)"
+_SAME_HOUSE_STREET_SLIPS = (
+    f"{_HOUSE.format('street_l')} <> '' AND {_HOUSE.format('street_l')} = {_HOUSE.format('street_r')}"
+    " AND damerau_levenshtein(street_l, street_r) <= 2"
+)
+
+# One surname at one address: a household's members agree here as one person's records do.
+HOUSEHOLD = "household"
+_SAME_SURNAME = "(last_name_l = last_name_r OR jaro_winkler(last_name_l, last_name_r) >= 0.92)"
+_SAME_ADDRESS = "(postcode_l = postcode_r OR street_l = street_r)"
+# The levels of the two comparisons that make up `HOUSEHOLD`'s agreement (by label).
+_SURNAME_LEVELS = ("last_name", ("Exact match on last_name", "Jaro-Winkler distance of last_name >= 0.92"))
+_ADDRESS_LEVELS = ("address", ("same street and postcode", "same postcode and house number, street one or two slips apart",
+                               "same street, postcode or city one slip apart", "same postcode, a street missing",
+                               "same postcode, another street", "same street, another place"))
+# Pairs that may agree on surname and address, for estimating how often households do.
+_HOUSEHOLD_BLOCKING = ("l.postcode = r.postcode", "l.street = r.street")
 
 
 def settings(extra_comparisons: tuple = ()):
@@ -127,8 +149,9 @@ def settings(extra_comparisons: tuple = ()):
             cll.ElseLevel(),
         ],
     )
-    # An email shared by two different first names is a household's address: it says nothing
-    # about whether the two are one person, so that level weighs nothing. Fuzzy levels on the
+    # An email shared by two different first names, or where a first name is missing, is as
+    # likely a household's address: it says nothing about whether the two are one person,
+    # so that level weighs nothing. Fuzzy levels on the
     # address are left out: user names are made of the person's name, already compared above.
     email = cl.CustomComparison(
         output_column_name="email_match_key",
@@ -137,7 +160,7 @@ def settings(extra_comparisons: tuple = ()):
             cll.NullLevel("email_match_key"),
             cll.CustomLevel(f"email_match_key_l = email_match_key_r AND {_FIRST_NAMES_AGREE}",
                             "same email, first names agree"),
-            cll.CustomLevel("email_match_key_l = email_match_key_r", "same email, other first names").configure(
+            cll.CustomLevel("email_match_key_l = email_match_key_r", "same email, other first names or none").configure(
                 m_probability=0.5, u_probability=0.5, fix_m_probability=True, fix_u_probability=True),
             cll.CustomLevel(f"email_user_l = email_user_r AND {_USER_IS_NAME}",
                             "same user name at another provider, spelling the name").configure(
@@ -172,8 +195,14 @@ def settings(extra_comparisons: tuple = ()):
             cll.CustomLevel("(postcode_l IS NULL OR postcode_r IS NULL) AND (city_l IS NULL OR city_r IS NULL)",
                             "postcode and city missing").configure(is_null_level=True),
             cll.CustomLevel("street_l = street_r AND postcode_l = postcode_r", "same street and postcode"),
+            cll.CustomLevel(f"postcode_l = postcode_r AND {_SAME_HOUSE_STREET_SLIPS}",
+                            "same postcode and house number, street one or two slips apart"),
             cll.CustomLevel(f"street_l = street_r AND {near_place}", "same street, postcode or city one slip apart"),
-            cll.CustomLevel("postcode_l = postcode_r", "same postcode"),
+            # A street on one side only leaves the postcode to speak; two streets that differ
+            # in one postcode are neighbours as often as one person's slips.
+            cll.CustomLevel("postcode_l = postcode_r AND (street_l IS NULL OR street_r IS NULL)",
+                            "same postcode, a street missing"),
+            cll.CustomLevel("postcode_l = postcode_r", "same postcode, another street"),
             cll.CustomLevel(
                 f"jaro_winkler(street_l, street_r) >= 0.9 AND (city_l = city_r OR {near_place})",
                 "similar street, postcode or city the same or one slip apart",
@@ -196,6 +225,17 @@ def settings(extra_comparisons: tuple = ()):
             cl.LevenshteinAtThresholds("phone", [1, 2]),
             cl.DamerauLevenshteinAtThresholds("tax_id", [1, 2]),
             address,
+            # Weighs nothing while the model is estimated; `household_dependence` sets it after.
+            cl.CustomComparison(
+                output_column_name=HOUSEHOLD,
+                comparison_description="one surname at one address (households), against independence",
+                comparison_levels=[
+                    cll.CustomLevel(f"{_SAME_SURNAME} AND {_SAME_ADDRESS}", "one surname at one address").configure(
+                        m_probability=1.0, u_probability=1.0, fix_m_probability=True, fix_u_probability=True),
+                    cll.ElseLevel().configure(
+                        m_probability=1.0, u_probability=1.0, fix_m_probability=True, fix_u_probability=True),
+                ],
+            ),
             *extra_comparisons,
         ],
         blocking_rules_to_generate_predictions=list(BLOCKING_RULES),
@@ -286,8 +326,9 @@ def train(spark: SparkSession, records: DataFrame, u_max_pairs: int, em_max_pair
             linker._settings_obj.core_model_settings = before
             log.warning("match model: EM on %r skipped, the data gives it nothing to learn from (%s)", rule,
                         str(exc).splitlines()[0])
-    return {**agreement_floor(linker.misc.save_model_to_json()), TERM_FREQUENCIES: term_frequencies(
+    model = {**agreement_floor(linker.misc.save_model_to_json()), TERM_FREQUENCIES: term_frequencies(
         records if population is None else population)}
+    return with_household_dependence(model, household_dependence(spark, records, model))
 
 
 def agreement_floor(model: dict) -> dict:
@@ -313,6 +354,69 @@ def agreement_floor(model: dict) -> dict:
                 level = {**level, "m_probability": u * m_else / u_else}
             fixed.append(level)
         comparisons.append({**comparison, "comparison_levels": [*fixed, other]})
+    return {**model, "comparisons": comparisons}
+
+
+def _level_u(model: dict, comparison: str, labels: tuple[str, ...]) -> float:
+    """Sum of the u probabilities of `comparison`'s levels named `labels`."""
+    levels = next(c for c in model["comparisons"] if c["output_column_name"] == comparison)["comparison_levels"]
+    return sum(level.get("u_probability") or 0.0 for level in levels if level.get("label_for_charts") in labels)
+
+
+def household_dependence(spark: SparkSession, records: DataFrame, model: dict, max_iterations: int = 100) -> float:
+    """How many times more often two different persons share a surname and an address than chance says.
+
+    The model multiplies the evidence of a shared surname and of a shared address
+    as if they were independent. Among different persons they are not: members of
+    a household share both. The rate at which two different persons share them,
+    u, is estimated on the pairs that do (blocked on postcode and on street) with
+    the model's other evidence, by expectation maximisation: a pair with match
+    probability p counts 1 - p towards u; p is scored again with the new u; until
+    u settles. The result is u over the rate independence gives, at least 1 (a
+    set without households, such as one export of persons, gives about 1).
+    """
+    probe = {**model, "blocking_rules_to_generate_predictions": list(_HOUSEHOLD_BLOCKING)}
+    gamma = f"gamma_{HOUSEHOLD}"
+    scored = _linker(spark, records, {**probe, "retain_intermediate_calculation_columns": True}).inference.predict()
+    weights = [r[0] for r in scored.as_spark_dataframe().where(F.col(gamma) == 1).select("match_weight").collect()]
+    n = records.count()
+    independent = _level_u(model, *_SURNAME_LEVELS) * _level_u(model, *_ADDRESS_LEVELS)
+    ratio = dependence_ratio(weights, n * (n - 1) / 2, independent, max_iterations)
+    log.info("match model: %d pairs share a surname and an address; different persons do %.1f times as often "
+             "as independence says", len(weights), ratio)
+    return ratio
+
+
+def dependence_ratio(weights, pairs: float, independent: float, max_iterations: int = 100) -> float:
+    """The fixed point of u = sum(1 - p) / pairs, where p is each pair's match probability with u in place.
+
+    `weights` are the pairs' match weights (log2 odds) scored as if independent,
+    `independent` the rate of agreement independence gives among `pairs` pairs.
+    Returns u / independent, at least 1.
+    """
+    w = np.asarray(weights, dtype=float)
+    if not len(w) or not independent or not pairs:
+        return 1.0
+    ratio = 1.0
+    for _ in range(max_iterations):
+        p = 1.0 / (1.0 + np.exp2(np.log2(ratio) - w))
+        new = max(1.0, float((1.0 - p).sum()) / pairs / independent)
+        settled = abs(new - ratio) <= 1e-4 * ratio
+        ratio = new
+        if settled:
+            break
+    return ratio
+
+
+def with_household_dependence(model: dict, ratio: float) -> dict:
+    """The model with `household_dependence`'s ratio set as the weight of one surname at one address."""
+    comparisons = []
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] == HOUSEHOLD:
+            first, *rest = comparison["comparison_levels"]
+            comparison = {**comparison, "comparison_levels": [{**first, "m_probability": 1.0 / ratio,
+                                                               "u_probability": 1.0}, *rest]}
+        comparisons.append(comparison)
     return {**model, "comparisons": comparisons}
 
 
