@@ -30,9 +30,12 @@ files are complete (a manual trigger processes the last complete day, and
    both follow task 5: one failing does not hold the other back;
 8. **build_lookup**: `silver.identity_map` -> `serving.customer_lookup`, every id an app
    holds (CRM, account and loyalty ids, the email's keyed pseudonym, retired keys) -> the
-   current `customer_key`; it follows task 4 and runs beside the feature build.
+   current `customer_key`; it follows task 4 and runs beside the feature build;
+9. **build_audiences**: every active campaign (`conf/campaigns/`) -> its audience of the
+   day in `serving.campaign_audiences` (consent, frequency caps, a holdout variant that
+   stays the customer's, the offer); it waits for tasks 6 and 7.
 
-Tasks 1-8 are the daily stages of `jobs/pipeline.py`, one task each, in registry
+Tasks 1-9 are the daily stages of `jobs/pipeline.py`, one task each, in registry
 order. Each reads and writes only its day, and every write is one atomic Delta
 commit, so a retry or a backfill rewrites that day and a failed task leaves the
 tables at their last good version. The logic lives in `jobs/`; this file wires it.
@@ -68,7 +71,7 @@ def c360_daily():
     tasks = {}
     for stage in DAILY:
         current = task(task_id=stage.name, doc=stage.summary)(run_stage_task)(stage.name)
-        (tasks[stage.after] if stage.after else previous) >> current
+        ([tasks[name] for name in stage.waits_for] if stage.waits_for else previous) >> current
         tasks[stage.name] = previous = current
 
 

@@ -18,6 +18,9 @@ Daily (the `c360_daily` DAG, `c360 run`), in this order:
                   serving.customer_scores, serving.customer_segments
     build_lookup  silver.identity_map -> serving.customer_lookup: every id an app holds -> the
                   current customer_key (follows merges)
+    build_audiences
+                  the active campaigns (conf/campaigns/) over gold and the day's scores, segments and
+                  recommendations -> serving.campaign_audiences (+ ops.campaign_assignments)
 
 Weekly (the `c360_train` DAG): `train_recommender` searches, trains, evaluates and
 registers the recommender in MLflow as of a day; `train_clv` fits, judges and registers
@@ -29,7 +32,8 @@ requests arrived that day, in every layer (jobs/privacy/main.py).
 
 In the daily DAG a stage runs after the one before it in the registry, or after the
 stage its `after` names (the two scoring stages both follow build_features, so one
-failing leaves the other to run; build_lookup follows resolve_identities).
+failing leaves the other to run; build_lookup follows resolve_identities; build_audiences
+waits for both scoring stages).
 
 Every stage is a function of (runtime, days) and rewrites exactly those days, so a
 rerun or backfill never duplicates. A range runs each stage once over all its days
@@ -85,8 +89,13 @@ class Stage:
     cadence: Literal["daily", "weekly", "privacy"] = "daily"
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()  # older command names kept working
-    after: str | None = None  # the daily stage this one waits for; None: the one before it
+    after: str | tuple[str, ...] | None = None  # the daily stage(s) this one waits for; None: the one before it
     layers: tuple[str, ...] = ()  # what it writes: bronze, silver, gold, serving, ops, models (MLflow)
+
+    @property
+    def waits_for(self) -> tuple[str, ...]:
+        """The daily stages this one runs after (empty: the one before it in the registry)."""
+        return (self.after,) if isinstance(self.after, str) else tuple(self.after or ())
 
     @property
     def command(self) -> str:
@@ -153,6 +162,11 @@ DAILY: tuple[Stage, ...] = (
           summary="every app-side identifier (CRM, account and loyalty ids, email pseudonym, retired keys) -> the "
           "current customer_key as of the last day -> serving.customer_lookup",
           after="resolve_identities"),
+    Stage("build_audiences", "jobs.campaigns.main", layers=("serving", "ops"),
+          summary="every active campaign's audience as of the last day (rule, consent, frequency caps, stable "
+          "holdout variant, offer) -> serving.campaign_audiences; sizes and the sample-ratio check -> "
+          "ops.campaign_assignments",
+          after=("score_recommendations", "score_customers")),
 )
 WEEKLY: tuple[Stage, ...] = (
     Stage("train_recommender", "jobs.recommend.train_main", layers=("models",),

@@ -38,7 +38,8 @@ def test_c360_daily_waits_for_landing_then_runs_the_daily_stages_in_registry_ord
     assert edges == {"wait_for_landing": ["ingest"], "ingest": ["quality_gate"], "quality_gate": ["silver"],
                      "silver": ["resolve_identities"], "resolve_identities": ["build_features", "build_lookup"],
                      "build_features": ["score_customers", "score_recommendations"],
-                     "score_recommendations": [], "score_customers": [], "build_lookup": []}
+                     "score_recommendations": ["build_audiences"], "score_customers": ["build_audiences"],
+                     "build_lookup": [], "build_audiences": []}
     # every stage task is its registry entry
     for stage in pipeline.DAILY:
         task = dag.get_task(stage.name)

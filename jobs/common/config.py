@@ -95,7 +95,8 @@ class GeneratorConfig:
 class IdentityConfig:
     """Identity resolution (jobs/identity): thresholds and guards."""
 
-    # A probabilistic link is accepted at or above this match probability (0..1).
+    # A probabilistic link is accepted at or above this match probability (0..1): 0.9 asks
+    # for odds of nine to one that the two records are one person.
     match_threshold: float = 0.9
     # A cluster of more records than this is not merged blindly: it is re-linked with
     # `strict_threshold` and id rules only, and reported in ops.identity_oversized_clusters.
@@ -296,6 +297,19 @@ class ServingConfig:
 
 
 @dataclass(frozen=True)
+class CampaignsConfig:
+    """Campaign audiences (jobs/campaigns): where campaigns are declared and how audiences are kept."""
+
+    # The folder of campaign definitions, one YAML file per campaign (docs/campaigns.md).
+    dir: str = "${checkout}/conf/campaigns"
+    # Run days of serving.campaign_audiences kept; older ones go in the commit that writes a day.
+    retention_days: int = 120
+    # A campaign whose holdout/treatment split has a chi-square p-value below this is flagged
+    # (a sample-ratio mismatch: the assignment is not what was configured).
+    sample_ratio_alpha: float = 0.001
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     spark: SparkConfig
@@ -309,6 +323,7 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
+    campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
 
 
 def load_config(

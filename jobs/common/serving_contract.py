@@ -149,7 +149,32 @@ RECOMMENDATIONS = ServingTable(
     ),
 )
 
-SERVING_TABLES: tuple[ServingTable, ...] = (CUSTOMER_LOOKUP, CUSTOMER_SEGMENTS, CUSTOMER_SCORES, RECOMMENDATIONS)
+CAMPAIGN_AUDIENCES = ServingTable(
+    name="serving.campaign_audiences",
+    description="Every active campaign's audience of the day (campaigns declared in `conf/campaigns/`, "
+                "docs/campaigns.md): customers its rule selects who gave the channel's consent and asked for no "
+                "erasure, within the frequency caps, each with the offer and a variant that stays the customer's "
+                "for the life of the campaign. Send to `treatment`; `holdout` is the control group.",
+    grain="one row per campaign_id and customer_key per run_date",
+    key=("campaign_id", "customer_key"),
+    written_by="build_audiences",
+    retention="campaigns.retention_days",
+    columns=(
+        _c("campaign_id", "string", "The campaign (its `id` in the definition)"),
+        _c("customer_key", "string", "The customer"),
+        _c("offer", "string", "The customer's best recommended product (`sku`) in the campaign's category, "
+                              "else the campaign's offer text"),
+        _c("channel", "string", "email, sms or web"),
+        _c("variant", "string", "`treatment` (send) or `holdout` (do not send): the first 32 bits of "
+                                "SHA-256 of `<campaign_id>:<customer_key>` over 2^32, below the holdout share"),
+        _c("assigned_at", "date", "The first run day the customer was in this campaign's audience"),
+        *_STAMP,
+    ),
+    complete_day=False,
+)
+
+SERVING_TABLES: tuple[ServingTable, ...] = (CUSTOMER_LOOKUP, CUSTOMER_SEGMENTS, CUSTOMER_SCORES, RECOMMENDATIONS,
+                                             CAMPAIGN_AUDIENCES)
 
 
 def serving_table(name: str) -> ServingTable:

@@ -6,18 +6,30 @@ name" from the `nicknames` library's list), last name, date of birth, email
 on either side is neutral), and the address as one comparison:
 street, postcode and city of one address are not independent evidence, and
 counting them three times links household members to each other. Its levels
-run from the same street and postcode, through the same street with a slip in
-the postcode or city (one edit, or the same postcode district), down to the
-same city, a postcode or city one slip apart, and the same street in another
-place. A first name that is the other record's last name (names entered the
-wrong way round) is a level of both name comparisons.
+run from the same street and postcode, through the same house number with a
+slip or two in the street name at one postcode, the same street with a slip in
+the postcode or city (one edit, or the same postcode district), the same
+postcode with a street on one side only, then with two different streets
+(neighbours share a postcode), down to the same city, a postcode or city one
+slip apart, and the same street in another place. A first name that is the
+other record's last name (names entered the wrong way round) is a level of
+both name comparisons.
 
-Households break the independence Fellegi-Sunter assumes (same surname,
-same postcode, often one email), and a user name is often made of the
-person's name, so two levels are fixed rather than estimated and weigh
-nothing: an email shared by two different first names, and one user name at
-two providers when it only spells the name (annsmith, asmith: namesakes share
-it, and the names are compared already).
+Households break the independence Fellegi-Sunter assumes: their members share
+a surname and an address, often one email, and differ in first name and date
+of birth. A model that multiplies the surname's evidence by the address's
+takes two housemates for one person. So one comparison, "one surname at one
+address", carries the dependence: after training, `household_dependence`
+estimates how much more often two different persons share both than
+independence says (on the generator's households about 90 times; on an export
+of persons without households about once), and that level weighs one over it.
+The estimate comes from the data the model is trained on, so a customer
+master with households and one without each get the weight they need.
+A user name is often made of the person's name, so two email levels are fixed
+rather than estimated and weigh nothing: an email shared by two different
+first names, or where either first name is missing (a household's mailbox),
+and one user name at two providers when it only spells the name (annsmith,
+asmith: namesakes share it, and the names are compared already).
 After training, no level of agreement weighs less than its comparison's "all
 other" level (`agreement_floor`): a level the training data's matches never
 reach would otherwise veto every pair that falls in it.
@@ -37,7 +49,9 @@ same phone; same email local part; same date of birth and first initial; same
 surname sound (Soundex) and postcode; first and last name swapped; same tax id;
 same street and postcode; same date of birth and postcode; same first name and
 postcode; same date of birth and city; same first and last name and city; same
-street and city; same date of birth and last name. A pair with one mistyped
+street and city; same date of birth and last name; same date of birth and
+street; the first four characters of the tax id and the postcode (a tax id
+with a slip at the end). A pair with one mistyped
 field is still found by another rule, and no rule blocks on one common value
 alone (a postcode, a date, a full name), so blocks stay small at scale.
 """
