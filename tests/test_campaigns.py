@@ -193,3 +193,16 @@ def test_a_rule_naming_an_unknown_column_stops_the_run_before_any_write(spark, l
     _campaign(folder, "typo", rule="clv_12m + 1")
     with pytest.raises(CampaignError, match="must be a condition"):
         build_audiences(_rt(config, lake, folder), Days.of(DAY))
+
+
+def test_before_any_model_a_scores_rule_selects_nobody_and_the_rest_still_runs(spark, lake, config, tmp_path):
+    _lake(spark, lake)
+    lake.drop("serving.customer_scores")
+    folder = tmp_path / "campaigns"
+    _campaign(folder, "winback", rule="clv_12m > 100")
+    _campaign(folder, "champions", rule="rfm_segment = 'Champions'", share=0.5)
+    report = build_audiences(_rt(config, lake, folder), Days.of(DAY))
+    rows = _audience(lake)
+    assert {c for c, _ in rows} == {"champions"} and report.rows == len(rows) > 0
+    sizes = {r.campaign_id: r.audience for r in lake.read(ASSIGNMENTS).collect()}
+    assert sizes == {"winback": 0, "champions": len(rows)}
