@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -399,11 +400,54 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print CREATE SCHEMA / CREATE VIEW statements (read_parquet over each table's current "
                            "files) for the DuckDB CLI or another client, and exit")
 
+    campaign = command("campaign", cmd_campaign, "campaign statistics (docs/campaigns.md)")
+    what = campaign.add_subparsers(dest="what", required=True, metavar="WHAT")
+    size = what.add_parser("size", help="customers (and days) a campaign needs to detect an uplift, before launch",
+                           description="customers (and days) a campaign needs to detect an uplift, before launch")
+    size.add_argument("--baseline", type=float, required=True,
+                      help="the holdout's expected conversion rate in the attribution window, e.g. 0.05")
+    size.add_argument("--uplift", type=float, required=True,
+                      help="the smallest absolute uplift worth detecting, e.g. 0.01 (one percentage point)")
+    size.add_argument("--holdout-share", type=float, default=None,
+                      help="the holdout's share (default: the campaign's, with --campaign; else 0.1)")
+    size.add_argument("--campaign", default=None, help="a campaign id in campaigns.dir: its holdout share")
+    size.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level (default 0.05)")
+    size.add_argument("--power", type=float, default=0.8, help="power (default 0.8)")
+    size.add_argument("--per-day", type=_positive, default=None,
+                      help="customers entering the audience per day: also say how many days it takes")
+
     bench = command("bench", cmd_bench, "run a benchmark under bench/ and print its figures")
     bench.add_argument("name", help="benchmark name (a module in bench/, e.g. lake, generate)")
     bench.add_argument("--scale", type=_positive, default=None, help="rows or persons (default: the benchmark's own)")
     bench.add_argument("--json", action="store_true", help="also print the figures as one JSON object (last line)")
     return parser
+
+
+def cmd_campaign(args: argparse.Namespace) -> int:
+    from jobs.campaigns import definitions, stats
+
+    share = args.holdout_share
+    if args.campaign:
+        config = _config(args)
+        found = {c.id: c for c in definitions.load(config.campaigns.dir)}
+        if args.campaign not in found:
+            raise C360Error(f"no campaign {args.campaign!r} in {config.campaigns.dir}; campaigns there: "
+                            f"{', '.join(sorted(found)) or 'none'}")
+        share = share or found[args.campaign].holdout_share
+    share = share or 0.1
+    try:
+        needed = stats.sample_size(args.baseline, args.uplift, share, args.alpha, args.power)
+    except ValueError as exc:
+        raise C360Error(f"campaign size: {exc}") from None
+    print(f"to detect {args.uplift:+.4g} over a baseline of {args.baseline:.4g} (two-sided alpha {args.alpha}, "
+          f"power {args.power}) with a holdout share of {share:.4g}:")
+    print(f"  holdout  {needed.holdout:>12,}")
+    print(f"  treated  {needed.treated:>12,}")
+    print(f"  total    {needed.total:>12,}")
+    if args.per_day:
+        print(f"  at {args.per_day:,} customers a day: {math.ceil(needed.total / args.per_day):,} days of "
+              "assignment, then the attribution window")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

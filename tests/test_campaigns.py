@@ -46,8 +46,9 @@ def _campaign(folder: Path, id: str, channel: str = "email", rule: str = "true",
                                                         priority=priority, extra=extra))
 
 
-def test_the_shipped_campaigns_load_in_priority_order():
-    campaigns = definitions.load(CHECKOUT / "conf" / "campaigns")
+def test_the_shipped_campaigns_load_in_priority_order(config):
+    assert Path(config.campaigns.dir) == CHECKOUT / "conf" / "campaigns"
+    campaigns = definitions.load(config.campaigns.dir)
     assert [c.id for c in campaigns] == ["winback_at_risk", "vip_high_value", "lapsing_cross_sell"]
     assert campaigns[2].recommendation_category == "Grocery" and campaigns[2].frequency_cap == 1
 
@@ -206,3 +207,29 @@ def test_before_any_model_a_scores_rule_selects_nobody_and_the_rest_still_runs(s
     assert {c for c, _ in rows} == {"champions"} and report.rows == len(rows) > 0
     sizes = {r.campaign_id: r.audience for r in lake.read(ASSIGNMENTS).collect()}
     assert sizes == {"winback": 0, "champions": len(rows)}
+
+
+def test_the_size_a_campaign_needs_matches_the_two_proportion_formula():
+    from jobs.campaigns.stats import sample_size
+
+    even = sample_size(baseline=0.05, uplift=0.01, holdout_share=0.5)
+    assert even.holdout == even.treated and 8_100 < even.holdout < 8_200  # the textbook 8,158 per group
+    # a 10 % holdout needs more customers in all, and fewer of them held out
+    lopsided = sample_size(baseline=0.05, uplift=0.01, holdout_share=0.1)
+    assert lopsided.total > even.total and lopsided.holdout < even.holdout
+    assert lopsided.treated == pytest.approx(9 * lopsided.holdout, abs=1)
+    # a larger uplift needs fewer
+    assert sample_size(baseline=0.05, uplift=0.02, holdout_share=0.5).total < even.total / 3
+    with pytest.raises(ValueError, match="uplift"):
+        sample_size(baseline=0.05, uplift=0.0, holdout_share=0.5)
+
+
+def test_campaign_size_reads_the_campaigns_holdout_share_and_says_how_many_days(capsys):
+    from jobs.cli import main
+
+    assert main(["campaign", "size", "--baseline", "0.05", "--uplift", "0.02", "--campaign", "winback_at_risk",
+                 "--per-day", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "holdout share of 0.1:" in out and "total          12,860" in out and "26 days" in out
+    assert main(["campaign", "size", "--baseline", "0.05", "--uplift", "0.01", "--campaign", "nope"]) == 2
+    assert "no campaign 'nope'" in capsys.readouterr().err

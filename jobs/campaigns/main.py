@@ -107,6 +107,8 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
     began = time.perf_counter()
     generated_at = generated_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     campaigns = definitions.load(config.campaigns.dir)
+    if not campaigns:
+        log.warning("build_audiences %s: no campaign is declared in %s (campaigns.dir)", day, config.campaigns.dir)
     frame = audiences.audience_frame(_customers(lake, day), _serving_day(lake, CUSTOMER_SCORES, day),
                                      _serving_day(lake, CUSTOMER_SEGMENTS, day))
     audiences.check_rules(campaigns, frame)

@@ -504,5 +504,6 @@ def _resolve_placeholders(config: Config) -> Config:
     )
     identity = dataclasses.replace(config.identity, model_dir=sub(config.identity.model_dir))
     privacy = dataclasses.replace(config.privacy, pseudonym_key_file=sub(config.privacy.pseudonym_key_file))
+    campaigns = dataclasses.replace(config.campaigns, dir=sub(config.campaigns.dir))
     return dataclasses.replace(config, lake=lake, spark=spark, landing=landing, mlflow=mlflow, identity=identity,
-                               privacy=privacy)
+                               privacy=privacy, campaigns=campaigns)
