@@ -16,8 +16,9 @@ frequency_cap: 2                 # optional: reaches a customer only if fewer th
 priority: 10                     # optional (default 100): lower goes first; ties by id
 ```
 
-The columns a rule may use are listed by `jobs.campaigns.audiences.AUDIENCE_COLUMNS`'s
-sources (docs/campaigns.md). This module checks the shape of each file; the rule is
+A rule may use the columns of gold.customer_360 and of the day's serving.customer_scores
+and serving.customer_segments (`audiences.audience_frame`, docs/campaigns.md). This
+module checks the shape of each file; the rule is
 checked against the columns and types when the stage starts (`audiences.check_rules`).
 A bad definition stops the run with one message naming the file and the key.
 """
