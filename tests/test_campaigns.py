@@ -233,3 +233,14 @@ def test_campaign_size_reads_the_campaigns_holdout_share_and_says_how_many_days(
     assert "holdout share of 0.1:" in out and "total          12,860" in out and "26 days" in out
     assert main(["campaign", "size", "--baseline", "0.05", "--uplift", "0.01", "--campaign", "nope"]) == 2
     assert "no campaign 'nope'" in capsys.readouterr().err
+
+
+def test_gold_not_built_for_the_day_names_the_table_and_the_command(spark, lake, config, tmp_path):
+    from jobs.campaigns.main import AudienceError
+
+    _lake(spark, lake)
+    later = DAY + dt.timedelta(days=1)
+    with pytest.raises(AudienceError, match=rf"gold.customer_360 is as of {DAY}, not {later}: run `c360 "
+                                            rf"build-features --date {later}` first"):
+        build_audiences(_rt(config, lake, tmp_path / "campaigns"), Days.of(later))
+    assert not lake.exists(CAMPAIGN_AUDIENCES.name)

@@ -28,7 +28,7 @@ SHARED = keyed_hash("home@example.com", KEY)
 
 
 def _ddl(name: str) -> str:
-    return ", ".join(f"`{c.name}` {c.type}" for c in serving_table(name).columns)
+    return serving_table(name).ddl()
 
 
 def write_day(lake, day: dt.date, tag: str, scores: bool = True) -> None:

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 
 from jobs.campaigns import audiences, definitions
 from jobs.common.errors import C360Error
+from jobs.common.gold import require_built
 from jobs.common.lake import Lake
 from jobs.common.runtime import Runtime
 from jobs.common.serving_contract import CAMPAIGN_AUDIENCES, CUSTOMER_SCORES, CUSTOMER_SEGMENTS, ServingTable
@@ -67,17 +68,7 @@ def _serving_day(lake: Lake, table: ServingTable, day: dt.date) -> DataFrame:
     if lake.exists(table.name):
         return lake.read(table.name).where(F.col("run_date") == F.lit(day))
     log.warning("build_audiences %s: %s does not exist; its columns are null in every audience rule", day, table.name)
-    schema = ", ".join(f"`{c.name}` {c.type}" for c in table.columns)
-    return lake.spark.createDataFrame([], schema)
-
-
-def _customers(lake: Lake, day: dt.date) -> DataFrame:
-    if not lake.exists(CUSTOMERS):
-        raise AudienceError(f"{CUSTOMERS} does not exist: run `c360 build-features --date {day}` (or c360_daily) first")
-    as_of = lake.read(CUSTOMERS).agg(F.max("as_of_date")).first()[0]
-    if as_of != day:
-        raise AudienceError(f"{CUSTOMERS} is as of {as_of}, not {day}: run `c360 build-features --date {day}` first")
-    return lake.read(CUSTOMERS)
+    return lake.spark.createDataFrame([], table.ddl())
 
 
 def _offers(lake: Lake, rows: DataFrame, campaigns: tuple[definitions.Campaign, ...], day: dt.date) -> DataFrame:
@@ -109,7 +100,8 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
     campaigns = definitions.load(config.campaigns.dir)
     if not campaigns:
         log.warning("build_audiences %s: no campaign is declared in %s (campaigns.dir)", day, config.campaigns.dir)
-    frame = audiences.audience_frame(_customers(lake, day), _serving_day(lake, CUSTOMER_SCORES, day),
+    require_built(lake, day, (CUSTOMERS,), AudienceError)
+    frame = audiences.audience_frame(lake.read(CUSTOMERS), _serving_day(lake, CUSTOMER_SCORES, day),
                                      _serving_day(lake, CUSTOMER_SEGMENTS, day))
     audiences.check_rules(campaigns, frame)
     active = tuple(c for c in campaigns if c.active_on(day))

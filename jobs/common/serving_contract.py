@@ -44,6 +44,10 @@ class ServingTable:
     def short_name(self) -> str:
         return self.name.split(".", 1)[1]
 
+    def ddl(self) -> str:
+        """The Spark DDL schema string of the columns, e.g. `` `customer_key` string, `run_date` date``."""
+        return ", ".join(f"`{c.name}` {c.type}" for c in self.columns)
+
 
 def _c(name: str, type_: str, description: str) -> ServingColumn:
     return ServingColumn(name, type_, description)

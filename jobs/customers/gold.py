@@ -7,6 +7,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.common.errors import C360Error
+from jobs.common.gold import require_built
 from jobs.common.lake import Lake
 
 SUMMARY = "gold.customer_purchase_summary"
@@ -29,14 +30,7 @@ def require_gold(lake: Lake, day: dt.date, tables: tuple[str, ...]) -> None:
     Raises:
         CustomerModelError: naming the table and the command that builds it.
     """
-    for table in tables:
-        if not lake.exists(table):
-            raise CustomerModelError(f"{table} does not exist: run `c360 build-features --date {day}` "
-                                     f"(or c360_daily) first")
-        as_of = lake.read(table).agg(F.max("as_of_date")).first()[0]
-        if as_of != day:
-            raise CustomerModelError(f"{table} is as of {as_of}, not {day}: run `c360 build-features --date {day}` "
-                                     f"first")
+    require_built(lake, day, tables, CustomerModelError)
 
 
 def sample_customers(rows: DataFrame, limit: int, seed: int) -> DataFrame:
