@@ -416,6 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--per-day", type=_positive, default=None,
                       help="customers entering the audience per day: also say how many days it takes")
 
+    report = what.add_parser("report", help="a campaign's read-out: uplift, interval, p-value (gold.campaign_results)",
+                             description="a campaign's read-out: uplift, interval, p-value (gold.campaign_results)")
+    report.add_argument("id", help="the campaign id")
+    report.add_argument("--date", type=_date, default=None, help="the read-out as of this day (default: the latest)")
+
     bench = command("bench", cmd_bench, "run a benchmark under bench/ and print its figures")
     bench.add_argument("name", help="benchmark name (a module in bench/, e.g. lake, generate)")
     bench.add_argument("--scale", type=_positive, default=None, help="rows or persons (default: the benchmark's own)")
@@ -424,8 +429,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_campaign(args: argparse.Namespace) -> int:
-    from jobs.campaigns import definitions, stats
+    from jobs.common import campaigns as definitions
+    from jobs.common import stats
 
+    if args.what == "report":
+        from jobs.campaigns import report
+
+        print(report.render(report.read(_config(args).lake.root, args.id, args.date)))
+        return 0
     share = args.holdout_share
     if args.campaign:
         config = _config(args)

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.campaigns import audiences, definitions
-from jobs.campaigns.definitions import CampaignError
+from jobs.campaigns import audiences
 from jobs.campaigns.main import ASSIGNMENTS
 from jobs.campaigns.main import run as build_audiences
+from jobs.common import campaigns as definitions
+from jobs.common.campaigns import CampaignError
 from jobs.common.serving_contract import CAMPAIGN_AUDIENCES
 from jobs.common.stage import Days
 from tests.support.runtime import runtime_for
@@ -210,7 +211,7 @@ def test_before_any_model_a_scores_rule_selects_nobody_and_the_rest_still_runs(s
 
 
 def test_the_size_a_campaign_needs_matches_the_two_proportion_formula():
-    from jobs.campaigns.stats import sample_size
+    from jobs.common.stats import sample_size
 
     even = sample_size(baseline=0.05, uplift=0.01, holdout_share=0.5)
     assert even.holdout == even.treated and 8_100 < even.holdout < 8_200  # the textbook 8,158 per group
@@ -244,3 +245,59 @@ def test_gold_not_built_for_the_day_names_the_table_and_the_command(spark, lake,
                                             rf"build-features --date {later}` first"):
         build_audiences(_rt(config, lake, tmp_path / "campaigns"), Days.of(later))
     assert not lake.exists(CAMPAIGN_AUDIENCES.name)
+
+
+def test_the_read_out_counts_whole_windows_and_the_report_prints_it(e2e, tmp_path, monkeypatch, capsys):
+    """On the shared lake: an audience assigned on day 3, read out by the dbt build as of the last day,
+    against conversions counted here from the purchases; then `c360 campaign report`."""
+    from jobs.cli import main
+    from jobs.common.campaigns import load
+    from jobs.features.main import run as build_features
+
+    lake, first, last = e2e.rt.lake, e2e.first, e2e.last
+    assigned, window = first + dt.timedelta(days=2), 3
+    folder = tmp_path / "campaigns"
+    _campaign(folder, "readout", share=0.5, extra=f"readout: {{attribution_days: {window}, baseline_conversion: 0.1, "
+                                                   "minimum_uplift: 0.3}")
+    text = (folder / "readout.yaml").read_text().replace("2026-10-01", str(assigned)).replace("2026-10-31", str(last))
+    (folder / "readout.yaml").write_text(text)
+    campaign = load(folder)[0]
+    customers = lake.read("gold.customer_360").select("customer_key").orderBy("customer_key").limit(400)
+    rows = customers.select(
+        F.lit("readout").alias("campaign_id"), "customer_key", F.lit("ten percent off").alias("offer"),
+        F.lit("email").alias("channel"),
+        audiences.variant(F.lit("readout"), F.col("customer_key"), F.lit(0.5)).alias("variant"),
+        F.lit(assigned).alias("assigned_at"), F.lit(dt.datetime(2026, 10, 3, 6)).alias("generated_at"),
+        F.lit(assigned).alias("run_date"))
+    lake.replace_where(rows, CAMPAIGN_AUDIENCES.name, f"run_date = '{assigned}'")
+    rt = _rt(e2e.rt.config, lake, folder)
+    build_features(rt, Days.of(last), docs=False, select="+campaign_results")
+
+    result = lake.read("gold.campaign_results").where(F.col("as_of_date") == last).collect()
+    assert len(result) == 1
+    r = result[0]
+    purchases = lake.spark.read.format("delta").load(f"{lake.root}/gold/_intermediate/int_purchases")
+    bought = set(k for (k,) in purchases.where(
+        (F.col("purchase_date") > F.lit(assigned))
+        & (F.col("purchase_date") <= F.lit(assigned + dt.timedelta(days=window)))).select("customer_key").collect())
+    variants = {x.customer_key: x.variant for x in rows.collect()}
+    held = [k for k, v in variants.items() if v == "holdout"]
+    treated = [k for k, v in variants.items() if v == "treatment"]
+    assert (r.audience_size, r.holdout_measured, r.treated_measured) == (400, len(held), len(treated))
+    assert r.holdout_conversions == sum(k in bought for k in held) > 0
+    assert r.treated_conversions == sum(k in bought for k in treated) > 0
+    p0, p1 = r.holdout_conversions / len(held), r.treated_conversions / len(treated)
+    assert r.uplift == pytest.approx(p1 - p0, abs=1e-6)
+    assert r.uplift_ci_low < r.uplift < r.uplift_ci_high and 0 < r.p_value <= 1
+    assert r.revenue_uplift_ci_low < r.revenue_uplift < r.revenue_uplift_ci_high
+    needed = campaign.minimum_sample()
+    assert (r.min_holdout, r.min_treated) == (needed.holdout, needed.treated)
+    assert r.minimum_sample_reached == (len(held) >= needed.holdout and len(treated) >= needed.treated)
+
+    monkeypatch.setenv("C360_LAKE_ROOT", lake.root)
+    assert main(["campaign", "report", "readout"]) == 0
+    out = capsys.readouterr().out
+    assert f"campaign readout (email), read out as of {last}" in out
+    assert f"{r.holdout_conversions:>12,}{r.treated_conversions:>12,}" in out and "95 % CI" in out
+    assert main(["campaign", "report", "nope"]) == 2
+    assert "no read-out for campaign 'nope'" in capsys.readouterr().err

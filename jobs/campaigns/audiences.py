@@ -22,7 +22,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType
 
-from jobs.campaigns.definitions import Campaign, CampaignError
+from jobs.common.campaigns import Campaign, CampaignError
 
 # The consent flag (gold.customer_360) each channel needs.
 CONSENT = {"email": "consent_email_marketing", "sms": "consent_sms_marketing", "web": "consent_personalization"}

@@ -7,7 +7,7 @@ Tables written (all Delta, by `jobs.common.lake`):
 | serving.campaign_audiences | one row per campaign and customer per run_date | replace the run_date, drop days past retention |
 | ops.campaign_assignments | one row per active campaign per run_date: sizes and the sample-ratio check | replace the run_date |
 
-Campaigns are declared in YAML (jobs/campaigns/definitions.py); every definition, active
+Campaigns are declared in YAML (jobs/common/campaigns.py); every definition, active
 or not, is checked before anything is written: a bad one stops the run naming its file
 and key. A campaign is active from its `start` to its `end` day. The audience of a day
 reads gold.customer_360 (consent, RFM, behaviour) as of the day and that day's
@@ -30,7 +30,8 @@ from functools import reduce
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.campaigns import audiences, definitions
+from jobs.campaigns import audiences
+from jobs.common import campaigns as definitions
 from jobs.common.errors import C360Error
 from jobs.common.gold import require_built
 from jobs.common.lake import Lake

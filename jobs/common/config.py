@@ -307,6 +307,8 @@ class CampaignsConfig:
     # A campaign whose holdout/treatment split has a chi-square p-value below this is flagged
     # (a sample-ratio mismatch: the assignment is not what was configured).
     sample_ratio_alpha: float = 0.001
+    # Bootstrap replicates behind the revenue uplift's interval in gold.campaign_results.
+    bootstrap_replicates: int = 200
 
 
 @dataclass(frozen=True)

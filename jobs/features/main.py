@@ -11,6 +11,7 @@ moment dbt finishes):
 | gold.customer_features | one row per customer_key known as of the day | replace |
 | gold.product_features | one row per sku | replace |
 | gold.customer_360 | one row per customer_key known as of the day | replace |
+| gold.campaign_results | one row per campaign per as-of day (reads serving.campaign_audiences) | merge; the day is rewritten |
 | gold.rfm_segment_map | one row per (r_score, fm_score) cell (a seed) | replace |
 
 Every model sees only events up to the day (dbt var `as_of`), so a build for a past
@@ -34,10 +35,11 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from jobs.common import pii
+from jobs.common import campaigns, pii
 from jobs.common.files import write_text
 from jobs.common.lake import Lake
 from jobs.common.runtime import Runtime
+from jobs.common.serving_contract import CAMPAIGN_AUDIENCES
 from jobs.common.stage import Days, StageError, StageReport
 from jobs.features import dbt
 
@@ -106,6 +108,15 @@ def _publish_docs(spark: SparkSession, target: Path, build_results: str, reports
     return f"{dest}/index.html"
 
 
+def campaign_vars(rt: Runtime) -> dict:
+    """The campaign read-out's dbt vars: the declared campaigns, and whether any audience was built yet."""
+    return {
+        "campaigns": [c.readout_settings() for c in campaigns.load(rt.config.campaigns.dir)],
+        "campaign_audiences_built": rt.lake.exists(CAMPAIGN_AUDIENCES.name),
+        "campaign_bootstrap_replicates": rt.config.campaigns.bootstrap_replicates,
+    }
+
+
 def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None) -> FeaturesReport:
     """Run `dbt build` as of the last of `days`; on failure restore gold and raise `FeatureBuildError`.
 
@@ -127,7 +138,8 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
     before = gold_versions(lake)
     customers = rt.config.customers
     dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root, "clv_holdout_days": customers.clv_holdout_days,
-                "churn_horizon_days": customers.churn.horizon_days, "churn_active_days": customers.churn.active_days}
+                "churn_horizon_days": customers.churn.horizon_days, "churn_active_days": customers.churn.active_days,
+                **campaign_vars(rt)}
     work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
     try:
         # A partial build runs the tests whose every parent it builds, not those that read a table it leaves alone.

@@ -128,6 +128,18 @@ class LandingWriter:
         self.window = window
         self.lines: dict[tuple[str, int], int] = {}
 
+    @classmethod
+    def reopen(cls, landing: Path, window: Window) -> LandingWriter:
+        """A writer that appends to the day files already under `landing` (lines counted), e.g. after a run."""
+        writer = cls(landing, window)
+        for source in SOURCES:
+            for day in range(window.days):
+                path = writer.path(source, day)
+                lines = path.read_bytes().count(b"\n") if path.is_file() else 0
+                header = 1 if source.format == "csv" and lines else 0
+                writer.lines[(source.name, day)] = lines - header
+        return writer
+
     def relative(self, source: Source, day: int, suffix: str = "") -> str:
         label = self.window.label(day)
         return f"{source.day_folder(label)}/{source.file_name(label, suffix)}"
@@ -257,7 +269,11 @@ class LandingWriter:
         for d in np.unique(day).tolist():
             a, b = int(bounds[d]), int(bounds[d + 1])
             before = self.lines[(source.name, d)]
-            with open(self.path(source, d), "ab") as fh:
+            path = self.path(source, d)
+            if not path.exists():  # a quiet day's JSON lines file is not written
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes((",".join(names) + "\n").encode("utf-8") if source.format == "csv" else b"")
+            with open(path, "ab") as fh:
                 fh.write(data[offsets[a]: offsets[b]])
             self.lines[(source.name, d)] = before + (b - a)
             rel = self.relative(source, d)

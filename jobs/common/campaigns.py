@@ -14,13 +14,20 @@ end: 2026-10-31
 frequency_cap: 2                 # optional: reaches a customer only if fewer than this many
                                  # campaigns of higher priority on the channel select them
 priority: 10                     # optional (default 100): lower goes first; ties by id
+readout:                         # optional: how gold.campaign_results reads the campaign
+  attribution_days: 14           # a purchase this many days after assignment is a conversion (default 14)
+  baseline_conversion: 0.05      # with minimum_uplift: the effect the campaign is sized for
+  minimum_uplift: 0.02           # (absolute); the read-out says when its minimum sample is reached
+  alpha: 0.05                    # the test's level (default 0.05)
+  power: 0.8                     # (default 0.8)
 ```
 
 A rule may use the columns of gold.customer_360 and of the day's serving.customer_scores
-and serving.customer_segments (`audiences.audience_frame`, docs/campaigns.md). This
-module checks the shape of each file; the rule is
-checked against the columns and types when the stage starts (`audiences.check_rules`).
-A bad definition stops the run with one message naming the file and the key.
+and serving.customer_segments (`jobs/campaigns/audiences.py`, docs/campaigns.md). This
+module checks the shape of each file; the rule is checked against the columns and types
+when the audiences stage starts. A bad definition stops the run with one message naming
+the file and the key. The audiences stage (jobs/campaigns) and the read-out in the dbt
+build (jobs/features) both read the definitions, so they live here.
 """
 from __future__ import annotations
 
@@ -32,13 +39,16 @@ from pathlib import Path
 import yaml
 
 from jobs.common.errors import C360Error
+from jobs.common.stats import SampleSize, sample_size
 
 CHANNELS = ("email", "sms", "web")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _KEYS = {"id", "channel", "description", "rule", "offer", "holdout_share", "start", "end", "frequency_cap",
-         "priority"}
+         "priority", "readout"}
 _REQUIRED = ("id", "channel", "rule", "offer", "holdout_share", "start", "end")
 _OFFER_KEYS = {"text", "recommendation_category"}
+_READOUT_KEYS = {"attribution_days", "baseline_conversion", "minimum_uplift", "alpha", "power"}
+ATTRIBUTION_DAYS = 14
 
 
 class CampaignError(C360Error):
@@ -59,9 +69,27 @@ class Campaign:
     frequency_cap: int | None = None
     priority: int = 100
     description: str = ""
+    attribution_days: int = ATTRIBUTION_DAYS
+    baseline_conversion: float | None = None
+    minimum_uplift: float | None = None
+    alpha: float = 0.05
+    power: float = 0.8
 
     def active_on(self, day: dt.date) -> bool:
         return self.start <= day <= self.end
+
+    def minimum_sample(self) -> SampleSize | None:
+        """Customers the read-out needs per group for the configured effect; None when none is configured."""
+        if self.baseline_conversion is None or self.minimum_uplift is None:
+            return None
+        return sample_size(self.baseline_conversion, self.minimum_uplift, self.holdout_share, self.alpha, self.power)
+
+    def readout_settings(self) -> dict:
+        """What the read-out (dbt model campaign_results, var `campaigns`) needs to know of the campaign."""
+        needed = self.minimum_sample()
+        return {"id": self.id, "channel": self.channel, "start": self.start.isoformat(), "end": self.end.isoformat(),
+                "attribution_days": self.attribution_days, "alpha": self.alpha,
+                "min_holdout": needed.holdout if needed else None, "min_treated": needed.treated if needed else None}
 
 
 def _date(value, where: str) -> dt.date:
@@ -110,11 +138,44 @@ def parse(data, source: str) -> Campaign:
     priority = data.get("priority", 100)
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise CampaignError(f"{source}: key 'priority': a whole number, got {priority!r}")
+    readout = _readout(data.get("readout") or {}, source, float(share))
     return Campaign(
         id=cid, channel=data["channel"], rule=data["rule"].strip(), holdout_share=float(share), start=start, end=end,
         source=source, offer_text=offer.get("text"), recommendation_category=offer.get("recommendation_category"),
-        frequency_cap=cap, priority=priority, description=str(data.get("description") or ""),
+        frequency_cap=cap, priority=priority, description=str(data.get("description") or ""), **readout,
     )
+
+
+def _readout(data, source: str, holdout_share: float) -> dict:
+    """The `readout` block's settings, checked; the sample size they imply must be computable."""
+    where = f"{source}: key 'readout"
+    if not isinstance(data, dict):
+        raise CampaignError(f"{where}': a mapping of {', '.join(sorted(_READOUT_KEYS))}, got {data!r}")
+    unknown = sorted(set(data) - _READOUT_KEYS)
+    if unknown:
+        raise CampaignError(f"{where}.{unknown[0]}': unknown; known: {', '.join(sorted(_READOUT_KEYS))}")
+    days = data.get("attribution_days", ATTRIBUTION_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise CampaignError(f"{where}.attribution_days': a whole number of days, at least 1, got {days!r}")
+    out = {"attribution_days": days}
+    for key in ("baseline_conversion", "minimum_uplift", "alpha", "power"):
+        value = data.get(key)
+        if value is None:
+            continue
+        low = -1 if key == "minimum_uplift" else 0  # an offer may be meant to lower a rate
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low < value < 1 or value == 0:
+            raise CampaignError(f"{where}.{key}': a rate between {low} and 1 (e.g. 0.05), got {value!r}")
+        out[key] = float(value)
+    if ("baseline_conversion" in out) != ("minimum_uplift" in out):
+        raise CampaignError(f"{where}': give both baseline_conversion and minimum_uplift (the effect to size the "
+                            f"campaign for), or neither")
+    if "baseline_conversion" in out:
+        try:
+            sample_size(out["baseline_conversion"], out["minimum_uplift"], holdout_share, out.get("alpha", 0.05),
+                        out.get("power", 0.8))
+        except ValueError as exc:
+            raise CampaignError(f"{where}': {exc}") from None
+    return out
 
 
 def load(folder: str | Path) -> tuple[Campaign, ...]:
