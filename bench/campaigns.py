@@ -259,7 +259,7 @@ def run(scale: int | None = None, profile: str | None = None, log=print) -> Figu
                      options={"build_features": {"docs": False}})
         figures["after_launch_s"] = round(time.perf_counter() - began, 1)
         _readout(rt, last, truths, figures, log)
-        _scale(base, scratch, rt, LAUNCH, figures, log)
+        _scale(base, scratch, rt, last, figures, log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return figures
