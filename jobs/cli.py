@@ -404,15 +404,18 @@ def build_parser() -> argparse.ArgumentParser:
     what = campaign.add_subparsers(dest="what", required=True, metavar="WHAT")
     size = what.add_parser("size", help="customers (and days) a campaign needs to detect an uplift, before launch",
                            description="customers (and days) a campaign needs to detect an uplift, before launch")
-    size.add_argument("--baseline", type=float, required=True,
-                      help="the holdout's expected conversion rate in the attribution window, e.g. 0.05")
-    size.add_argument("--uplift", type=float, required=True,
-                      help="the smallest absolute uplift worth detecting, e.g. 0.01 (one percentage point)")
+    size.add_argument("--baseline", type=float, default=None,
+                      help="the holdout's expected conversion rate in the attribution window, e.g. 0.05 "
+                           "(default: the campaign's readout.baseline_conversion, with --campaign)")
+    size.add_argument("--uplift", type=float, default=None,
+                      help="the smallest absolute uplift worth detecting, e.g. 0.01 (one percentage point; default: "
+                           "the campaign's readout.minimum_uplift)")
     size.add_argument("--holdout-share", type=float, default=None,
                       help="the holdout's share (default: the campaign's, with --campaign; else 0.1)")
     size.add_argument("--campaign", default=None, help="a campaign id in campaigns.dir: its holdout share")
-    size.add_argument("--alpha", type=float, default=0.05, help="two-sided significance level (default 0.05)")
-    size.add_argument("--power", type=float, default=0.8, help="power (default 0.8)")
+    size.add_argument("--alpha", type=float, default=None,
+                      help="two-sided significance level (default: the campaign's readout.alpha, else 0.05)")
+    size.add_argument("--power", type=float, default=None, help="power (default: the campaign's readout.power, else 0.8)")
     size.add_argument("--per-day", type=_positive, default=None,
                       help="customers entering the audience per day: also say how many days it takes")
 
@@ -437,21 +440,29 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
         print(report.render(report.read(_config(args).lake.root, args.id, args.date)))
         return 0
-    share = args.holdout_share
+    share, baseline, uplift, alpha, power = args.holdout_share, args.baseline, args.uplift, args.alpha, args.power
     if args.campaign:
         config = _config(args)
         found = {c.id: c for c in definitions.load(config.campaigns.dir)}
         if args.campaign not in found:
             raise C360Error(f"no campaign {args.campaign!r} in {config.campaigns.dir}; campaigns there: "
                             f"{', '.join(sorted(found)) or 'none'}")
-        share = share or found[args.campaign].holdout_share
-    share = share or 0.1
+        campaign = found[args.campaign]
+        share = share or campaign.holdout_share
+        baseline = baseline if baseline is not None else campaign.baseline_conversion
+        uplift = uplift if uplift is not None else campaign.minimum_uplift
+        alpha = alpha if alpha is not None else campaign.alpha
+        power = power if power is not None else campaign.power
+    if baseline is None or uplift is None:
+        raise C360Error("campaign size: give --baseline and --uplift, or --campaign with a readout block that "
+                        "sets baseline_conversion and minimum_uplift")
+    share, alpha, power = share or 0.1, alpha or 0.05, power or 0.8
     try:
-        needed = stats.sample_size(args.baseline, args.uplift, share, args.alpha, args.power)
+        needed = stats.sample_size(baseline, uplift, share, alpha, power)
     except ValueError as exc:
         raise C360Error(f"campaign size: {exc}") from None
-    print(f"to detect {args.uplift:+.4g} over a baseline of {args.baseline:.4g} (two-sided alpha {args.alpha}, "
-          f"power {args.power}) with a holdout share of {share:.4g}:")
+    print(f"to detect {uplift:+.4g} over a baseline of {baseline:.4g} (two-sided alpha {alpha}, "
+          f"power {power}) with a holdout share of {share:.4g}:")
     print(f"  holdout  {needed.holdout:>12,}")
     print(f"  treated  {needed.treated:>12,}")
     print(f"  total    {needed.total:>12,}")

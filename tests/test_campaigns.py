@@ -59,6 +59,9 @@ def test_the_shipped_campaigns_load_in_priority_order(config):
     ({"share": 1.5}, "key 'holdout_share': a share between 0 and 1"),
     ({"extra": "budget: 100"}, "unknown key 'budget'"),
     ({"extra": "frequency_cap: 0"}, "key 'frequency_cap': a whole number of campaigns, at least 1"),
+    ({"extra": "readout: {attribution_days: 0}"}, "key 'readout.attribution_days': a whole number of days"),
+    ({"extra": "readout: {baseline_conversion: 0.05}"}, "give both baseline_conversion and minimum_uplift"),
+    ({"extra": "readout: {window: 7}"}, "key 'readout.window': unknown"),
     ({"offer": "{}"}, "key 'offer': give 'text' and/or 'recommendation_category'"),
 ])
 def test_a_bad_definition_names_its_file_and_key(tmp_path, change, message):
@@ -232,6 +235,9 @@ def test_campaign_size_reads_the_campaigns_holdout_share_and_says_how_many_days(
                  "--per-day", "500"]) == 0
     out = capsys.readouterr().out
     assert "holdout share of 0.1:" in out and "total          12,860" in out and "26 days" in out
+    # the campaign's readout block sizes it too (baseline 0.05, minimum uplift 0.02)
+    assert main(["campaign", "size", "--campaign", "winback_at_risk"]) == 0
+    assert "total          12,860" in capsys.readouterr().out
     assert main(["campaign", "size", "--baseline", "0.05", "--uplift", "0.01", "--campaign", "nope"]) == 2
     assert "no campaign 'nope'" in capsys.readouterr().err
 
