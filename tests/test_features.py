@@ -231,7 +231,7 @@ def test_every_gold_column_carries_its_dbt_description_and_the_exposures_name_th
         assert (detail.description or "").strip() == model["description"].strip(), table
     manifest = json.loads((Path(rt.config.lake.reports) / "dbt_docs" / "manifest.json").read_text())
     exposures = {e["name"]: e for e in manifest["exposures"].values()}
-    assert set(exposures) == {"read_api", "email_audience_export", "customer_dashboard"}
+    assert set(exposures) == {"read_api", "email_audience_export", "customer_dashboard", "campaign_readout"}
     for exposure in exposures.values():
         assert exposure["depends_on"]["nodes"], exposure["name"]
         assert all(node.split(".")[-1] in marts for node in exposure["depends_on"]["nodes"]), exposure["name"]
