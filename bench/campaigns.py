@@ -50,7 +50,7 @@ SCALE_CUSTOMERS = 1_000_000
 CAMPAIGN = """\
 id: {id}
 channel: {channel}
-description: {description}
+description: "{description}"
 rule: "{rule}"
 offer:
   text: {offer}
