@@ -15,13 +15,14 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.common.bronze import META_NAMES, latest_file_versions
+from jobs.common.bronze import INGEST_LOG_TABLE, META_NAMES, latest_file_versions
 from jobs.common.errors import C360Error, ConfigError
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import SOURCES, SOURCES_BY_NAME
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days
 from jobs.generate.main import generate
+from jobs.ingest.main import INGEST_LOG_DDL
 from jobs.quality.gate import (
     DQ_RESULTS,
     ExpectationOutcome,
@@ -185,7 +186,8 @@ def test_dq_results_hold_one_row_per_expectation(clean_run, gate_lake):
     assert rows.count() == len(clean_run.outcomes)
     for name, summary in clean_run.sources.items():
         if summary.rows:
-            assert rows.where(F.col("source") == name).count() == len(load_suite(name).expectations)
+            delivered = 1 if SOURCES_BY_NAME[name].delivery == "daily" else 0  # expect_source_delivered
+            assert rows.where(F.col("source") == name).count() == len(load_suite(name).expectations) + delivered
     sample = rows.where("source = 'order_lines' AND expectation_type = 'expect_compound_columns_to_be_unique'").first()
     assert sample.batch_id == "batch-2026-10-02"
     assert sample.severity in SEVERITIES and sample.unexpected_count == 0
@@ -277,5 +279,46 @@ def test_first_day_skips_the_volume_check_and_unknown_sources_are_refused(gate_r
     assert result.summary("orders").skipped == 1
     with pytest.raises(C360Error, match="unknown source.*nope"):
         validate(gate_rt, Days.of(DAY1), sources=["nope"])
-    empty = validate(gate_rt, Days.of(dt.date(2026, 9, 1)), sources=["orders"])
-    assert empty.passed and empty.summary("orders") == SourceSummary(dt.date(2026, 9, 1), "orders", 0)
+    quiet = dt.date(2026, 9, 1)
+    off = _missing(gate_rt, {"orders": "off"})
+    empty = validate(off, Days.of(quiet), sources=["orders"])
+    assert empty.passed and empty.summary("orders") == SourceSummary(quiet, "orders", 0)
+
+
+def _missing(rt: Runtime, per_source: dict, default: str = "error") -> Runtime:
+    quality = dataclasses.replace(rt.config.quality, missing_source=per_source, missing_source_default=default)
+    return dataclasses.replace(rt, config=dataclasses.replace(rt.config, quality=quality))
+
+
+def test_a_daily_source_with_no_file_fails_or_warns_as_configured_naming_source_and_day(gate_rt, gate_lake):
+    day = dt.date(2026, 9, 1)  # nothing landed: no ingest_log row, no bronze row
+    result = validate(gate_rt, Days.of(day), sources=["orders", "web_events"])
+    assert not result.passed and result.summary("orders").status == "missing"
+    assert result.summary("web_events").status == "no data"  # delivered only on days with events: no check
+    with pytest.raises(QualityGateError) as error:
+        enforce(result)
+    message = str(error.value)
+    assert message.startswith("quality gate failed for 2026-09-01 in orders: orders: expect_source_delivered(): no "
+                              "file landed for orders on 2026-09-01")
+    assert "set quality.missing_source.<source> to warn or off" in message
+    recorded = _dq(gate_lake, day).collect()
+    assert [(r.source, r.expectation_type, r.severity, r.success) for r in recorded] == [
+        ("orders", "expect_source_delivered", "error", False)]
+    # configured as a warning: recorded, the run goes on
+    warned = validate(_missing(gate_rt, {"orders": "warn"}), Days.of(day), sources=["orders"])
+    assert warned.passed and [o.label for o in warned.warnings] == ["expect_source_delivered()"]
+    # a header-only export (a quiet day) is a delivery: ingest logged the file
+    log = gate_lake.spark.createDataFrame(
+        [("b1", "orders", day, "landing/orders/ds=2026-09-01/orders_20260901.csv", 120, "x", 1, 0, 0, 0, "loaded",
+          None, None, dt.datetime(2026, 9, 2, 6))], INGEST_LOG_DDL)
+    gate_lake.append(log, INGEST_LOG_TABLE)
+    try:
+        quiet = validate(gate_rt, Days.of(day), sources=["orders"])
+        assert quiet.passed and quiet.summary("orders").status == "no data"
+        assert [(o.expectation_type, o.success) for o in quiet.outcomes] == [("expect_source_delivered", True)]
+    finally:
+        gate_lake.drop(INGEST_LOG_TABLE)
+    with pytest.raises(ConfigError, match="quality.missing_source.tills: no such landing source"):
+        validate(_missing(gate_rt, {"tills": "warn"}), Days.of(day), sources=["orders"])
+    with pytest.raises(ConfigError, match="quality.missing_source_default: 'fatal' is not one of error, warn, off"):
+        validate(_missing(gate_rt, {}, "fatal"), Days.of(day), sources=["orders"])

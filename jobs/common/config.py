@@ -249,6 +249,12 @@ class QualityConfig:
     # (seconds instead of a minute for a small day). A bigger day is validated by GX's Spark engine
     # where it lies. 0 validates every day with Spark.
     driver_max_rows: int = 100_000
+    # "Nothing arrived": a source the landing contract expects every day (`delivery: daily`) with no
+    # file for a day is a failed `expect_source_delivered` in ops.dq_results, of this severity:
+    # error (stops the run), warn (recorded, the run goes on) or off (not checked). Per source
+    # in `missing_source`, e.g. {pos_transactions: warn}; the rest get `missing_source_default`.
+    missing_source_default: str = "error"
+    missing_source: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ other landing days.
 
 Output:
 - `ops.dq_results`: one row per expectation per (run_date, source); a rerun of a
-  day replaces that day's rows of the sources it validates.
+  day replaces that day's rows of the sources it validates. A source the landing
+  contract expects every day (`delivery: daily`) also gets `expect_source_delivered`:
+  did any file land for it that day (`ops.ingest_log`, or bronze rows)? Nothing
+  arrived fails it, with the severity `quality.missing_source` gives the source
+  (error by default): a missing till feed stops the run instead of making store
+  customers look lapsed.
 - Data Docs under `<reports_dir>/data_docs/`: GX's validation page per day and
   source, GX's page per suite, and an index over every day in `ops.dq_results`.
 - a `GateResult`; `enforce(result)` raises `QualityGateError` when an
@@ -36,8 +41,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType
 
 from jobs.common import redelivery
-from jobs.common.bronze import bronze_table, latest_file_versions
-from jobs.common.errors import C360Error
+from jobs.common.bronze import INGEST_LOG_TABLE, bronze_table, latest_file_versions
+from jobs.common.errors import C360Error, ConfigError
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN, SOURCES_BY_NAME
 from jobs.common.runtime import Runtime
@@ -56,6 +61,8 @@ DQ_RESULTS_DDL = (
 )
 # How much of a failing expectation's evidence is kept in `details` and shown in messages.
 _SAMPLE = 20
+DELIVERED = "expect_source_delivered"
+MISSING_SEVERITIES = ("error", "warn", "off")
 
 
 class QualityGateError(StageError):
@@ -102,9 +109,12 @@ class SourceSummary:
     skipped: int = 0
     batch_ids: tuple[str, ...] = ()
     page: str | None = None  # its Data Docs page
+    missing: bool = False  # expected every day, and no file arrived
 
     @property
     def status(self) -> str:
+        if self.missing:
+            return "missing"
         if self.rows == 0:
             return "no data"
         return "failed" if self.errors_failed else "passed"
@@ -206,6 +216,8 @@ def validate(
     summaries: list[SourceSummary] = []
     outcomes: list[ExpectationOutcome] = []
     rows: list[tuple] = []
+    severities = missing_severities(rt.config.quality.missing_source_default, rt.config.quality.missing_source)
+    arrived = _arrived_files(lake, first, last)
     run_date = first
     while run_date <= last:
         inputs = _RunInputs(lake, run_date, rt.config.landing.redelivery_lookback_days)
@@ -216,6 +228,15 @@ def validate(
                 page = docs.write_validation_page(spark, folder, run_date, name, gx_result)
                 summary = dataclasses.replace(summary, page=page)
                 rows += [_dq_row(o, ",".join(summary.batch_ids), summary.rows, validated_at) for o in found]
+            delivered = delivery_outcome(name, run_date, summary.rows, arrived.get((name, run_date), 0),
+                                         severities.get(name, "off"))
+            if delivered is not None:
+                found = [delivered, *found]
+                rows.append(_dq_row(delivered, ",".join(summary.batch_ids), summary.rows, validated_at))
+                if delivered.success is False:
+                    failed = "errors_failed" if delivered.severity == "error" else "warnings_failed"
+                    summary = dataclasses.replace(summary, missing=True, evaluated=summary.evaluated + 1,
+                                                  **{failed: getattr(summary, failed) + 1})
             summaries.append(summary)
             outcomes += found
         inputs.close()
@@ -226,6 +247,45 @@ def validate(
     _record(spark, lake, first, last, names, rows)
     index = docs.write_index(spark, lake.read(DQ_RESULTS), folder)
     return GateResult(first, last, tuple(summaries), tuple(outcomes), index)
+
+
+def missing_severities(default: str, per_source: Mapping[str, str]) -> dict[str, str]:
+    """The severity of "nothing arrived" for every source the contract expects every day.
+
+    Raises:
+        ConfigError: a severity that is not error, warn or off, or a source the contract does not know.
+    """
+    for where, value in (("quality.missing_source_default", default),
+                         *((f"quality.missing_source.{k}", v) for k, v in per_source.items())):
+        if value not in MISSING_SEVERITIES:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(MISSING_SEVERITIES)}")
+    unknown = sorted(set(per_source) - set(SOURCES_BY_NAME))
+    if unknown:
+        raise ConfigError(f"quality.missing_source.{unknown[0]}: no such landing source; sources: "
+                          f"{', '.join(SOURCES_BY_NAME)}")
+    return {name: per_source.get(name, default) for name, s in SOURCES_BY_NAME.items() if s.delivery == "daily"}
+
+
+def delivery_outcome(source: str, day: dt.date, rows: int, files: int, severity: str) -> ExpectationOutcome | None:
+    """`expect_source_delivered` for one source and day: passed when a file landed (even a header-only CSV,
+    a valid export of a quiet day) or bronze holds rows; None when the check is off for the source."""
+    if severity == "off":
+        return None
+    success = files > 0 or rows > 0
+    observed = (f"{files} file(s) landed, {rows:,} rows" if success else
+                f"no file landed for {source} on {day.isoformat()} (the landing contract expects one every day)")
+    return ExpectationOutcome(day, source, DELIVERED, (), severity, success, observed, element_count=files,
+                              unexpected_count=0 if success else 1,
+                              details={"files": files, "rows": rows, "expected": "daily"})
+
+
+def _arrived_files(lake: Lake, first: dt.date, last: dt.date) -> dict[tuple[str, dt.date], int]:
+    """Files ops.ingest_log saw per (source, landing day) in the range; empty before any ingest."""
+    if not lake.exists(INGEST_LOG_TABLE):
+        return {}
+    seen = (lake.read(INGEST_LOG_TABLE).where(F.col("ds").between(F.lit(first), F.lit(last)))
+            .groupBy("source", "ds").agg(F.countDistinct("path").alias("files")).collect())
+    return {(r["source"], r["ds"]): r["files"] for r in seen}
 
 
 def enforce(result: GateResult) -> None:
@@ -251,7 +311,10 @@ def enforce(result: GateResult) -> None:
         f"quality gate failed for {days} in {failing}: "
         + " | ".join(parts)
         + where
-        + "; fix the landing files and re-ingest the day, or change the rule in expectations/<source>.json if it is wrong",
+        + "; fix the landing files and re-ingest the day, or change the rule in expectations/<source>.json if it is wrong"
+        + ("; a source expected every day sent nothing: land its file (a header-only CSV for a quiet day) and "
+           "ingest the day, or set quality.missing_source.<source> to warn or off"
+           if any(o.expectation_type == DELIVERED for o in result.failures) else ""),
         result,
     )
 
