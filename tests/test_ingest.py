@@ -228,3 +228,34 @@ def test_bronze_carries_lineage_columns(lake, spark, config, sample, tmp_path):
     assert (row["_ds"], row["_file_version"], row["_line_no"], row["_batch_id"]) == (DAY1, 1, 1, report.batch_id)
     assert row["_source_file"].endswith("products/ds=2026-10-01/products_20261001.csv")
     assert dataclasses.asdict(report.sources[0])["files_loaded"] == 1
+
+
+def test_files_and_folders_that_do_not_belong_are_logged_ignored_and_the_rest_loads(lake, spark, config, tmp_path,
+                                                                                   caplog):
+    """A new user's landing area: a README beside the day's products, a folder that is no source,
+    day folders that are not dates. Each is an `ignored` entry with its reason and a warning; the
+    products file beside the README loads as usual."""
+    landing = tmp_path / "landing"
+    products = _write(landing, "products", DAY1, ",".join(source("products").column_names) + "\n"
+                      "SKU-000001,Tea,Grocery,,Brew,2.50,GBP,true,true,2026-01-01\n")
+    readme = products.parent / "README.txt"
+    readme.write_text("exported by ACME 5.2\n")
+    stray = landing / "loyalty_cards" / "ds=2026-10-01" / "cards.csv"
+    stray.parent.mkdir(parents=True)
+    stray.write_text("card\n1\n")
+    for folder in ("ds=2026-10-5", "ds=2026-13-45", "ds=latest"):
+        (landing / "orders" / folder).mkdir(parents=True)
+    rt = runtime_for(config, lake, landing)
+    with caplog.at_level("WARNING", logger="jobs.ingest.main"):
+        report = ingest_run(rt, Days.of(DAY1), sources=["products", "orders"])
+    assert report.files_loaded == 1 and lake.read("bronze.products").count() == 1
+    log = {r.path: r for r in lake.read(INGEST_LOG_TABLE).where("outcome = 'ignored'").collect()}
+    assert set(log) == {str(readme), str(landing / "loyalty_cards"), *(str(landing / "orders" / f) for f in (
+        "ds=2026-10-5", "ds=2026-13-45", "ds=latest"))}
+    assert log[str(readme)].source == "products" and log[str(readme)].ds == DAY1
+    assert log[str(readme)].message.startswith("not a products export: its files are .csv (or .csv.gz)")
+    assert "unknown source folder 'loyalty_cards'" in log[str(landing / "loyalty_cards")].message
+    assert "is not ds=YYYY-MM-DD with a real date" in log[str(landing / "orders" / "ds=latest")].message
+    assert len(report.ignored) == 4 and report.sources[0].ignored == (f"{readme}: {log[str(readme)].message}",)
+    warned = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
+    assert len(warned) == 5 and any("README.txt" in w for w in warned)

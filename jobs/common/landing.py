@@ -11,12 +11,17 @@ of a source and writes a file back without the lines of the persons it forgets.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from jobs.common.errors import C360Error
+from jobs.common.landing_contract import Source
+
+_DAY_FOLDER = re.compile(r"^ds=(\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,64 @@ def list_days(landing: str, source: str, s3_endpoint_url: str = "") -> list[dt.d
         except ValueError:
             continue
     return sorted(days)
+
+
+def misnamed(source: Source, name: str) -> str | None:
+    """Why a file in a source's day folder is not one of its exports, or None when it is.
+
+    A source's exports are files of its format: `*.csv` or `*.jsonl` as the contract declares,
+    `*.csv.gz` / `*.jsonl.gz` when gzip-compressed (any case; the contract's own name is
+    `<source>_<yyyymmdd>.<ext>`). Anything else beside them (a `README.txt`, a `.xlsx`) is not
+    parsed.
+    """
+    lowered = name.lower()
+    if lowered.endswith((f".{source.extension}", f".{source.extension}.gz")):
+        return None
+    return (f"not a {source.name} export: its files are .{source.extension} (or .{source.extension}.gz), "
+            f"e.g. {source.file_name('2026-10-01')}; the file was not read")
+
+
+def stray_folders(landing: str, sources: Sequence[Source], other_sources: Sequence[str] = (),
+                  s3_endpoint_url: str = "") -> list[tuple[str, str]]:
+    """Folders of the landing area ingest never reads, each with the reason: a top-level folder that is
+    no source of the contract (`sources` and `other_sources`, read by other stages), and a day folder of
+    one of `sources` that is not `ds=YYYY-MM-DD` with a real date."""
+    known = {s.name for s in sources} | set(other_sources)
+    out = []
+    for folder in _subfolders(landing, "", s3_endpoint_url):
+        if folder not in known:
+            out.append((f"{landing.rstrip('/')}/{folder}", f"unknown source folder '{folder}': the landing "
+                        f"contract's sources are {', '.join(sorted(known))}"))
+    for source in sources:
+        for folder in _subfolders(landing, source.name, s3_endpoint_url):
+            found = _DAY_FOLDER.match(folder)
+            try:
+                ok = found is not None and dt.date.fromisoformat(found.group(1)) is not None
+            except ValueError:
+                ok = False
+            if not ok:
+                out.append((f"{landing.rstrip('/')}/{source.name}/{folder}",
+                            f"day folder '{folder}' of {source.name} is not ds=YYYY-MM-DD with a real date"))
+    return out
+
+
+def _subfolders(landing: str, under: str, s3_endpoint_url: str) -> list[str]:
+    """Names of the folders directly under `<landing>/<under>` (hidden and `_`-prefixed ones left out)."""
+    names: set[str] = set()
+    if is_s3(landing):
+        bucket, prefix = _bucket_key(landing.rstrip("/"))
+        full = "/".join(p for p in (prefix, under) if p)
+        full = f"{full}/" if full else ""
+        try:
+            for page in _s3_client(s3_endpoint_url).get_paginator("list_objects_v2").paginate(
+                    Bucket=bucket, Prefix=full, Delimiter="/"):
+                names |= {p["Prefix"][len(full):].rstrip("/") for p in page.get("CommonPrefixes", [])}
+        except Exception as exc:
+            raise LandingError(f"cannot list s3://{bucket}/{full}: {exc}") from None
+    else:
+        folder = Path(landing.removeprefix("file://")).resolve() / under
+        names = {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
+    return sorted(n for n in names if n and not n.startswith((".", "_")))
 
 
 def read_bytes(file: LandingFile, s3_endpoint_url: str = "") -> bytes:

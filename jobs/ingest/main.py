@@ -19,6 +19,11 @@ and quarantine appends, every file's outcome in one commit at the end. A file
 version whose last entry is `loading` was cut short; its rerun deletes what that
 run wrote before appending, so a retry repairs rather than duplicates.
 
+What does not belong is reported, never parsed and never fatal: a file in a source's day
+folder that is not of its format (`README.txt` beside the CSVs), a folder that is no
+source (`loyalty_cards/`), a day folder that is not `ds=YYYY-MM-DD` (`ds=latest`). Each
+gets an `ignored` log entry with the reason and a warning in the run's output.
+
 A file that cannot be ingested (unreadable, corrupt, compressed in a way ingest
 does not read, a header without a required column) fails alone: a `failed` log
 entry with the reason, nothing of it written, the source's other files and the
@@ -45,8 +50,8 @@ from pyspark.sql import functions as F
 from jobs.common.bronze import INGEST_LOG_TABLE, QUARANTINE_TABLE, bronze_table
 from jobs.common.errors import C360Error
 from jobs.common.lake import Lake
-from jobs.common.landing import LandingError, LandingFile, clear_staging, fetch, list_files
-from jobs.common.landing_contract import DAY_COLUMN, SOURCES, Source
+from jobs.common.landing import LandingError, LandingFile, clear_staging, fetch, list_files, misnamed, stray_folders
+from jobs.common.landing_contract import DAY_COLUMN, ERASURE_REQUESTS, SOURCES, Source
 from jobs.common.landing_contract import source as source_named
 from jobs.common.pseudonym import load_key
 from jobs.common.runtime import Runtime
@@ -59,6 +64,7 @@ log = logging.getLogger(__name__)
 
 LOADED_OUTCOMES = ("loaded", "reloaded_changed")
 LOADING = "loading"  # written before the data: a file version whose last entry is this was cut short
+IGNORED = "ignored"  # a file or folder that does not belong: never parsed
 
 INGEST_LOG_DDL = (
     "batch_id STRING, source STRING, ds DATE, path STRING, size_bytes BIGINT, sha256 STRING, "
@@ -84,6 +90,7 @@ class SourceResult:
     rows_suppressed: int = 0
     files_failed: int = 0
     errors: tuple[str, ...] = ()  # one message per failed file, naming it
+    ignored: tuple[str, ...] = ()  # one message per file that does not belong, naming it
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ class IngestReport(StageReport):
     batch_id: str
     days: Days
     sources: tuple[SourceResult, ...] = field(default_factory=tuple)
+    ignored: tuple[str, ...] = ()  # folders of the landing area that are no source or no day
 
     @property
     def failed(self) -> tuple[SourceResult, ...]:
@@ -136,6 +144,12 @@ def run(rt: Runtime, days: Days, *, sources: Sequence[str] | None = None) -> Ing
     outcomes: list[tuple] = []
     try:
         known = _logged_files(rt.lake, [s.name for s in chosen])
+        strays = stray_folders(rt.config.landing.uri, chosen, [s.name for s in SOURCES] + [ERASURE_REQUESTS.name],
+                               rt.config.landing.s3_endpoint_url)
+        for path, reason in strays:
+            log.warning("ingest: ignored %s: %s", path, reason)
+            outcomes.append((batch_id, None, None, path, None, None, None, None, 0, 0, IGNORED, None, reason,
+                             ingested_at))
         results = tuple(
             _ingest_source(rt, src, list(days), known, _Batch(batch_id, ingested_at, staging), outcomes)
             for src in chosen
@@ -145,7 +159,7 @@ def run(rt: Runtime, days: Days, *, sources: Sequence[str] | None = None) -> Ing
         if outcomes:
             # Every file's outcome in one commit: loaded, reloaded_changed or failed.
             rt.lake.append(rt.spark.createDataFrame(outcomes, INGEST_LOG_DDL), INGEST_LOG_TABLE)
-    report = IngestReport(batch_id, days, results)
+    report = IngestReport(batch_id, days, results, tuple(f"{path}: {reason}" for path, reason in strays))
     if report.failed:
         lines = [f"{s.source}: {message}" for s in report.failed for message in s.errors]
         raise IngestError(
@@ -182,9 +196,17 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
     """Plan, check and load one source's files; their log rows are added to `outcomes`."""
     spark, lake, landing = rt.spark, rt.lake, rt.config.landing.uri
     endpoint = rt.config.landing.s3_endpoint_url
-    files = [f for day in days for f in list_files(landing, src.name, day, endpoint)]
+    files, ignored = [], []
+    for file in (f for day in days for f in list_files(landing, src.name, day, endpoint)):
+        reason = misnamed(src, file.name)
+        if reason is None:
+            files.append(file)
+            continue
+        log.warning("ingest %s: ignored %s: %s", src.name, file.uri, reason)
+        ignored.append(f"{file.uri}: {reason}")
+        outcomes.append(_failed_row(src, file, batch, reason, IGNORED))
     if not files:
-        return SourceResult(src.name)
+        return SourceResult(src.name, ignored=tuple(ignored))
     checksums = {e["sha256"]: path for path, entries in known.items() for e in entries if e["outcome"] != LOADING}
     planned: list[_PlannedFile] = []
     errors: list[str] = []
@@ -212,7 +234,7 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
         ))
         checksums.setdefault(facts.sha256, file.uri)
     result = SourceResult(src.name, files_seen=len(files), files_skipped=skipped, files_failed=len(errors),
-                          errors=tuple(errors))
+                          errors=tuple(errors), ignored=tuple(ignored))
     if not planned:
         return result
     try:
@@ -342,8 +364,8 @@ def _log_rows(src: Source, planned: list[_PlannedFile], loaded: dict[int, int], 
     ]
 
 
-def _failed_row(src: Source, file: LandingFile, batch: _Batch, message: str) -> tuple:
-    return (batch.batch_id, src.name, file.day, file.uri, file.size, None, None, None, 0, 0, "failed", None, message,
+def _failed_row(src: Source, file: LandingFile, batch: _Batch, message: str, outcome: str = "failed") -> tuple:
+    return (batch.batch_id, src.name, file.day, file.uri, file.size, None, None, None, 0, 0, outcome, None, message,
             batch.ingested_at)
 
 

@@ -283,7 +283,9 @@ def _arrived_files(lake: Lake, first: dt.date, last: dt.date) -> dict[tuple[str,
     """Files ops.ingest_log saw per (source, landing day) in the range; empty before any ingest."""
     if not lake.exists(INGEST_LOG_TABLE):
         return {}
-    seen = (lake.read(INGEST_LOG_TABLE).where(F.col("ds").between(F.lit(first), F.lit(last)))
+    # A file ingest ignored (not named as the contract says) is no delivery.
+    seen = (lake.read(INGEST_LOG_TABLE).where(F.col("ds").between(F.lit(first), F.lit(last))
+                                              & (F.col("outcome") != "ignored"))
             .groupBy("source", "ds").agg(F.countDistinct("path").alias("files")).collect())
     return {(r["source"], r["ds"]): r["files"] for r in seen}
 
