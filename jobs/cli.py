@@ -400,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="print CREATE SCHEMA / CREATE VIEW statements (read_parquet over each table's current "
                            "files) for the DuckDB CLI or another client, and exit")
 
+    command("source-freshness", cmd_source_freshness,
+            "dbt source freshness: the newest landing day of each daily source against now (exit 2 when stale)")
     campaign = command("campaign", cmd_campaign, "campaign statistics (docs/campaigns.md)")
     what = campaign.add_subparsers(dest="what", required=True, metavar="WHAT")
     size = what.add_parser("size", help="customers (and days) a campaign needs to detect an uplift, before launch",
@@ -429,6 +431,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale", type=_positive, default=None, help="rows or persons (default: the benchmark's own)")
     bench.add_argument("--json", action="store_true", help="also print the figures as one JSON object (last line)")
     return parser
+
+
+def cmd_source_freshness(args: argparse.Namespace) -> int:
+    from jobs.features.main import source_freshness
+
+    found = source_freshness(_runtime(args, "c360 source-freshness"))
+    print(f"{'source':<20}{'status':<16}{'newest landing day':<28}{'age (hours)':>12}")
+    for f in found:
+        print(f"{f.source:<20}{f.status:<16}{f.max_loaded_at or '-':<28}{f.age_hours if f.age_hours is not None else '-':>12}")
+    stale = [f.source for f in found if f.status not in ("pass", "warn")]
+    if stale:
+        raise C360Error(f"source freshness: {', '.join(stale)} older than their error_after (or unreadable); "
+                        f"see dbt_project/models/staging/__sources.yml")
+    return 0
 
 
 def cmd_campaign(args: argparse.Namespace) -> int:

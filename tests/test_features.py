@@ -235,3 +235,15 @@ def test_every_gold_column_carries_its_dbt_description_and_the_exposures_name_th
     for exposure in exposures.values():
         assert exposure["depends_on"]["nodes"], exposure["name"]
         assert all(node.split(".")[-1] in marts for node in exposure["depends_on"]["nodes"]), exposure["name"]
+
+
+def test_source_freshness_reads_the_newest_landing_day_of_each_daily_source(rt, e2e):
+    """`dbt source freshness` on the shared lake: its last landing day is weeks before today, so every
+    daily source is past its error_after; a source without a freshness block is not checked."""
+    from jobs.common.landing_contract import SOURCES
+    from jobs.features.main import source_freshness
+
+    found = {f.source: f for f in source_freshness(e2e.rt)}
+    assert set(found) == {s.name for s in SOURCES if s.delivery == "daily"}
+    assert all(f.status == "error" and f.max_loaded_at.startswith(str(e2e.last)) for f in found.values())
+    assert all(f.age_hours > 72 for f in found.values())

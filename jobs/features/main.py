@@ -26,6 +26,7 @@ looks like an email address or a phone number, in any gold table).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import shutil
 import tempfile
@@ -106,6 +107,35 @@ def _publish_docs(spark: SparkSession, target: Path, build_results: str, reports
             write_text(spark, f"{dest}/{name}", (target / name).read_text(encoding="utf-8"))
     write_text(spark, f"{dest}/run_results.json", build_results)
     return f"{dest}/index.html"
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """`dbt source freshness` of one silver source: its newest landing day against now."""
+
+    source: str
+    status: str  # pass, warn, error or runtime error
+    max_loaded_at: str | None
+    age_hours: float | None
+
+
+def source_freshness(rt: Runtime) -> list[Freshness]:
+    """`dbt source freshness` over the silver sources that declare a `freshness` block (__sources.yml)."""
+    rt.lake.register_all()
+    work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
+    try:
+        ran = dbt.invoke(["source", "freshness"], {"lake_root": rt.lake.root}, work)
+        results = work / "target" / "sources.json"
+        if not results.exists():
+            raise FeatureBuildError(f"dbt source freshness could not run: {ran.describe_failures()}")
+        out = []
+        for r in json.loads(results.read_text(encoding="utf-8"))["results"]:
+            age = r.get("max_loaded_at_time_ago_in_s")
+            out.append(Freshness(r["unique_id"].split(".")[-1], r["status"], r.get("max_loaded_at"),
+                                 None if age is None else round(age / 3600, 1)))
+        return sorted(out, key=lambda f: f.source)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def campaign_vars(rt: Runtime) -> dict:
