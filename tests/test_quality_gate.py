@@ -176,8 +176,9 @@ def test_warn_failures_are_recorded_but_do_not_block(clean_run, gate_lake):
         .where("source = 'crm_customers' AND expectation_type = 'expect_table_row_count_to_be_between'")
         .collect()
     )
-    assert [(r.severity, r.success) for r in warn] == [("warn", False)]
-    assert "expected" in warn[0].observed_value
+    # against the day before: failed; against the same weekday of the weeks before: none landed yet
+    assert sorted((r.severity, str(r.success)) for r in warn) == [("warn", "False"), ("warn", "None")]
+    assert any("expected" in r.observed_value for r in warn)
     assert clean_run.passed
 
 
@@ -192,10 +193,11 @@ def test_dq_results_hold_one_row_per_expectation(clean_run, gate_lake):
     assert sample.batch_id == "batch-2026-10-02"
     assert sample.severity in SEVERITIES and sample.unexpected_count == 0
     assert json.loads(sample.details)["kwargs"]["column_list"]
-    # Only the volume check is ever skipped: when the previous day had no rows (campaign emails).
+    # Only the volume checks are ever skipped: when the previous day had no rows (campaign emails), and
+    # against the same weekday before the lake holds four weeks.
     skipped = rows.where("success IS NULL").collect()
     assert all(r.expectation_type == "expect_table_row_count_to_be_between" for r in skipped)
-    assert all("previous day" in r.observed_value for r in skipped)
+    assert all("previous day" in r.observed_value or "same weekday" in r.observed_value for r in skipped)
 
 
 def test_data_docs_have_an_index_and_a_page_per_day_and_source(clean_run, reports):
@@ -274,9 +276,9 @@ def _verdict(o: ExpectationOutcome) -> tuple:
 def test_first_day_skips_the_volume_check_and_unknown_sources_are_refused(gate_rt):
     result = validate(gate_rt, Days.of(DAY1), sources=["orders"])
     skipped = [o for o in result.outcomes if o.success is None]
-    assert [o.expectation_type for o in skipped] == ["expect_table_row_count_to_be_between"]
-    assert "previous day" in skipped[0].observed_value
-    assert result.summary("orders").skipped == 1
+    assert [o.expectation_type for o in skipped] == ["expect_table_row_count_to_be_between"] * 2
+    assert "previous day" in skipped[0].observed_value and "same weekday" in skipped[1].observed_value
+    assert result.summary("orders").skipped == 2
     with pytest.raises(C360Error, match="unknown source.*nope"):
         validate(gate_rt, Days.of(DAY1), sources=["nope"])
     quiet = dt.date(2026, 9, 1)
@@ -322,3 +324,22 @@ def test_a_daily_source_with_no_file_fails_or_warns_as_configured_naming_source_
         validate(_missing(gate_rt, {"tills": "warn"}), Days.of(day), sources=["orders"])
     with pytest.raises(ConfigError, match="quality.missing_source_default: 'fatal' is not one of error, warn, off"):
         validate(_missing(gate_rt, {}, "fatal"), Days.of(day), sources=["orders"])
+
+
+def test_the_volume_is_also_judged_against_the_same_weekday_of_the_weeks_before(gate_rt, gate_lake):
+    """Orders of the second day copied to the same weekday one and two weeks earlier, ten times over:
+    the day is then far below its usual weekday (a warning naming the check), not only the day before."""
+    rows = gate_lake.read("bronze.orders").where(F.col("_ds") == F.lit(DAY2))
+    tenfold = rows.crossJoin(gate_lake.spark.range(10).withColumnRenamed("id", "_copy")).drop("_copy")
+    earlier = [DAY2 - dt.timedelta(days=7), DAY2 - dt.timedelta(days=14)]
+    for day in earlier:
+        _inject(gate_lake, "orders", tenfold.withColumn("_ds", F.lit(day)))
+    try:
+        result = validate(gate_rt, Days.of(DAY2), sources=["orders"])
+        volume = [o for o in result.outcomes if o.expectation_type == "expect_table_row_count_to_be_between"]
+        weekday = [o for o in volume if "same weekday" in o.details.get("notes", "")]
+        assert len(volume) == 2 and len(weekday) == 1
+        assert weekday[0].success is False and weekday[0].severity == "warn" and result.passed
+        assert weekday[0] in result.warnings
+    finally:
+        gate_lake.delete("bronze.orders", F.col("_ds").isin(*earlier))

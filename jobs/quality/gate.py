@@ -62,6 +62,8 @@ DQ_RESULTS_DDL = (
 # How much of a failing expectation's evidence is kept in `details` and shown in messages.
 _SAMPLE = 20
 DELIVERED = "expect_source_delivered"
+# The volume check against the same weekday looks this many weeks back.
+SAME_WEEKDAY_WEEKS = 4
 MISSING_SEVERITIES = ("error", "warn", "off")
 
 
@@ -333,14 +335,17 @@ def _gate_source(
     a bigger one by its Spark engine (`quality.driver_max_rows`).
     """
     day, previous = inputs.run_date, inputs.run_date - dt.timedelta(days=1)
+    weeks = [day - dt.timedelta(days=7 * k) for k in range(1, SAME_WEEKDAY_WEEKS + 1)]
     table = bronze_table(suite.name)
     if not inputs.lake.exists(table):
         return SourceSummary(day, suite.name, 0), [], None
-    # The day and the day before in one read: the day is validated, the day before sizes the volume check.
-    both = latest_file_versions(inputs.lake.read(table).where(F.col(DAY_COLUMN).isin(day, previous))).persist()
+    # The day, the day before and the same weekday of the weeks before in one read: the day is validated,
+    # the others size the volume checks.
+    both = latest_file_versions(inputs.lake.read(table).where(F.col(DAY_COLUMN).isin(day, previous, *weeks))).persist()
     try:
         per_day = both.groupBy(DAY_COLUMN).agg(F.count(F.lit(1)).alias("rows"), F.collect_set("_batch_id").alias("batches"))
         stats = {r[DAY_COLUMN]: (r["rows"], sorted(b for b in r["batches"] if b)) for r in per_day.collect()}
+        same_weekday = sorted(stats[w][0] for w in weeks if stats.get(w, (0, []))[0])
         count, batches = stats.get(day, (0, []))
         if count == 0:
             return SourceSummary(day, suite.name, 0), [], None
@@ -350,6 +355,8 @@ def _gate_source(
             "rows": count,
             # Unknown (and the volume check skipped) when the day before has no rows, e.g. the first day.
             "previous_day_rows": stats.get(previous, (0, []))[0] or None,
+            # The median of the same weekday's rows over the weeks before (those with rows); unknown without any.
+            "same_weekday_rows": _median(same_weekday),
         }
         values = {p: parameters[p] for p in suite.parameters()}
         references = {r: inputs.reference(r) for r in suite.references() - {LANDED_ON_REFERENCE}}
@@ -461,10 +468,19 @@ def _outcome(run_date: dt.date, source: str, result: Any) -> ExpectationOutcome:
     )
 
 
+def _median(values: list[int]) -> float | None:
+    if not values:
+        return None
+    mid = len(values) // 2
+    return float(values[mid]) if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 def _skipped(run_date: dt.date, source: str, expectation: dict[str, Any], missing: set[str]) -> ExpectationOutcome:
     reason = "skipped: no value for " + ", ".join(sorted(missing))
     if "previous_day_rows" in missing:
         reason += " (no bronze rows on the previous day)"
+    elif "same_weekday_rows" in missing:
+        reason += f" (no bronze rows on the same weekday in the {SAME_WEEKDAY_WEEKS} weeks before)"
     elif "_ref_catalog_sku" in missing:
         reason += " (no products snapshot in bronze on or before the day)"
     kwargs = expectation["kwargs"]

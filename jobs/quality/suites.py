@@ -16,6 +16,7 @@ GX's arithmetic such as `previous_day_rows * 0.5` or
 | `run_date` | the landing day, midnight UTC |
 | `rows` | bronze rows validated (the day, newest file versions) |
 | `previous_day_rows` | bronze rows of the day before (newest file versions); unknown when that day has none |
+| `same_weekday_rows` | median bronze rows of the same weekday in the 4 weeks before (days with rows); unknown without any |
 
 `rows` lets a `mostly` tolerate a share of the rows plus a handful of rows, e.g.
 `(0.9 - 5 / rows + abs(0.9 - 5 / rows)) / 2` is max(0, 0.9 - 5 / rows): on a
@@ -52,7 +53,7 @@ from jobs.common.errors import ConfigError
 
 SUITES_DIR = CHECKOUT / "expectations"
 SEVERITIES = ("error", "warn")
-PARAMETERS = ("run_date", "rows", "previous_day_rows")
+PARAMETERS = ("run_date", "rows", "previous_day_rows", "same_weekday_rows")
 # Reference column -> (key column of the validated table, source whose bronze rows hold the keys).
 REFERENCES: dict[str, tuple[str, str]] = {
     "_ref_catalog_sku": ("sku", "products"),
