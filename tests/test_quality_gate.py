@@ -29,6 +29,7 @@ from jobs.quality.gate import (
     GateResult,
     QualityGateError,
     SourceSummary,
+    delivery_outcome,
     enforce,
     validate,
 )
@@ -343,3 +344,13 @@ def test_the_volume_is_also_judged_against_the_same_weekday_of_the_weeks_before(
         assert weekday[0] in result.warnings
     finally:
         gate_lake.delete("bronze.orders", F.col("_ds").isin(*earlier))
+
+
+def test_a_weekly_source_is_due_once_in_any_seven_days():
+    day = dt.date(2026, 10, 8)
+    assert delivery_outcome("catalog", day, rows=0, files=1, severity="error", delivery="weekly").success
+    late = delivery_outcome("catalog", day, rows=0, files=0, severity="warn", delivery="weekly")
+    assert late.success is False and late.severity == "warn"
+    assert late.observed_value == ("no file landed for catalog in the 7 days to 2026-10-08 (the landing contract "
+                                   "expects one in any 7 days)")
+    assert delivery_outcome("catalog", day, rows=0, files=0, severity="off", delivery="weekly") is None

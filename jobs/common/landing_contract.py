@@ -28,8 +28,9 @@ SilverWrite = Literal["day", "scd2", "latest"]
 # transaction) and belong to that purchase's customer (joined in the feature layer),
 # `none` carry no person.
 IdentityRole = Literal["profile", "satellite", "via_purchase", "none"]
-# `daily`: a file (CSV: at least its header) lands every day; `when_any`: a quiet day has no file.
-Delivery = Literal["daily", "when_any"]
+# `daily`: a file (CSV: at least its header) lands every day; `weekly`: at least one in any 7 days
+# (the quality gate fails a week without one); `when_any`: a quiet day has no file.
+Delivery = Literal["daily", "weekly", "when_any"]
 
 # The landing-day partition column of bronze and of day-written silver tables.
 DAY_COLUMN = "_ds"
@@ -64,7 +65,7 @@ class Source:
         order_col: for `scd2` the effective time, for `latest` the column a newer row wins on.
         tracked: for `scd2`, the silver columns whose change makes a new version.
         identity: `profile`, `satellite`, `via_purchase` or `none` (see `IdentityRole`).
-        delivery: `daily` or `when_any` (see `Delivery`); the daily DAG waits for `daily` ones.
+        delivery: `daily`, `weekly` or `when_any` (see `Delivery`); the daily DAG waits for `daily` ones.
     """
 
     name: str
@@ -383,6 +384,7 @@ def source(name: str) -> Source:
 
 _DELIVERY_TEXT = {
     "daily": "a file every day (CSV: at least its header row); the daily DAG waits for it",
+    "weekly": "at least one file in any 7 days; the quality gate fails a week without one",
     "when_any": "a file on days with rows; a quiet day has none",
 }
 _IDENTITY_TEXT = {

@@ -9,9 +9,9 @@ other landing days.
 Output:
 - `ops.dq_results`: one row per expectation per (run_date, source); a rerun of a
   day replaces that day's rows of the sources it validates. A source the landing
-  contract expects every day (`delivery: daily`) also gets `expect_source_delivered`:
-  did any file land for it that day (`ops.ingest_log`, or bronze rows)? Nothing
-  arrived fails it, with the severity `quality.missing_source` gives the source
+  contract expects every day or every week (`delivery: daily | weekly`) also gets
+  `expect_source_delivered`: did any file land for it that day, or in the 7 days to
+  it (`ops.ingest_log`, or bronze rows)? Nothing arrived fails it, with the severity `quality.missing_source` gives the source
   (error by default): a missing till feed stops the run instead of making store
   customers look lapsed.
 - Data Docs under `<reports_dir>/data_docs/`: GX's validation page per day and
@@ -62,6 +62,8 @@ DQ_RESULTS_DDL = (
 # How much of a failing expectation's evidence is kept in `details` and shown in messages.
 _SAMPLE = 20
 DELIVERED = "expect_source_delivered"
+# Days a delivery of each kind may take: a daily source's file is due every day, a weekly one's every 7.
+WINDOW_DAYS = {"daily": 1, "weekly": 7}
 # The volume check against the same weekday looks this many weeks back.
 SAME_WEEKDAY_WEEKS = 4
 MISSING_SEVERITIES = ("error", "warn", "off")
@@ -219,7 +221,7 @@ def validate(
     outcomes: list[ExpectationOutcome] = []
     rows: list[tuple] = []
     severities = missing_severities(rt.config.quality.missing_source_default, rt.config.quality.missing_source)
-    arrived = _arrived_files(lake, first, last)
+    arrived = _arrived_files(lake, first - dt.timedelta(days=max(WINDOW_DAYS.values()) - 1), last)
     run_date = first
     while run_date <= last:
         inputs = _RunInputs(lake, run_date, rt.config.landing.redelivery_lookback_days)
@@ -230,8 +232,10 @@ def validate(
                 page = docs.write_validation_page(spark, folder, run_date, name, gx_result)
                 summary = dataclasses.replace(summary, page=page)
                 rows += [_dq_row(o, ",".join(summary.batch_ids), summary.rows, validated_at) for o in found]
-            delivered = delivery_outcome(name, run_date, summary.rows, arrived.get((name, run_date), 0),
-                                         severities.get(name, "off"))
+            delivery = SOURCES_BY_NAME[name].delivery
+            window = [run_date - dt.timedelta(days=k) for k in range(WINDOW_DAYS.get(delivery, 1))]
+            delivered = delivery_outcome(name, run_date, summary.rows, sum(arrived.get((name, d), 0) for d in window),
+                                         severities.get(name, "off"), delivery)
             if delivered is not None:
                 found = [delivered, *found]
                 rows.append(_dq_row(delivered, ",".join(summary.batch_ids), summary.rows, validated_at))
@@ -252,7 +256,7 @@ def validate(
 
 
 def missing_severities(default: str, per_source: Mapping[str, str]) -> dict[str, str]:
-    """The severity of "nothing arrived" for every source the contract expects every day.
+    """The severity of "nothing arrived" for every source the contract expects every day or every week.
 
     Raises:
         ConfigError: a severity that is not error, warn or off, or a source the contract does not know.
@@ -265,20 +269,25 @@ def missing_severities(default: str, per_source: Mapping[str, str]) -> dict[str,
     if unknown:
         raise ConfigError(f"quality.missing_source.{unknown[0]}: no such landing source; sources: "
                           f"{', '.join(SOURCES_BY_NAME)}")
-    return {name: per_source.get(name, default) for name, s in SOURCES_BY_NAME.items() if s.delivery == "daily"}
+    return {name: per_source.get(name, default) for name, s in SOURCES_BY_NAME.items()
+            if s.delivery in WINDOW_DAYS}
 
 
-def delivery_outcome(source: str, day: dt.date, rows: int, files: int, severity: str) -> ExpectationOutcome | None:
-    """`expect_source_delivered` for one source and day: passed when a file landed (even a header-only CSV,
-    a valid export of a quiet day) or bronze holds rows; None when the check is off for the source."""
+def delivery_outcome(source: str, day: dt.date, rows: int, files: int, severity: str,
+                     delivery: str = "daily") -> ExpectationOutcome | None:
+    """`expect_source_delivered` for one source and day: passed when a file landed in the source's window
+    (the day; the 7 days to it for a weekly source), even a header-only CSV (a valid export of a quiet day),
+    or bronze holds rows of the day; None when the check is off for the source."""
     if severity == "off":
         return None
     success = files > 0 or rows > 0
+    window = "on" if WINDOW_DAYS[delivery] == 1 else f"in the {WINDOW_DAYS[delivery]} days to"
+    expects = "one every day" if delivery == "daily" else f"one in any {WINDOW_DAYS[delivery]} days"
     observed = (f"{files} file(s) landed, {rows:,} rows" if success else
-                f"no file landed for {source} on {day.isoformat()} (the landing contract expects one every day)")
+                f"no file landed for {source} {window} {day.isoformat()} (the landing contract expects {expects})")
     return ExpectationOutcome(day, source, DELIVERED, (), severity, success, observed, element_count=files,
                               unexpected_count=0 if success else 1,
-                              details={"files": files, "rows": rows, "expected": "daily"})
+                              details={"files": files, "rows": rows, "expected": delivery})
 
 
 def _arrived_files(lake: Lake, first: dt.date, last: dt.date) -> dict[tuple[str, dt.date], int]:
