@@ -27,7 +27,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from jobs.dag_tasks import run_stage_task
+from jobs.dag_tasks import alert_run_failure, alert_task_failure, run_stage_task
 from jobs.pipeline import PRIVACY
 
 
@@ -37,7 +37,9 @@ from jobs.pipeline import PRIVACY
     start_date=pendulum.datetime(2026, 10, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "c360", "retries": 2, "retry_delay": timedelta(minutes=10)},
+    default_args={"owner": "c360", "retries": 2, "retry_delay": timedelta(minutes=10),
+                  "on_failure_callback": alert_task_failure},
+    on_failure_callback=alert_run_failure,
     params={"landing": Param(None, type=["null", "string"],
                              description="landing folder or s3://bucket/prefix; empty: the profile's")},
     tags=["c360", "privacy"],

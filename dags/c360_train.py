@@ -42,7 +42,7 @@ import pendulum
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from jobs.dag_tasks import run_weekly_stage_task
+from jobs.dag_tasks import alert_run_failure, alert_task_failure, run_weekly_stage_task
 from jobs.pipeline import WEEKLY
 
 
@@ -52,7 +52,9 @@ from jobs.pipeline import WEEKLY
     start_date=pendulum.datetime(2026, 10, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "c360", "retries": 3, "retry_delay": timedelta(minutes=30)},
+    default_args={"owner": "c360", "retries": 3, "retry_delay": timedelta(minutes=30),
+                  "on_failure_callback": alert_task_failure},
+    on_failure_callback=alert_run_failure,
     tags=["c360", "weekly", "ml"],
     doc_md=__doc__,
 )

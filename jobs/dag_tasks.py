@@ -9,6 +9,10 @@
   file in `<landing>/<source>/ds=<day>/`; while waiting it is deferred to the triggerer
   (`LandingTrigger`), holding no worker slot. After `timeout` it fails, naming the
   folders still empty.
+- `alert_task_failure`, `alert_run_failure`, `alert_deadline_missed`: the DAGs' failure
+  callbacks and c360_daily's deadline callback, one alert each to `alerts.webhook_url`
+  (`jobs.common.alerts`). A task that fails for good (its retries spent) sends one; the
+  run's own failure then sends none more, unless no task failed (a run timed out).
 
 Airflow is imported here and in `dags/` only; the stages never see it.
 """
@@ -26,6 +30,61 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from jobs import pipeline
 from jobs.common.errors import C360Error
 from jobs.common.stage import Days
+
+
+def _alerts_config():
+    from jobs.common.config import load_config
+
+    return load_config().alerts
+
+
+def _day_of(context: dict[str, Any]) -> str | None:
+    start = context.get("data_interval_start")
+    return None if start is None else run_day(context).isoformat()
+
+
+def alert_task_failure(context: dict[str, Any]) -> None:
+    """A task's `on_failure_callback`: the task failed for good (retries spent)."""
+    from jobs.common import alerts
+
+    ti = context.get("ti") or context.get("task_instance")
+    config = _alerts_config()
+    alerts.send(alerts.Alert(
+        kind="task_failed", dag_id=ti.dag_id, day=_day_of(context), task_id=ti.task_id,
+        error=alerts.first_line(context.get("exception")), log_url=getattr(ti, "log_url", None),
+    ), config.webhook_url, config.timeout_seconds)
+
+
+def alert_run_failure(context: dict[str, Any]) -> None:
+    """A DAG's `on_failure_callback`: only when no task failure already told (e.g. the run timed out)."""
+    from jobs.common import alerts
+
+    if context.get("reason") == "task_failure":
+        return
+    run = context.get("dag_run")
+    config = _alerts_config()
+    alerts.send(alerts.Alert(kind="run_failed", dag_id=getattr(run, "dag_id", "?"), day=_day_of(context),
+                             error=context.get("reason")), config.webhook_url, config.timeout_seconds)
+
+
+def alert_deadline_missed(**kwargs: Any) -> None:
+    """c360_daily's deadline callback (Airflow DeadlineAlert): the day's serving tables are not ready in time."""
+    from jobs.common import alerts
+
+    context = kwargs.get("context") or {}
+    run = context.get("dag_run") or {}
+    dag_id = run.get("dag_id") if isinstance(run, dict) else getattr(run, "dag_id", None)
+    start = run.get("data_interval_start") if isinstance(run, dict) else getattr(run, "data_interval_start", None)
+    config = _alerts_config()
+    alerts.send(alerts.Alert(
+        kind="deadline_missed", dag_id=dag_id or "c360_daily", day=str(start)[:10] if start else None,
+        error=f"serving tables not ready by {config.serving_ready_by_hour:02d}:00 UTC the day after the day",
+    ), config.webhook_url, config.timeout_seconds)
+
+
+def serving_deadline_hours() -> int:
+    """Hours from a c360_daily run's logical date (the start of the day it processes) to its deadline."""
+    return 24 + _alerts_config().serving_ready_by_hour
 
 
 def run_day(context: dict[str, Any]) -> dt.date:

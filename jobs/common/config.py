@@ -318,6 +318,21 @@ class CampaignsConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    """Where the DAGs' failure and deadline alerts go (jobs/common/alerts.py, jobs/dag_tasks.py)."""
+
+    # A webhook receiving one JSON message per alert (Slack and Teams incoming webhooks read its
+    # `text`); empty: alerts are only logged. A secret URL belongs in a profile outside version
+    # control or in the environment: C360_ALERTS_WEBHOOK_URL wins over this.
+    webhook_url: str = ""
+    # c360_daily's serving tables are due by this hour (UTC) of the day after the day it processes;
+    # a run not done by then sends a deadline alert (Airflow's DeadlineAlert, checked by the scheduler).
+    serving_ready_by_hour: int = 7
+    # Seconds the webhook may take to answer; an alert that cannot be sent is logged, never raised.
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     spark: SparkConfig
@@ -332,6 +347,7 @@ class Config:
     quality: QualityConfig = field(default_factory=QualityConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 def load_config(
@@ -371,6 +387,9 @@ def load_config(
     if env.get("C360_LAKE_ROOT"):
         merged.setdefault("lake", {})["root"] = env["C360_LAKE_ROOT"]
         origins["lake.root"] = "environment variable C360_LAKE_ROOT"
+    if env.get("C360_ALERTS_WEBHOOK_URL"):
+        merged.setdefault("alerts", {})["webhook_url"] = env["C360_ALERTS_WEBHOOK_URL"]
+        origins["alerts.webhook_url"] = "environment variable C360_ALERTS_WEBHOOK_URL"
     merged["profile"] = profile
     origins["profile"] = "the profile name"
     files = f"{base_file.name} or {profile_file.name}"
