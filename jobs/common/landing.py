@@ -84,21 +84,8 @@ def fetch(file: LandingFile, staging: Path, s3_endpoint_url: str = "") -> Path:
 
 def list_days(landing: str, source: str, s3_endpoint_url: str = "") -> list[dt.date]:
     """The landing days (`ds=YYYY-MM-DD` folders) a source has, sorted; other folder names are ignored."""
-    names: set[str] = set()
-    if is_s3(landing):
-        bucket, prefix = _bucket_key(landing.rstrip("/"))
-        full = f"{prefix}/{source}/" if prefix else f"{source}/"
-        try:
-            for page in _s3_client(s3_endpoint_url).get_paginator("list_objects_v2").paginate(
-                    Bucket=bucket, Prefix=full, Delimiter="/"):
-                names |= {p["Prefix"][len(full):].rstrip("/") for p in page.get("CommonPrefixes", [])}
-        except Exception as exc:
-            raise LandingError(f"cannot list s3://{bucket}/{full}: {exc}") from None
-    else:
-        folder = Path(landing.removeprefix("file://")).resolve() / source
-        names = {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
     days = []
-    for name in names:
+    for name in _subfolders(landing, source, s3_endpoint_url):
         try:
             days.append(dt.date.fromisoformat(name.removeprefix("ds=")))
         except ValueError:
