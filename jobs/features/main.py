@@ -11,7 +11,7 @@ moment dbt finishes):
 | gold.customer_features | one row per customer_key known as of the day | replace |
 | gold.product_features | one row per sku | replace |
 | gold.customer_360 | one row per customer_key known as of the day | replace |
-| gold.campaign_results | one row per campaign per as-of day (reads serving.campaign_audiences) | merge; the day is rewritten |
+| gold.campaign_results | one row per campaign per as-of day (reads serving.campaign_audiences) | append; the day is rewritten |
 | gold.rfm_segment_map | one row per (r_score, fm_score) cell (a seed) | replace |
 
 Every model sees only events up to the day (dbt var `as_of`), so a build for a past

@@ -144,8 +144,12 @@ def run(rt: Runtime, days: Days, *, sources: Sequence[str] | None = None) -> Ing
     outcomes: list[tuple] = []
     try:
         known = _logged_files(rt.lake, [s.name for s in chosen])
-        strays = stray_folders(rt.config.landing.uri, chosen, [s.name for s in SOURCES] + [ERASURE_REQUESTS.name],
-                               rt.config.landing.s3_endpoint_url)
+        try:
+            strays = stray_folders(rt.config.landing.uri, chosen, [s.name for s in SOURCES] + [ERASURE_REQUESTS.name],
+                                   rt.config.landing.s3_endpoint_url)
+        except LandingError as exc:  # the sources' own listing below names the problem for each folder
+            log.warning("ingest: the landing area's folders could not be checked for strays: %s", exc)
+            strays = []
         for path, reason in strays:
             log.warning("ingest: ignored %s: %s", path, reason)
             outcomes.append((batch_id, None, None, path, None, None, None, None, 0, 0, IGNORED, None, reason,

@@ -1,5 +1,5 @@
 -- One row per campaign per as-of day: the campaign's read-out, treated against holdout.
--- Grows by day (merge on campaign_id, as_of_date); a rebuild of a day rewrites it.
+-- Grows by day (appended; a rebuild of a day first deletes that day's rows).
 --
 -- Who counts: every customer assigned to the campaign before the day (serving.campaign_audiences,
 -- first assignment over all its run days: a customer the rule stops selecting stays counted,
@@ -14,8 +14,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='merge',
-        unique_key=['campaign_id', 'as_of_date'],
+        incremental_strategy='append',
         pre_hook="{% if is_incremental() %}delete from {{ this }} where as_of_date = {{ as_of_date() }}{% endif %}"
     )
 }}
