@@ -171,8 +171,8 @@ def test_the_dag_files_only_wire_the_registry():
 
 
 def test_a_task_that_fails_for_good_sends_exactly_one_alert_to_the_webhook(e2e, tmp_path, monkeypatch):
-    """A real Airflow run (`dag.test`, the database the shared lake's day migrated) of c360_train's
-    train_clv on an empty lake: the task fails, and a webhook sink on loopback receives one alert
+    """A real Airflow run (`dag.test`, the database the shared lake's day migrated) of c360_daily's
+    build_lookup on an empty lake: the task fails, and a webhook sink on loopback receives one alert
     naming the DAG, the task, the day, the error's first line and the log URL."""
     import json
     import threading
@@ -200,8 +200,8 @@ def test_a_task_that_fails_for_good_sends_exactly_one_alert_to_the_webhook(e2e, 
         profile.write_text(TEST_PROFILE + f"alerts:\n  webhook_url: http://127.0.0.1:{server.server_port}/hook\n")
         monkeypatch.setenv("C360_PROFILE", str(profile))
         monkeypatch.setenv("C360_LAKE_ROOT", str(tmp_path / "empty_lake"))
-        dag = DagBag(dag_folder=str(CHECKOUT / "dags")).get_dag("c360_train").partial_subset(
-            task_ids=["train_clv"], include_upstream=False, include_downstream=False)
+        dag = DagBag(dag_folder=str(CHECKOUT / "dags")).get_dag("c360_daily").partial_subset(
+            task_ids=["build_lookup"], include_upstream=False, include_downstream=False)
         for t in dag.tasks:
             t.retries = 0  # fail for good at once
         run = dag.test(logical_date=dt.datetime(2026, 10, 5, tzinfo=dt.UTC))
@@ -209,10 +209,10 @@ def test_a_task_that_fails_for_good_sends_exactly_one_alert_to_the_webhook(e2e, 
         day = run.data_interval_start.date().isoformat()
     finally:
         server.shutdown()
-    assert states == {"train_clv": "failed"}
+    assert states == {"build_lookup": "failed"}
     assert len(received) == 1, received
     alert = received[0]
-    assert (alert["kind"], alert["dag_id"], alert["task_id"]) == ("task_failed", "c360_train", "train_clv")
-    assert alert["day"] == day and alert["log_url"] and "train_clv" in alert["log_url"]
-    assert alert["error"] and "\n" not in alert["error"] and "gold" in alert["error"]
-    assert alert["text"].startswith(f"c360: c360_train for {day}: task train_clv failed")
+    assert (alert["kind"], alert["dag_id"], alert["task_id"]) == ("task_failed", "c360_daily", "build_lookup")
+    assert alert["day"] == day and alert["log_url"] and "build_lookup" in alert["log_url"]
+    assert alert["error"].startswith("ServingError: silver.identity_map does not exist") and "\n" not in alert["error"]
+    assert alert["text"].startswith(f"c360: c360_daily for {day}: task build_lookup failed")
