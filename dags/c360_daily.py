@@ -36,8 +36,7 @@ files are complete (a manual trigger processes the last complete day, and
    stays the customer's, the offer); it waits for tasks 6 and 7.
 
 A task that fails for good (its retries spent) sends one alert to `alerts.webhook_url`
-(the DAG, the task, the day, the error's first line, the log URL); a run still not done
-by `alerts.serving_ready_by_hour` (UTC) the day after its day sends a deadline alert.
+(the DAG, the task, the day, the error's first line, the log URL).
 
 Tasks 1-9 are the daily stages of `jobs/pipeline.py`, one task each, in registry
 order. Each reads and writes only its day, and every write is one atomic Delta
@@ -51,17 +50,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DeadlineAlert, DeadlineReference, Param, SyncCallback, dag, task
+from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from jobs.dag_tasks import (
-    LandingSensor,
-    alert_deadline_missed,
-    alert_run_failure,
-    alert_task_failure,
-    run_stage_task,
-    serving_deadline_hours,
-)
+from jobs.dag_tasks import LandingSensor, alert_run_failure, alert_task_failure, run_stage_task
 from jobs.pipeline import DAILY
 
 
@@ -74,10 +66,6 @@ from jobs.pipeline import DAILY
     default_args={"owner": "c360", "retries": 2, "retry_delay": timedelta(minutes=2),
                   "on_failure_callback": alert_task_failure},
     on_failure_callback=alert_run_failure,
-    # Serving ready by `alerts.serving_ready_by_hour` (UTC) of the day after the day processed.
-    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
-                           interval=timedelta(hours=serving_deadline_hours()),
-                           callback=SyncCallback(alert_deadline_missed)),
     params={"landing": Param(None, type=["null", "string"],
                              description="landing folder or s3://bucket/prefix; empty: the profile's")},
     tags=["c360", "daily"],

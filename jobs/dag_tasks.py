@@ -9,9 +9,8 @@
   file in `<landing>/<source>/ds=<day>/`; while waiting it is deferred to the triggerer
   (`LandingTrigger`), holding no worker slot. After `timeout` it fails, naming the
   folders still empty.
-- `alert_task_failure`, `alert_run_failure`, `alert_deadline_missed`: the DAGs' failure
-  callbacks and c360_daily's deadline callback, one alert each to `alerts.webhook_url`
-  (`jobs.common.alerts`). A task that fails for good (its retries spent) sends one; the
+- `alert_task_failure`, `alert_run_failure`: the DAGs' failure callbacks, one alert each
+  to `alerts.webhook_url` (`jobs.common.alerts`). A task that fails for good (its retries spent) sends one; the
   run's own failure then sends none more, unless no task failed (a run timed out).
 
 Airflow is imported here and in `dags/` only; the stages never see it.
@@ -65,26 +64,6 @@ def alert_run_failure(context: dict[str, Any]) -> None:
     config = _alerts_config()
     alerts.send(alerts.Alert(kind="run_failed", dag_id=getattr(run, "dag_id", "?"), day=_day_of(context),
                              error=context.get("reason")), config.webhook_url, config.timeout_seconds)
-
-
-def alert_deadline_missed(**kwargs: Any) -> None:
-    """c360_daily's deadline callback (Airflow DeadlineAlert): the day's serving tables are not ready in time."""
-    from jobs.common import alerts
-
-    context = kwargs.get("context") or {}
-    run = context.get("dag_run") or {}
-    dag_id = run.get("dag_id") if isinstance(run, dict) else getattr(run, "dag_id", None)
-    start = run.get("data_interval_start") if isinstance(run, dict) else getattr(run, "data_interval_start", None)
-    config = _alerts_config()
-    alerts.send(alerts.Alert(
-        kind="deadline_missed", dag_id=dag_id or "c360_daily", day=str(start)[:10] if start else None,
-        error=f"serving tables not ready by {config.serving_ready_by_hour:02d}:00 UTC the day after the day",
-    ), config.webhook_url, config.timeout_seconds)
-
-
-def serving_deadline_hours() -> int:
-    """Hours from a c360_daily run's logical date (the start of the day it processes) to its deadline."""
-    return 24 + _alerts_config().serving_ready_by_hour
 
 
 def run_day(context: dict[str, Any]) -> dt.date:

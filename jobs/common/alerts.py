@@ -1,7 +1,7 @@
 """Alerts: one JSON message per event to the configured webhook (`alerts.webhook_url`).
 
 The message carries `text` (what Slack and Teams incoming webhooks show) and the fields
-a receiver may route on: `kind` (task_failed, run_failed, deadline_missed), `dag_id`,
+a receiver may route on: `kind` (task_failed, run_failed), `dag_id`,
 `task_id`, `day` (the landing day the run processes), `error` (the first line of the
 error) and `log_url`. Sending never raises: an alert that cannot be delivered is logged,
 and the run's own outcome stands.
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # task_failed, run_failed or deadline_missed
+    kind: str  # task_failed or run_failed
     dag_id: str
     day: str | None
     task_id: str | None = None
@@ -28,8 +28,7 @@ class Alert:
 
     @property
     def text(self) -> str:
-        what = {"task_failed": f"task {self.task_id} failed", "run_failed": "run failed",
-                "deadline_missed": "missed its deadline"}.get(self.kind, self.kind)
+        what = {"task_failed": f"task {self.task_id} failed", "run_failed": "run failed"}.get(self.kind, self.kind)
         lines = [f"c360: {self.dag_id} for {self.day or 'an unknown day'}: {what}"]
         if self.error:
             lines.append(f"error: {self.error}")

@@ -319,15 +319,12 @@ class CampaignsConfig:
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    """Where the DAGs' failure and deadline alerts go (jobs/common/alerts.py, jobs/dag_tasks.py)."""
+    """Where the DAGs' failure alerts go (jobs/common/alerts.py, jobs/dag_tasks.py)."""
 
     # A webhook receiving one JSON message per alert (Slack and Teams incoming webhooks read its
     # `text`); empty: alerts are only logged. A secret URL belongs in a profile outside version
     # control or in the environment: C360_ALERTS_WEBHOOK_URL wins over this.
     webhook_url: str = ""
-    # c360_daily's serving tables are due by this hour (UTC) of the day after the day it processes;
-    # a run not done by then sends a deadline alert (Airflow's DeadlineAlert, checked by the scheduler).
-    serving_ready_by_hour: int = 7
     # Seconds the webhook may take to answer; an alert that cannot be sent is logged, never raised.
     timeout_seconds: float = 10.0
 
