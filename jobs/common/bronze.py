@@ -34,6 +34,8 @@ META_NAMES = tuple(name for name, _ in META_COLUMNS)
 PARTITION_COLUMN = DAY_COLUMN  # bronze is partitioned by landing day
 QUARANTINE_TABLE = "ops.quarantine"
 INGEST_LOG_TABLE = "ops.ingest_log"
+# ops.ingest_log outcome of a file or folder that does not belong to the landing contract: never parsed.
+IGNORED = "ignored"
 
 
 def bronze_table(source: Source | str) -> str:

@@ -47,7 +47,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common.bronze import INGEST_LOG_TABLE, QUARANTINE_TABLE, bronze_table
+from jobs.common.bronze import IGNORED, INGEST_LOG_TABLE, QUARANTINE_TABLE, bronze_table
 from jobs.common.errors import C360Error
 from jobs.common.lake import Lake
 from jobs.common.landing import LandingError, LandingFile, clear_staging, fetch, list_files, misnamed, stray_folders
@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 
 LOADED_OUTCOMES = ("loaded", "reloaded_changed")
 LOADING = "loading"  # written before the data: a file version whose last entry is this was cut short
-IGNORED = "ignored"  # a file or folder that does not belong: never parsed
 
 INGEST_LOG_DDL = (
     "batch_id STRING, source STRING, ds DATE, path STRING, size_bytes BIGINT, sha256 STRING, "

@@ -11,9 +11,9 @@ Output:
   day replaces that day's rows of the sources it validates. A source the landing
   contract expects every day or every week (`delivery: daily | weekly`) also gets
   `expect_source_delivered`: did any file land for it that day, or in the 7 days to
-  it (`ops.ingest_log`, or bronze rows)? Nothing arrived fails it, with the severity `quality.missing_source` gives the source
-  (error by default): a missing till feed stops the run instead of making store
-  customers look lapsed.
+  it (`ops.ingest_log`, or bronze rows)? Nothing arrived fails it, with the severity
+  `quality.missing_source` gives the source (error by default): a missing till feed
+  stops the run instead of making store customers look lapsed.
 - Data Docs under `<reports_dir>/data_docs/`: GX's validation page per day and
   source, GX's page per suite, and an index over every day in `ops.dq_results`.
 - a `GateResult`; `enforce(result)` raises `QualityGateError` when an
@@ -41,7 +41,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType
 
 from jobs.common import redelivery
-from jobs.common.bronze import INGEST_LOG_TABLE, bronze_table, latest_file_versions
+from jobs.common.bronze import IGNORED, INGEST_LOG_TABLE, bronze_table, latest_file_versions
 from jobs.common.errors import C360Error, ConfigError
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN, SOURCES_BY_NAME
@@ -294,9 +294,9 @@ def _arrived_files(lake: Lake, first: dt.date, last: dt.date) -> dict[tuple[str,
     """Files ops.ingest_log saw per (source, landing day) in the range; empty before any ingest."""
     if not lake.exists(INGEST_LOG_TABLE):
         return {}
-    # A file ingest ignored (not named as the contract says) is no delivery.
+    # A file ingest ignored (not of the source's format) is no delivery.
     seen = (lake.read(INGEST_LOG_TABLE).where(F.col("ds").between(F.lit(first), F.lit(last))
-                                              & (F.col("outcome") != "ignored"))
+                                              & (F.col("outcome") != IGNORED))
             .groupBy("source", "ds").agg(F.countDistinct("path").alias("files")).collect())
     return {(r["source"], r["ds"]): r["files"] for r in seen}
 
