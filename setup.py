@@ -34,6 +34,8 @@ INSTALL_REQUIRES = [
     # The read API (`c360 serve`): FastAPI on uvicorn (already in the stack through Airflow's API server).
     "fastapi>=0.115",
     "uvicorn[standard]>=0.30",
+    # The run report's plots, rendered to PNG inside the page (already installed with pymc-marketing).
+    "matplotlib>=3.9,<4",
 ]
 
 # What production never imports: benchmark data and the references models are measured against.

@@ -33,12 +33,17 @@ files are complete (a manual trigger processes the last complete day, and
    current `customer_key`; it follows task 4 and runs beside the feature build;
 9. **build_audiences**: every active campaign (`conf/campaigns/`) -> its audience of the
    day in `serving.campaign_audiences` (consent, frequency caps, a holdout variant that
-   stays the customer's, the offer); it waits for tasks 6 and 7.
+   stays the customer's, the offer); it waits for tasks 6 and 7;
+10. **monitor_drift**: the population stability index of the day's features and of each
+   model's scores against the day the model first scored -> `ops.drift`; above
+   `drift.psi_threshold` a warning; it waits for tasks 6 and 7;
+11. **run_report**: the day's run report, one self-contained HTML page with plots ->
+   `<lake>/_reports/runs/<day>.html` (its path is in the task's log); it runs last.
 
 A task that fails for good (its retries spent) sends one alert to `alerts.webhook_url`
 (the DAG, the task, the day, the error's first line, the log URL).
 
-Tasks 1-9 are the daily stages of `jobs/pipeline.py`, one task each, in registry
+Tasks 1-11 are the daily stages of `jobs/pipeline.py`, one task each, in registry
 order. Each reads and writes only its day, and every write is one atomic Delta
 commit, so a retry or a backfill rewrites that day and a failed task leaves the
 tables at their last good version. The logic lives in `jobs/`; this file wires it.

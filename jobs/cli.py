@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -93,9 +94,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _runtime(args: argparse.Namespace, app_name: str):
-    from jobs.common import runtime
+    from jobs.common import logs, runtime
+    from jobs.common.config import load_config
 
-    return runtime.start(args.profile, app_name=app_name).with_landing(getattr(args, "landing", None))
+    config = load_config(args.profile)
+    logs.PROGRESS.info("%s: details in %s", app_name, logs.log_to_file(config.lake.root))
+    return runtime.start(config=config, app_name=app_name).with_landing(getattr(args, "landing", None))
 
 
 def stage_command(name: str) -> Callable[[argparse.Namespace], int]:
@@ -489,7 +493,11 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from jobs.common import logs
+
     args = build_parser().parse_args(argv)
+    logs.quiet_env()
+    logs.setup_console(verbose=bool(os.environ.get("C360_VERBOSE")))
     try:
         return args.func(args)
     except C360Error as exc:

@@ -62,6 +62,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jobs.common import logs
 from jobs.common.errors import C360Error
 from jobs.common.stage import Days, StageReport
 
@@ -111,7 +112,8 @@ class Stage:
         def recorded(rt, days: Days, **options: Any) -> StageReport:
             run_id, started = str(uuid.uuid4()), _now()
             try:
-                report = function(rt, days, **options)
+                with logs.step(self.name, f"{days}: done"):
+                    report = function(rt, days, **options)
             except BaseException as exc:
                 self._record(rt, run_id, days, exc, started)
                 raise
@@ -167,6 +169,14 @@ DAILY: tuple[Stage, ...] = (
           "holdout variant, offer) -> serving.campaign_audiences; sizes and the sample-ratio check -> "
           "ops.campaign_assignments",
           after=("score_recommendations", "score_customers")),
+    Stage("monitor_drift", "jobs.monitor.drift", layers=("ops",),
+          summary="population stability index of the day's features and of every model's scores against the day "
+          "the model first scored -> ops.drift; above drift.psi_threshold a warning",
+          after=("score_recommendations", "score_customers")),
+    Stage("run_report", "jobs.monitor.report", layers=(),
+          summary="the day's run report: rows per layer, quarantine, quality, stages, identity, RFM movements, "
+          "recommendations, scores, model metrics and drift, with plots -> <lake>/_reports/runs/<day>.html",
+          after=("build_lookup", "build_audiences", "monitor_drift"), aliases=("report",)),
 )
 WEEKLY: tuple[Stage, ...] = (
     Stage("train_recommender", "jobs.recommend.train_main", layers=("models",),

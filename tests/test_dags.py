@@ -38,8 +38,10 @@ def test_c360_daily_waits_for_landing_then_runs_the_daily_stages_in_registry_ord
     assert edges == {"wait_for_landing": ["ingest"], "ingest": ["quality_gate"], "quality_gate": ["silver"],
                      "silver": ["resolve_identities"], "resolve_identities": ["build_features", "build_lookup"],
                      "build_features": ["score_customers", "score_recommendations"],
-                     "score_recommendations": ["build_audiences"], "score_customers": ["build_audiences"],
-                     "build_lookup": [], "build_audiences": []}
+                     "score_recommendations": ["build_audiences", "monitor_drift"],
+                     "score_customers": ["build_audiences", "monitor_drift"],
+                     "build_lookup": ["run_report"], "build_audiences": ["run_report"],
+                     "monitor_drift": ["run_report"], "run_report": []}
     # every stage task is its registry entry
     for stage in pipeline.DAILY:
         task = dag.get_task(stage.name)

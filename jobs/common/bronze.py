@@ -36,6 +36,8 @@ QUARANTINE_TABLE = "ops.quarantine"
 INGEST_LOG_TABLE = "ops.ingest_log"
 # ops.ingest_log outcome of a file or folder that does not belong to the landing contract: never parsed.
 IGNORED = "ignored"
+# ops.ingest_log outcomes of a file version that was read into bronze.
+LOADED_OUTCOMES = ("loaded", "reloaded_changed")
 
 
 def bronze_table(source: Source | str) -> str:

@@ -330,6 +330,29 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """Drift monitoring (jobs/monitor/drift.py): the population stability index (PSI) of the main
+    features and of every model's scores, each day against the day its current model first scored."""
+
+    # PSI above this is drift: a warning in the run's output, `drifted` in ops.drift, and (with
+    # `retrain_on_drift`) a training run requested. 0.1-0.25 is commonly read as a moderate shift,
+    # above 0.25 as a significant one.
+    psi_threshold: float = 0.25
+    # Bins of a numeric variable: the reference's quantiles (fewer where values repeat).
+    bins: int = 10
+    # Ask for c360_train when any model's scores or features drifted (the daily DAG's `request_training`).
+    retrain_on_drift: bool = False
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The run report (jobs/monitor/report.py): `<lake>/_reports/runs/<day>.html`."""
+
+    # Days of history in the report's trends (model metrics, drift, rows per layer).
+    trend_days: int = 30
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     spark: SparkConfig
@@ -345,6 +368,8 @@ class Config:
     serving: ServingConfig = field(default_factory=ServingConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 def load_config(

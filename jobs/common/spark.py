@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 
 from jobs.common.config import Config
 from jobs.common.errors import SetupError
+from jobs.common.logs import spark_java_options
 
 SCALA_BINARY = "2.13"
 
@@ -101,7 +102,9 @@ def build_spark(config: Config, app_name: str | None = None, register_tables: bo
         builder = builder.config("spark.jars", ",".join([*delta_jars(sc.jars_dir), *splink_jars()]))
     if sc.packages:
         builder = builder.config("spark.jars.packages", ",".join(sc.packages))
-    for key, value in sc.conf.items():
+    logging_options = spark_java_options(config.lake.root, read_only)
+    java_options = " ".join(o for o in (sc.conf.get("spark.driver.extraJavaOptions"), logging_options) if o)
+    for key, value in {**sc.conf, "spark.driver.extraJavaOptions": java_options}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

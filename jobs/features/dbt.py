@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs.common import logs
+
 log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -46,6 +48,18 @@ def _first_line(message: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _progress(event) -> None:
+    """A line per finished dbt node: its kind and name, status and time."""
+    if event.info.name != "NodeFinished":
+        return
+    node, result = event.data.node_info, event.data.run_result
+    if node.resource_type == "exposure":  # nothing runs for an exposure
+        return
+    kind = node.resource_type.replace("unit_test", "unit test")
+    logs.report("build_features", f"{kind} {node.node_name}"[:34], float(result.execution_time or 0),
+                note="" if result.status in ("success", "pass") else str(result.status).upper())
+
+
 def invoke(command: list[str], dbt_vars: dict, work_dir: Path) -> DbtRun:
     """Run `dbt <command>` on the project with `dbt_vars`; target and logs go under `work_dir`."""
     from dbt.cli.main import dbtRunner
@@ -58,13 +72,15 @@ def invoke(command: list[str], dbt_vars: dict, work_dir: Path) -> DbtRun:
         "--log-path", str(work_dir / "logs"),
         "--vars", json.dumps(dbt_vars),
         "--no-use-colors",
+        # A line per node comes from `_progress`; dbt's own log is in work_dir/logs.
+        "--quiet",
     ]
     # pyspark logs every failed statement with its full plan; dbt reports the failure itself.
     spark_errors = logging.getLogger("SQLQueryContextLogger")
     level = spark_errors.level
     spark_errors.setLevel(logging.CRITICAL)
     try:
-        outcome = dbtRunner().invoke(args)
+        outcome = dbtRunner(callbacks=[_progress]).invoke(args)
     finally:
         spark_errors.setLevel(level)
     nodes = []

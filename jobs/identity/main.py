@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from jobs.common import logs
 from jobs.common.config import Config
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN
@@ -142,13 +143,17 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
                                _table(lake, "silver.web_accounts", day), day)
     model = None if retrain else match_model.load(ic.model_dir)
     full = model is None or base is None
-    records = with_name_groups(flag_new(profiles, None if full else base["ds"]), nickname_groups(spark)).localCheckpoint()
+    with logs.step("resolve_identities", f"{day}: profile records") as step:
+        records = with_name_groups(flag_new(profiles, None if full else base["ds"]),
+                                   nickname_groups(spark)).localCheckpoint()
+        step.rows = records.count()
     if model is None:
         count = records.count()
         if count >= ic.min_training_records:
             sample = match_model.training_sample(records, count, ic.training_max_records)
-            log.info("identity %s: training the match model on %d records (of %d)", day, sample.count(), count)
-            model = match_model.train(spark, sample, ic.u_max_pairs, ic.em_max_pairs, population=records)
+            with logs.step("resolve_identities", f"{day}: train the match model") as step:
+                step.rows = sample.count()
+                model = match_model.train(spark, sample, ic.u_max_pairs, ic.em_max_pairs, population=records)
             if model is None:
                 log.warning("identity %s: no two of the %d profile records agree on an email, a phone, a tax id "
                             "or a full name and date of birth: nothing to estimate a match model from; rule "
@@ -158,19 +163,25 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
         else:
             log.warning("identity %s: %d profile records, fewer than identity.min_training_records (%d) and no "
                         "trained model in %s: rule links only", day, count, ic.min_training_records, ic.model_dir)
-    links = _accepted_links(spark, lake, config, records, base, model, full, day).localCheckpoint()
-    clusters = cluster(spark, records, links, ic.max_cluster_size, ic.strict_threshold)
-    profile_clusters = clusters.members.localCheckpoint()
-    satellites = attach_satellites(
-        profile_clusters, records,
-        _table(lake, "silver.orders", day), _table(lake, "silver.pos_transactions", day),
-        _table(lake, "silver.web_events", day), _table(lake, "silver.email_events", day),
-    )
-    profile_rows = records.join(profile_clusters, "record_id").select(
-        "record_id", "source", "record_key", "cluster_id", F.lit("profile").alias("matched_by"),
-        "email", "email_match_key",
-    )
-    all_records = profile_rows.unionByName(satellites).localCheckpoint()
+    with logs.step("resolve_identities", f"{day}: score and accept links") as step:
+        links = _accepted_links(spark, lake, config, records, base, model, full, day).localCheckpoint()
+        step.rows = links.count()
+    with logs.step("resolve_identities", f"{day}: cluster") as step:
+        clusters = cluster(spark, records, links, ic.max_cluster_size, ic.strict_threshold)
+        profile_clusters = clusters.members.localCheckpoint()
+        step.rows = profile_clusters.count()
+    with logs.step("resolve_identities", f"{day}: attach orders, tills, web, email") as step:
+        satellites = attach_satellites(
+            profile_clusters, records,
+            _table(lake, "silver.orders", day), _table(lake, "silver.pos_transactions", day),
+            _table(lake, "silver.web_events", day), _table(lake, "silver.email_events", day),
+        )
+        profile_rows = records.join(profile_clusters, "record_id").select(
+            "record_id", "source", "record_key", "cluster_id", F.lit("profile").alias("matched_by"),
+            "email", "email_match_key",
+        )
+        all_records = profile_rows.unionByName(satellites).localCheckpoint()
+        step.rows = all_records.count()
     previous = lake.read(MAP, version=base["map_version"]) if base is not None and lake.exists(MAP) else None
     keys, history = assign_keys(all_records.select("record_id", "cluster_id"), previous, day)
     identity_map = all_records.join(keys, "cluster_id").withColumn("ds", F.lit(day)).localCheckpoint()
@@ -178,15 +189,17 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
     history = history.localCheckpoint()
     oversized = clusters.oversized.withColumn("ds", F.lit(day))
 
-    lake.overwrite(links, LINKS)
-    lake.overwrite(identity_map, MAP)
-    if not lake.exists(HISTORY):
-        lake.overwrite(spark.createDataFrame([], HISTORY_DDL), HISTORY)
-    lake.replace_where(history, HISTORY, f"ds >= '{day}'")
-    lake.overwrite(customers, CUSTOMERS)
-    if not lake.exists(OVERSIZED):
-        lake.overwrite(oversized.limit(0), OVERSIZED)
-    lake.replace_where(oversized, OVERSIZED, f"ds = '{day}'")
+    with logs.step("resolve_identities", f"{day}: write the identity tables") as step:
+        lake.overwrite(links, LINKS)
+        lake.overwrite(identity_map, MAP)
+        if not lake.exists(HISTORY):
+            lake.overwrite(spark.createDataFrame([], HISTORY_DDL), HISTORY)
+        lake.replace_where(history, HISTORY, f"ds >= '{day}'")
+        lake.overwrite(customers, CUSTOMERS)
+        if not lake.exists(OVERSIZED):
+            lake.overwrite(oversized.limit(0), OVERSIZED)
+        lake.replace_where(oversized, OVERSIZED, f"ds = '{day}'")
+        step.rows = lake.read(MAP).count()
 
     events = {r["event"]: r["n"] for r in history.groupBy("event").agg(F.count("*").alias("n")).collect()}
     report = IdentityReport(
@@ -203,5 +216,4 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
                 report.links, report.new_records, report.keys_merged, report.keys_split, report.oversized_clusters,
                 report.seconds, dt.datetime.now(dt.UTC).replace(tzinfo=None))]
     lake.append(spark.createDataFrame(run_row, RUNS_DDL), RUNS)
-    log.info("identity %s: %s", day, report.as_dict())
     return report

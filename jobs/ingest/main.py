@@ -47,7 +47,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.common.bronze import IGNORED, INGEST_LOG_TABLE, QUARANTINE_TABLE, bronze_table
+from jobs.common import logs
+from jobs.common.bronze import IGNORED, INGEST_LOG_TABLE, LOADED_OUTCOMES, QUARANTINE_TABLE, bronze_table
 from jobs.common.errors import C360Error
 from jobs.common.lake import Lake
 from jobs.common.landing import LandingError, LandingFile, clear_staging, fetch, list_files, misnamed, stray_folders
@@ -62,7 +63,6 @@ from jobs.ingest.parse import csv_records, numbered_lines, split_csv, split_json
 
 log = logging.getLogger(__name__)
 
-LOADED_OUTCOMES = ("loaded", "reloaded_changed")
 LOADING = "loading"  # written before the data: a file version whose last entry is this was cut short
 
 INGEST_LOG_DDL = (
@@ -153,10 +153,16 @@ def run(rt: Runtime, days: Days, *, sources: Sequence[str] | None = None) -> Ing
             log.warning("ingest: ignored %s: %s", path, reason)
             outcomes.append((batch_id, None, None, path, None, None, None, None, 0, 0, IGNORED, None, reason,
                              ingested_at))
-        results = tuple(
-            _ingest_source(rt, src, list(days), known, _Batch(batch_id, ingested_at, staging), outcomes)
-            for src in chosen
-        )
+        loaded = []
+        for src in chosen:
+            with logs.step("ingest", f"{src.name}: {days}") as step:
+                result = _ingest_source(rt, src, list(days), known, _Batch(batch_id, ingested_at, staging), outcomes)
+                step.rows = result.rows_loaded
+                step.note = ", ".join(f"{n} {what}" for n, what in ((result.files_loaded, "file(s) loaded"),
+                                                                   (result.files_skipped, "unchanged"),
+                                                                   (result.files_failed, "FAILED")) if n)
+            loaded.append(result)
+        results = tuple(loaded)
     finally:
         clear_staging(staging)
         if outcomes:

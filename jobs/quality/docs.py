@@ -15,6 +15,7 @@ offline they show unstyled but complete. The index is self-contained.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 from pathlib import Path
 from typing import Any
@@ -38,17 +39,20 @@ def validation_page(day: dt.date, source: str) -> str:
     return f"validations/{day.isoformat()}/{source}/bronze/results.html"
 
 
-def write_validation_page(spark: SparkSession, folder: str, day: dt.date, source: str, result: Any) -> str:
-    """Render GX's page for one validation result; returns its path."""
+def render_validation_page(result: Any) -> str:
+    """GX's page for one validation result."""
     from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
 
     for r in result.results:
         kwargs = r.expectation_config.kwargs
         values = kwargs.get("value_set")
         if isinstance(values, list) and len(values) > _MAX_VALUES_SHOWN:
             kwargs["value_set"] = [*values[:_MAX_VALUES_SHOWN], f"... and {len(values) - _MAX_VALUES_SHOWN} more"]
-    page = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+    return _page_view().render(ValidationResultsPageRenderer().render(result))
+
+
+def write_validation_page(spark: SparkSession, folder: str, day: dt.date, source: str, page: str) -> str:
+    """Write one validation's page (`render_validation_page`); returns its path."""
     path = f"{folder}/{validation_page(day, source)}"
     write_text(spark, path, page)
     return path
@@ -57,12 +61,19 @@ def write_validation_page(spark: SparkSession, folder: str, day: dt.date, source
 def write_suite_page(spark: SparkSession, folder: str, suite: Any) -> str:
     """Render GX's page for an expectation suite; returns its path."""
     from great_expectations.render.renderer import ExpectationSuitePageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
 
-    page = DefaultJinjaPageView().render(ExpectationSuitePageRenderer().render(suite))
+    page = _page_view().render(ExpectationSuitePageRenderer().render(suite))
     path = f"{folder}/expectations/{suite.name}.html"
     write_text(spark, path, page)
     return path
+
+
+@functools.cache
+def _page_view() -> Any:
+    """GX's page view, made once: it compiles its templates on first use and keeps them."""
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    return DefaultJinjaPageView()
 
 
 def write_index(spark: SparkSession, dq_results: DataFrame, folder: str) -> str:

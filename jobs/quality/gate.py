@@ -19,10 +19,14 @@ Output:
 - a `GateResult`; `enforce(result)` raises `QualityGateError` when an
   error-severity expectation failed. Warn-severity failures never raise.
 
-Every validation in a process shares one ephemeral Great Expectations context: the
-first one pays GX's start-up. A source's day of at most `quality.driver_max_rows` rows
-is collected and validated by GX's pandas engine in the driver (well under a second per
-source); a bigger day by GX's Spark engine, a Spark job per metric.
+Each source is read once for the whole range: the days' rows with the references
+joined by day, and the row counts of the 4 weeks before for the volume checks. Every
+day is still validated on its own, with its own parameters and its own result. Days of
+at most `quality.driver_max_rows` rows are collected together and validated by GX's
+pandas engine in the driver (a fifth of a second per source and day); a bigger day by
+GX's Spark engine, a Spark job per metric. Every validation in a process shares one
+ephemeral GX context, and a suite's validation definition is reused while its runnable
+expectations stay the same.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ import functools
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +45,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType
 
-from jobs.common import redelivery
+from jobs.common import logs, redelivery
 from jobs.common.bronze import IGNORED, INGEST_LOG_TABLE, bronze_table, latest_file_versions
 from jobs.common.errors import C360Error, ConfigError
 from jobs.common.lake import Lake
@@ -222,15 +227,25 @@ def validate(
     rows: list[tuple] = []
     severities = missing_severities(rt.config.quality.missing_source_default, rt.config.quality.missing_source)
     arrived = _arrived_files(lake, first - dt.timedelta(days=max(WINDOW_DAYS.values()) - 1), last)
-    run_date = first
-    while run_date <= last:
-        inputs = _RunInputs(lake, run_date, rt.config.landing.redelivery_lookback_days)
+    inputs = _RangeInputs(lake, days, rt.config.landing.redelivery_lookback_days)
+    # GX validates in a thread of its own: while it works through one source's days (Python), this thread
+    # waits on Spark reading the next source (the JVM), so the two overlap.
+    with ThreadPoolExecutor(1, thread_name_prefix="gx") as gx_thread:
+        checked: dict[str, list[tuple[dt.date, Future]]] = {}
         for name in names:
-            summary, found, gx_result = _gate_source(suites[name], inputs, validated_at,
-                                                     rt.config.quality.driver_max_rows)
-            if gx_result is not None:
-                page = docs.write_validation_page(spark, folder, run_date, name, gx_result)
-                summary = dataclasses.replace(summary, page=page)
+            with logs.step("quality_gate", f"{name}: read {len(days)} day(s)") as step:
+                checked[name] = _gate_source(suites[name], inputs, validated_at, rt.config.quality.driver_max_rows,
+                                             gx_thread)
+                step.rows = sum(count for count, _ in (inputs.counts.get(name) or {}).values())
+        with logs.step("quality_gate", "validate (Great Expectations)") as step:
+            done = {name: [(day, future.result()) for day, future in found] for name, found in checked.items()}
+            step.rows = sum(1 for found in done.values() for _, (_, _, page) in found if page is not None)
+            step.note = "source-days validated"
+    for name in names:
+        for run_date, (summary, found, page_html) in done[name]:
+            if page_html is not None:
+                summary = dataclasses.replace(summary, page=docs.write_validation_page(spark, folder, run_date, name,
+                                                                                       page_html))
                 rows += [_dq_row(o, ",".join(summary.batch_ids), summary.rows, validated_at) for o in found]
             delivery = SOURCES_BY_NAME[name].delivery
             window = [run_date - dt.timedelta(days=k) for k in range(WINDOW_DAYS.get(delivery, 1))]
@@ -245,8 +260,10 @@ def validate(
                                                   **{failed: getattr(summary, failed) + 1})
             summaries.append(summary)
             outcomes += found
-        inputs.close()
-        run_date += dt.timedelta(days=1)
+    # Day by day, each day's sources in the registry's order.
+    position = {name: i for i, name in enumerate(names)}
+    summaries.sort(key=lambda s: (s.run_date, position[s.source]))
+    outcomes.sort(key=lambda o: (o.run_date, position[o.source]))
     for name in names:
         docs.write_suite_page(spark, folder, _gx().suite(suites[name]))
 
@@ -336,82 +353,150 @@ def enforce(result: GateResult) -> None:
 
 
 def _gate_source(
-    suite: Suite, inputs: _RunInputs, validated_at: dt.datetime, driver_max_rows: int
-) -> tuple[SourceSummary, list[ExpectationOutcome], Any]:
-    """Validate one source on one day; the GX result is None when the day has no bronze rows.
+    suite: Suite, inputs: _RangeInputs, validated_at: dt.datetime, driver_max_rows: int, gx_thread: Executor,
+) -> list[tuple[dt.date, Future]]:
+    """Validate one source on each day of the range: per day, a future of the summary, the outcomes and GX's
+    Data Docs page (None when the day has no bronze rows).
 
-    A day of at most `driver_max_rows` rows is validated by GX's pandas engine in the driver,
-    a bigger one by its Spark engine (`quality.driver_max_rows`).
+    The range is read once: the days' rows, with the references joined by day, and the row counts of the
+    weeks before for the volume checks. Days of at most `driver_max_rows` rows are collected together (up to
+    that many rows at a time) and each validated by GX's pandas engine in the driver; a bigger day by GX's
+    Spark engine where it lies (`quality.driver_max_rows`).
     """
-    day, previous = inputs.run_date, inputs.run_date - dt.timedelta(days=1)
-    weeks = [day - dt.timedelta(days=7 * k) for k in range(1, SAME_WEEKDAY_WEEKS + 1)]
+    days = list(inputs.days)
+
+    def nothing(day: dt.date) -> tuple[dt.date, Future]:
+        return day, _done((SourceSummary(day, suite.name, 0), [], None))
+
     table = bronze_table(suite.name)
     if not inputs.lake.exists(table):
-        return SourceSummary(day, suite.name, 0), [], None
-    # The day, the day before and the same weekday of the weeks before in one read: the day is validated,
-    # the others size the volume checks.
-    both = latest_file_versions(inputs.lake.read(table).where(F.col(DAY_COLUMN).isin(day, previous, *weeks))).persist()
+        return [nothing(day) for day in days]
+    context_first = inputs.days.first - dt.timedelta(days=7 * SAME_WEEKDAY_WEEKS)
+    rows = latest_file_versions(inputs.lake.read(table).where(
+        F.col(DAY_COLUMN).between(F.lit(context_first), F.lit(inputs.days.last))))
+    per_day = rows.groupBy(DAY_COLUMN).agg(F.count(F.lit(1)).alias("rows"), F.collect_set("_batch_id").alias("batches"))
+    stats = {r[DAY_COLUMN]: (r["rows"], tuple(sorted(b for b in r["batches"] if b))) for r in per_day.collect()}
+    inputs.counts[suite.name] = {day: stats[day] for day in days if day in stats}
+    landed = [day for day in days if stats.get(day, (0, ()))[0]]
+    if not landed:
+        return [nothing(day) for day in days]
+
+    data = rows.where(F.col(DAY_COLUMN).isin(*landed))
+    references = suite.references() - {LANDED_ON_REFERENCE}
+    unknown_on: dict[dt.date, set[str]] = {day: set() for day in days}
+    for column in sorted(references):
+        keys, known_days = inputs.reference(column)
+        for day in days:
+            if day not in known_days:
+                unknown_on[day].add(column)
+        if keys is not None:
+            # Left join on the day's distinct keys: one row out per row in, null where the key has no match.
+            key = REFERENCES[column][0]
+            data = (data.join(F.broadcast(keys), (F.col(key) == F.col(column)) & (F.col(DAY_COLUMN) == F.col(_REF_DAY)),
+                              "left").drop(_REF_DAY))
+    if LANDED_ON_REFERENCE in suite.references():
+        data = inputs.with_landed_on(data, suite.name)
+    data = data.persist()
     try:
-        per_day = both.groupBy(DAY_COLUMN).agg(F.count(F.lit(1)).alias("rows"), F.collect_set("_batch_id").alias("batches"))
-        stats = {r[DAY_COLUMN]: (r["rows"], sorted(b for b in r["batches"] if b)) for r in per_day.collect()}
-        same_weekday = sorted(stats[w][0] for w in weeks if stats.get(w, (0, []))[0])
-        count, batches = stats.get(day, (0, []))
-        if count == 0:
-            return SourceSummary(day, suite.name, 0), [], None
-        batch_ids = tuple(batches)
-        parameters = {
-            "run_date": dt.datetime.combine(day, dt.time()),
-            "rows": count,
-            # Unknown (and the volume check skipped) when the day before has no rows, e.g. the first day.
-            "previous_day_rows": stats.get(previous, (0, []))[0] or None,
-            # The median of the same weekday's rows over the weeks before (those with rows); unknown without any.
-            "same_weekday_rows": _median(same_weekday),
-        }
-        values = {p: parameters[p] for p in suite.parameters()}
-        references = {r: inputs.reference(r) for r in suite.references() - {LANDED_ON_REFERENCE}}
-        unknown = {k for k, v in [*values.items(), *references.items()] if v is None}
-        runnable = tuple(e for e in suite.expectations if not _needs(e) & unknown)
-        data = both.where(F.col(DAY_COLUMN) == F.lit(day))
-        for column, keys in references.items():
-            if keys is not None:
-                # Left join on distinct keys: one row out per row in, null where the key has no match.
-                key = REFERENCES[column][0]
-                matches = F.broadcast(keys.select(F.col(key).alias(column)).distinct())
-                data = data.join(matches, F.col(key) == F.col(column), "left")
-        joined = bool(references)
-        if LANDED_ON_REFERENCE in suite.references():
-            data, redelivered = inputs.with_landed_on(data, suite.name)
-            joined = joined or redelivered
-        known = {p: v for p, v in values.items() if v is not None}
-        if count <= driver_max_rows:
-            # GX runs dozens of metrics over the batch: a small day is collected once and validated in
-            # the driver, without a Spark job per metric.
-            gx_suite, gx_result = _gx().validate(suite, runnable, _in_driver(data), known, day, validated_at)
-        else:
-            # A big day is validated where it lies, with the references joined once.
-            data = data.persist() if joined else data
-            try:
-                gx_suite, gx_result = _gx().validate(suite, runnable, data, known, day, validated_at)
-            finally:
-                if joined:
-                    data.unpersist()
+        in_driver = _collected(data, landed, stats, driver_max_rows)
+        checked = []
+        for day in days:
+            count, batch_ids = stats.get(day, (0, ()))
+            if count == 0:
+                checked.append(nothing(day))
+                continue
+            task = _DayTask(suite, day, count, batch_ids, _parameters(day, count, stats), frozenset(unknown_on[day]),
+                            validated_at)
+            frame = in_driver.get(day)
+            if frame is None:  # a Spark day is validated before its cached rows are released
+                spark_day = data.where(F.col(DAY_COLUMN) == F.lit(day))
+                checked.append((day, _done(gx_thread.submit(_validate_day, task, spark_day).result())))
+            else:
+                checked.append((day, gx_thread.submit(_validate_day, task, frame)))
     finally:
-        both.unpersist()
+        data.unpersist()
+    return checked
+
+
+def _parameters(day: dt.date, count: int, stats: Mapping[dt.date, tuple[int, tuple[str, ...]]]) -> dict[str, Any]:
+    """The suite parameters of a day (`jobs.quality.suites`); None where unknown."""
+    previous = day - dt.timedelta(days=1)
+    weeks = [day - dt.timedelta(days=7 * k) for k in range(1, SAME_WEEKDAY_WEEKS + 1)]
+    return {
+        "run_date": dt.datetime.combine(day, dt.time()),
+        "rows": count,
+        # Unknown (and the volume check skipped) when the day before has no rows, e.g. the first day.
+        "previous_day_rows": stats.get(previous, (0, ()))[0] or None,
+        # The median of the same weekday's rows over the weeks before (those with rows); unknown without any.
+        "same_weekday_rows": _median(sorted(stats[w][0] for w in weeks if stats.get(w, (0, ()))[0])),
+    }
+
+
+@dataclass(frozen=True)
+class _DayTask:
+    """What validating one source on one day needs besides its rows."""
+
+    suite: Suite
+    day: dt.date
+    count: int
+    batch_ids: tuple[str, ...]
+    parameters: dict[str, Any]
+    unknown_references: frozenset[str]
+    validated_at: dt.datetime
+
+
+def _validate_day(task: _DayTask, batch: DataFrame | pd.DataFrame) -> tuple[SourceSummary, list[ExpectationOutcome], str]:
+    """Run the suite on one day's rows (pandas or Spark) with the day's parameters; the outcomes and GX's page."""
+    from jobs.quality import docs
+
+    suite, day = task.suite, task.day
+    values = {p: task.parameters[p] for p in suite.parameters()}
+    unknown = {k for k, v in values.items() if v is None} | task.unknown_references
+    runnable = tuple(e for e in suite.expectations if not _needs(e) & unknown)
+    known = {p: v for p, v in values.items() if v is not None}
+    gx_suite, gx_result = _gx().validate(suite, runnable, batch, known, day, task.validated_at)
     order = {e.id: i for i, e in enumerate(gx_suite.expectations)}
     results = sorted(gx_result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
-    found = [_outcome(inputs.run_date, suite.name, r) for r in results]
-    found += [_skipped(inputs.run_date, suite.name, e, _needs(e) & unknown) for e in suite.expectations if e not in runnable]
+    found = [_outcome(day, suite.name, r) for r in results]
+    found += [_skipped(day, suite.name, e, _needs(e) & unknown) for e in suite.expectations if e not in runnable]
     summary = SourceSummary(
-        run_date=inputs.run_date,
+        run_date=day,
         source=suite.name,
-        rows=count,
+        rows=task.count,
         evaluated=len(results),
         errors_failed=sum(1 for o in found if o.severity == "error" and o.success is False),
         warnings_failed=sum(1 for o in found if o.severity == "warn" and o.success is False),
         skipped=len(found) - len(results),
-        batch_ids=batch_ids,
+        batch_ids=task.batch_ids,
     )
-    return summary, found, gx_result
+    return summary, found, docs.render_validation_page(gx_result)
+
+
+def _done(value: Any) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+def _collected(data: DataFrame, days: Sequence[dt.date], stats: Mapping[dt.date, tuple[int, tuple[str, ...]]],
+               driver_max_rows: int) -> dict[dt.date, pd.DataFrame]:
+    """The rows of each day small enough for the driver, as pandas: consecutive days collected together, at
+    most `driver_max_rows` rows at a time (GX runs dozens of metrics over a batch: in the driver they cost no
+    Spark job each)."""
+    chunks: list[list[dt.date]] = []
+    size = 0
+    for day in (d for d in days if stats[d][0] <= driver_max_rows):
+        if not chunks or size + stats[day][0] > driver_max_rows:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(day)
+        size += stats[day][0]
+    frames: dict[dt.date, pd.DataFrame] = {}
+    for chunk in chunks:
+        frame = _in_driver(data.where(F.col(DAY_COLUMN).isin(*chunk)))
+        for day, part in frame.groupby(frame[DAY_COLUMN].dt.date, sort=False):
+            frames[day] = part.reset_index(drop=True)
+    return frames
 
 
 def _in_driver(data: DataFrame) -> pd.DataFrame:
@@ -536,65 +621,68 @@ def _record(spark: SparkSession, lake: Lake, first: dt.date, last: dt.date, name
 
 # -- run-time inputs -------------------------------------------------------------
 
+# The landing day a reference key belongs to, while it is joined.
+_REF_DAY = "_ref_day"
 
-class _RunInputs:
-    """The lake and the reference keys of one day, each computed once for all sources."""
 
-    def __init__(self, lake: Lake, run_date: dt.date, lookback_days: int):
+class _RangeInputs:
+    """The lake and the reference keys of a range of landing days, each computed once for all sources."""
+
+    def __init__(self, lake: Lake, days: Days, lookback_days: int):
         self.lake = lake
-        self.run_date = run_date
+        self.days = days
         self.lookback_days = lookback_days
-        self._references: dict[str, DataFrame | None] = {}
+        self._references: dict[str, tuple[DataFrame | None, set[dt.date]]] = {}
+        # Rows and batches per day of each source read, for the progress lines.
+        self.counts: dict[str, dict[dt.date, tuple[int, tuple[str, ...]]]] = {}
 
-    def with_landed_on(self, rows: DataFrame, source: str) -> tuple[DataFrame, bool]:
-        """The day's rows with `_ref_landed_on` (the other landing day whose silver rows hold the row's key),
-        and whether any row has one (then the rows are a join)."""
+    def with_landed_on(self, rows: DataFrame, source: str) -> DataFrame:
+        """The range's rows with `_ref_landed_on`: the landing day that already holds the row's key (silver
+        on other days, or an earlier day of the range), null for a first delivery."""
         table = f"silver.{source}"
         silver = self.lake.read(table) if self.lake.exists(table) else None
-        found = redelivery.redelivered_rows(rows, SOURCES_BY_NAME[source], self.run_date, self.run_date, silver,
+        found = redelivery.redelivered_rows(rows, SOURCES_BY_NAME[source], self.days.first, self.days.last, silver,
                                             self.lookback_days).localCheckpoint()
         if found.isEmpty():  # the common case: no join
-            return rows.withColumn(LANDED_ON_REFERENCE, F.lit(None).cast("date")), False
+            return rows.withColumn(LANDED_ON_REFERENCE, F.lit(None).cast("date"))
         return rows.join(found.withColumnRenamed(redelivery.LANDED_ON, LANDED_ON_REFERENCE),
-                         list(redelivery.ROW_ID), "left"), True
+                         list(redelivery.ROW_ID), "left")
 
-    def day_rows(self, source: str, day: dt.date) -> DataFrame | None:
-        """Newest-file-version rows of `bronze.<source>` on `day`; None when the table does not exist."""
-        table = bronze_table(source)
-        if not self.lake.exists(table):
-            return None
-        return latest_file_versions(self.lake.read(table).where(F.col(DAY_COLUMN) == F.lit(day)))
-
-    def reference(self, column: str) -> DataFrame | None:
-        """The keys a reference column is matched against (one column named like the key); None if unknown."""
-        if column not in self._references:
+    def reference(self, column: str) -> tuple[DataFrame | None, set[dt.date]]:
+        """The keys a reference column is matched against on each day (`_ref_day` and the key, named like the
+        reference column), and the days on which they are known."""
+        if column not in self._references:  # several sources join the same keys: computed once
             self._references[column] = self._reference(column)
         return self._references[column]
 
-    def _reference(self, column: str) -> DataFrame | None:
+    def _reference(self, column: str) -> tuple[DataFrame | None, set[dt.date]]:
         key, source = REFERENCES[column]
+        table = bronze_table(source)
+        days = list(self.days)
+        spark = self.lake.spark
         if source == "products":
-            table = bronze_table(source)
             if not self.lake.exists(table):
-                return None
-            # The catalog is a full daily snapshot: the latest one on or before the day is the truth.
-            latest = self.lake.read(table).where(F.col(DAY_COLUMN) <= F.lit(self.run_date)).agg(F.max(DAY_COLUMN)).first()[0]
-            if latest is None:
-                return None
-            rows = self.day_rows(source, latest)
-        else:
-            rows = self.day_rows(source, self.run_date)
-            if rows is None:
-                return self.lake.spark.createDataFrame([], f"`{key}` STRING")
-        # Several sources join the same keys: read them once.
-        return rows.select(key).distinct().persist()
-
-    def close(self) -> None:
-        """Release the cached reference keys."""
-        for keys in self._references.values():
-            if keys is not None:
-                keys.unpersist()
-        self._references.clear()
+                return None, set()
+            # The catalog is a full daily snapshot: the latest one on or before each day is the truth.
+            bronze = self.lake.read(table)
+            snapshots = sorted(r[0] for r in bronze.where(F.col(DAY_COLUMN) <= F.lit(self.days.last))
+                               .select(DAY_COLUMN).distinct().collect())
+            taken = {day: max((s for s in snapshots if s <= day), default=None) for day in days}
+            taken = {day: snapshot for day, snapshot in taken.items() if snapshot is not None}
+            if not taken:
+                return None, set()
+            pairs = spark.createDataFrame([(d, s) for d, s in taken.items()], f"{_REF_DAY} DATE, _snapshot DATE")
+            snapshot_keys = (latest_file_versions(bronze.where(F.col(DAY_COLUMN).isin(*set(taken.values()))))
+                             .select(F.col(DAY_COLUMN).alias("_snapshot"), F.col(key).alias(column)).distinct())
+            keys = pairs.join(snapshot_keys, "_snapshot").select(_REF_DAY, column)
+            return keys.localCheckpoint(), set(taken)
+        if not self.lake.exists(table):
+            # Nothing of the source landed: no key matches.
+            return spark.createDataFrame([], f"{_REF_DAY} DATE, `{column}` STRING"), set(days)
+        rows = latest_file_versions(self.lake.read(table).where(
+            F.col(DAY_COLUMN).between(F.lit(self.days.first), F.lit(self.days.last))))
+        keys = rows.select(F.col(DAY_COLUMN).alias(_REF_DAY), F.col(key).alias(column)).distinct()
+        return keys.localCheckpoint(), set(days)
 
 
 # -- Great Expectations ------------------------------------------------------------
@@ -615,6 +703,7 @@ class _GxRunner:
         self.datasources = {"spark": self.context.data_sources.add_spark("bronze"),
                             "pandas": self.context.data_sources.add_pandas("bronze_in_driver")}
         self._batches: dict[tuple[str, str], Any] = {}
+        self._definitions: dict[str, tuple[tuple[str, str], Any]] = {}
 
     def suite(self, suite: Suite) -> Any:
         """The whole suite as a GX object, for its Data Docs page."""
@@ -639,13 +728,17 @@ class _GxRunner:
         if (engine, suite.name) not in self._batches:
             asset = self.datasources[engine].add_dataframe_asset(suite.name)
             self._batches[engine, suite.name] = asset.add_batch_definition_whole_dataframe("landing_day")
-        definition = self.context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(
-                name=suite.name,
-                data=self._batches[engine, suite.name],
-                suite=gx.ExpectationSuite(**suite.gx_dict(expectations)),
+        # GX keeps one suite per name: the suite's definition is made again only when the engine or the runnable
+        # expectations change (most days run them all).
+        spec = suite.gx_dict(expectations)
+        key = (engine, json.dumps(spec, sort_keys=True, default=str))
+        if self._definitions.get(suite.name, (None, None))[0] != key:
+            definition = self.context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=suite.name, data=self._batches[engine, suite.name],
+                                        suite=gx.ExpectationSuite(**spec))
             )
-        )
+            self._definitions[suite.name] = (key, definition)
+        definition = self._definitions[suite.name][1]
         result = definition.run(
             batch_parameters={"dataframe": df},
             expectation_parameters=parameters,

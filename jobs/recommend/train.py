@@ -28,6 +28,7 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from jobs.common import logs
 from jobs.common.config import RecommendConfig
 from jobs.recommend import als as als_model
 from jobs.recommend.baselines import ImplicitAls
@@ -168,7 +169,8 @@ def search(fold: Fold, catalog: Catalog, rc: RecommendConfig) -> tuple[als_model
         metrics = ranking_metrics(served_lists(fold, served_model(fold, catalog, factors, rc), rc), fold.relevant,
                                   rc.eval_k, _sellable(catalog))
         results.append({**params.as_dict(), "ndcg": metrics["ndcg"], "seconds": time.perf_counter() - began})
-        log.info("search %s: NDCG@%d %.4f", params, rc.eval_k, metrics["ndcg"])
+        logs.report("train_recommender", f"ALS rank {params.rank} reg {params.reg_param:g} alpha {params.alpha:g}",
+                    results[-1]["seconds"], note=f"NDCG@{rc.eval_k} {metrics['ndcg']:.4f}")
         if metrics["ndcg"] > best_ndcg:
             best_factors, best_ndcg = factors, metrics["ndcg"]
     best = max(results, key=lambda r: r["ndcg"])

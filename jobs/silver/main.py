@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 
-from jobs.common import redelivery
+from jobs.common import logs, redelivery
 from jobs.common.bronze import QUARANTINE_TABLE, bronze_ddl, latest_file_versions, quarantine_rows
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN, SOURCES, Source
@@ -153,8 +153,8 @@ def run(rt: Runtime, days: Days) -> SilverReport:
         if spec.source == "returns":
             # Rules that need the returned lines: a return that breaks one goes to ops.quarantine instead.
             rows = apply_returns_rules(lake, rows, bronze_days, days.first, days.last)
-        written[spec.silver] = write_silver(lake, spec, rows, days.first, days.last)
-        log.info("silver %s: %s <- %d rows", days, spec.silver, written[spec.silver])
+        with logs.step("silver", f"{spec.silver}: {days}") as step:
+            written[spec.silver] = step.rows = write_silver(lake, spec, rows, days.first, days.last)
     quarantined = _quarantine_redeliveries(lake, redelivered, days)
     return SilverReport(days, written, quarantined)
 
