@@ -80,6 +80,7 @@ demo: install $(AIRFLOW_DB) ## a year of sample data, the customer models traine
 	@$(AIRFLOW_ENV) airflow dags test c360_daily $(DEMO_RUN_AFTER) > $(AIRFLOW_DIR)/demo-run.log 2>&1 \
 	  || { tail -50 $(AIRFLOW_DIR)/demo-run.log; exit 1; }
 	@grep -E "Marking task as|state=success|task_id=" $(AIRFLOW_DIR)/demo-run.log | tail -8 || true
+	@echo "   run report: $(DEMO_LAKE)/_reports/runs/$(DEMO_LAST).html (open it in a browser)"
 	@echo "== 4/4 the lake"
 	@$(C360) sql --file docs/demo.sql
 

@@ -34,6 +34,9 @@ INSTALL_REQUIRES = [
     # The read API (`c360 serve`): FastAPI on uvicorn (already in the stack through Airflow's API server).
     "fastapi>=0.115",
     "uvicorn[standard]>=0.30",
+    # Data Docs styled with no network: Bootstrap and jQuery served from the pages' own folder.
+    "XStatic-Bootstrap==4.5.3.1",
+    "XStatic-jQuery==3.7.1.1",
     # The run report's plots, rendered to PNG inside the page (already installed with pymc-marketing).
     "matplotlib>=3.9,<4",
 ]
@@ -63,6 +66,10 @@ DEV_REQUIRES = [
     "ruff>=0.6",
     "import-linter>=2.1",  # the import layers of `make lint`
     "moto[server]>=5",  # a real S3 endpoint on loopback for the landing tests
+    # The notebooks of notebooks/ executed by the tests in a real Jupyter kernel.
+    "nbclient>=0.10",
+    "nbformat>=5.10",
+    "ipykernel>=6.29",
 ]
 
 setup(

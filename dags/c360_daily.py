@@ -38,7 +38,14 @@ files are complete (a manual trigger processes the last complete day, and
    model's scores against the day the model first scored -> `ops.drift`; above
    `drift.psi_threshold` a warning; it waits for tasks 6 and 7;
 11. **run_report**: the day's run report, one self-contained HTML page with plots ->
-   `<lake>/_reports/runs/<day>.html` (its path is in the task's log); it runs last.
+   `<lake>/_reports/runs/<day>.html` (its path is in the task's log); it runs last;
+12. **request_training** (after task 10): when training is due (the day is
+   `training.weekday`, or `drift.retrain_on_drift` and a variable drifted) it updates the
+   Asset `c360://lake/gold/training_due` with the day, which schedules `c360_train`;
+   otherwise it is skipped.
+
+Each stage task updates the Assets of the layers it writes (`c360://lake/silver`,
+`c360://lake/gold`, `c360://lake/serving`).
 
 A task that fails for good (its retries spent) sends one alert to `alerts.webhook_url`
 (the DAG, the task, the day, the error's first line, the log URL).
@@ -58,7 +65,15 @@ import pendulum
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from jobs.dag_tasks import LandingSensor, alert_run_failure, alert_task_failure, run_stage_task
+from jobs.dag_tasks import (
+    TRAINING_DUE,
+    LandingSensor,
+    alert_run_failure,
+    alert_task_failure,
+    outlets,
+    request_training_task,
+    run_stage_task,
+)
 from jobs.pipeline import DAILY
 
 
@@ -80,9 +95,12 @@ def c360_daily():
     previous = LandingSensor(task_id="wait_for_landing", poke_interval=300, timeout=6 * 3600, retries=0)
     tasks = {}
     for stage in DAILY:
-        current = task(task_id=stage.name, doc=stage.summary)(run_stage_task)(stage.name)
+        current = task(task_id=stage.name, doc=stage.summary, outlets=outlets(stage))(run_stage_task)(stage.name)
         ([tasks[name] for name in stage.waits_for] if stage.waits_for else previous) >> current
         tasks[stage.name] = previous = current
+    request = task(task_id="request_training", outlets=[TRAINING_DUE],
+                   doc="ask for c360_train when training is due: the week's day, or drift")(request_training_task)()
+    tasks["monitor_drift"] >> request
 
 
 c360_daily()

@@ -1,10 +1,13 @@
 """
 ### c360_train
 
-Weekly training of the models, as of the last day of the run's data interval (a
-data-interval timetable: the run that starts on Sunday 00:00 UTC covers the week that
-just ended and trains as of its Saturday). One task per model, side by side: each
-fails and retries on its own.
+Training of the models, scheduled on data: the Asset `c360://lake/gold/training_due`,
+which the daily run updates with its day when training is due (its `request_training`
+task: the week's day, `training.weekday`, saturday by default; or drift, with
+`drift.retrain_on_drift`). Every task trains as of the day the event names, whose gold
+that run has just built: training never starts before the day it needs, and never
+retries into waiting for it. Triggered by hand, it trains as of the last whole day of its
+data interval. One task per model, side by side: each fails and retries on its own.
 
 **train_recommender**: interactions from `gold.customer_product_activity` -> a
 hyperparameter search of Spark ALS on a temporal validation split, the final model
@@ -30,9 +33,9 @@ from their centroids and matched to the champion's ids; registered as the pyfunc
 `c360_segments`, promoted when its silhouette beats the champion's with an adjusted Rand
 index of at least `customers.segments.min_stability`; writes `gold.segment_profiles`.
 
-Each task needs gold built for that day (by `c360_daily`); until then it fails with a
-message saying so, and its retries wait for the daily run. The logic lives in `jobs/`
-(the weekly stages of `jobs/pipeline.py`).
+Each task needs gold built for its day; a hand-triggered run for a day c360_daily has not
+built fails with a message saying so. The logic lives in `jobs/` (the weekly stages of
+`jobs/pipeline.py`).
 """
 from __future__ import annotations
 
@@ -40,19 +43,18 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import dag, task
-from airflow.timetables.interval import CronDataIntervalTimetable
 
-from jobs.dag_tasks import alert_run_failure, alert_task_failure, run_weekly_stage_task
+from jobs.dag_tasks import TRAINING_DUE, alert_run_failure, alert_task_failure, run_weekly_stage_task
 from jobs.pipeline import WEEKLY
 
 
 @dag(
     dag_id="c360_train",
-    schedule=CronDataIntervalTimetable("@weekly", timezone="UTC"),
+    schedule=[TRAINING_DUE],
     start_date=pendulum.datetime(2026, 10, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "c360", "retries": 3, "retry_delay": timedelta(minutes=30),
+    default_args={"owner": "c360", "retries": 1, "retry_delay": timedelta(minutes=10),
                   "on_failure_callback": alert_task_failure},
     on_failure_callback=alert_run_failure,
     tags=["c360", "weekly", "ml"],

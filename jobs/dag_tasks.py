@@ -3,8 +3,14 @@
 - `run_stage_task(name)`: the body of a daily stage's task. The day it processes is the
   run's data interval start: with a data-interval timetable the run that starts at 00:00
   on day D+1 processes day D, whose files are complete.
-- `run_weekly_stage_task(name)`: the body of a weekly stage's task, run as of the last
-  whole day of the interval (the week that just ended), which c360_daily has built.
+- `run_weekly_stage_task(name)`: the body of a weekly stage's task, run as of the day the
+  triggering `TRAINING_DUE` asset event names (the daily run that asked for it has built
+  that day), or, for a run triggered by hand, the last whole day of its data interval.
+- `LAKE_ASSETS`, `outlets(stage)`: the Airflow Assets a daily stage updates (silver, gold,
+  serving), so a DAG may be scheduled on the lake's layers.
+- `request_training_task()`: the daily run's last task: when training is due
+  (`pipeline.training_requests`: the week's day, or drift) it updates `TRAINING_DUE` with the
+  day, which schedules c360_train; otherwise it is skipped and updates nothing.
 - `LandingSensor`: waits until every source the landing contract delivers daily has a
   file in `<landing>/<source>/ds=<day>/`; while waiting it is deferred to the triggerer
   (`LandingTrigger`), holding no worker slot. After `timeout` it fails, naming the
@@ -23,7 +29,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, get_current_context
+from airflow.sdk import Asset, BaseSensorOperator, get_current_context
+from airflow.sdk.exceptions import AirflowSkipException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from jobs import pipeline
@@ -83,10 +90,43 @@ def run_stage_task(name: str) -> dict[str, Any]:
     return pipeline.run_stage(name, Days.of(run_day(context)), landing=run_landing(context))
 
 
+# The lake's layers as Airflow Assets: a daily task updates those its stage writes.
+LAKE_ASSETS = {layer: Asset(uri=f"c360://lake/{layer}", name=f"c360_{layer}") for layer in ("silver", "gold", "serving")}
+# Updated by the daily run when training is due; c360_train is scheduled on it.
+TRAINING_DUE = Asset(uri="c360://lake/gold/training_due", name="c360_training_due")
+
+
+def outlets(stage: pipeline.Stage) -> list[Asset]:
+    """The Assets the stage's task updates: the lake layers it writes."""
+    return [LAKE_ASSETS[layer] for layer in stage.layers if layer in LAKE_ASSETS]
+
+
+def request_training_task() -> dict[str, Any]:
+    """Update TRAINING_DUE with the day when training is due; skipped (no update) otherwise."""
+    context = get_current_context()
+    day = run_day(context)
+    reasons = pipeline.training_requests(day)
+    if not reasons:
+        raise AirflowSkipException(f"{day}: no training due (not the training weekday, no drift asking for it)")
+    context["outlet_events"][TRAINING_DUE].extra = {"day": day.isoformat(), "reasons": reasons}
+    return {"day": day.isoformat(), "reasons": reasons}
+
+
+def training_day(context: dict[str, Any]) -> dt.date:
+    """The day a c360_train run trains as of: the newest day its triggering TRAINING_DUE events name; for a run
+    triggered by hand, the last whole day of its data interval."""
+    events = context.get("triggering_asset_events") or {}
+    days = [dt.date.fromisoformat(e.extra["day"]) for found in events.values() for e in found
+            if (getattr(e, "extra", None) or {}).get("day")]
+    if days:
+        return max(days)
+    end = context["data_interval_end"] - dt.timedelta(days=1)
+    return dt.date(end.year, end.month, end.day)
+
+
 def run_weekly_stage_task(name: str) -> dict[str, Any]:
-    """Run the weekly stage `name` as of the last whole day of this run's data interval."""
-    end = get_current_context()["data_interval_end"] - dt.timedelta(days=1)
-    return pipeline.run_stage(name, Days.of(dt.date(end.year, end.month, end.day)))
+    """Run the weekly stage `name` as of the training day (`training_day`)."""
+    return pipeline.run_stage(name, Days.of(training_day(get_current_context())))
 
 
 class LandingNotReady(C360Error):

@@ -91,7 +91,7 @@ class Stage:
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()  # older command names kept working
     after: str | tuple[str, ...] | None = None  # the daily stage(s) this one waits for; None: the one before it
-    layers: tuple[str, ...] = ()  # what it writes: bronze, silver, gold, serving, ops, models (MLflow)
+    layers: tuple[str, ...] = ()  # what it writes: bronze, silver, gold, serving, ops, models (MLflow), reports (<lake>/_reports)
 
     @property
     def waits_for(self) -> tuple[str, ...]:
@@ -173,7 +173,7 @@ DAILY: tuple[Stage, ...] = (
           summary="population stability index of the day's features and of every model's scores against the day "
           "the model first scored -> ops.drift; above drift.psi_threshold a warning",
           after=("score_recommendations", "score_customers")),
-    Stage("run_report", "jobs.monitor.report", layers=(),
+    Stage("run_report", "jobs.monitor.report", layers=("reports",),
           summary="the day's run report: rows per layer, quarantine, quality, stages, identity, RFM movements, "
           "recommendations, scores, model metrics and drift, with plots -> <lake>/_reports/runs/<day>.html",
           after=("build_lookup", "build_audiences", "monitor_drift"), aliases=("report",)),
@@ -234,6 +234,33 @@ def run_stage(name: str, days: Days, *, landing: str | None = None, profile: str
     chosen = stage(name)
     rt = _runtime(profile).with_landing(landing)
     return chosen.run(rt, days, **options).as_dict()
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def training_requests(day: dt.date, profile: str | None = None) -> list[str]:
+    """Why the daily run of `day` asks for training: the week's training day (`training.weekday`), and drift
+    above the threshold when `drift.retrain_on_drift` is set (`ops.drift`). Empty: no training due.
+
+    Raises:
+        ConfigError: `training.weekday` is not a day of the week.
+    """
+    from jobs.common.errors import ConfigError
+    from jobs.monitor.drift import drifted_on
+
+    rt = _runtime(profile)
+    weekday = rt.config.training.weekday.lower()
+    if weekday not in WEEKDAYS:
+        raise ConfigError(f"training.weekday: {rt.config.training.weekday!r} is not one of {', '.join(WEEKDAYS)}")
+    reasons = []
+    if WEEKDAYS[day.weekday()] == weekday:
+        reasons.append(f"{day} is a {weekday}: the week's training")
+    if rt.config.drift.retrain_on_drift:
+        drifted = drifted_on(rt.lake, day)
+        if drifted:
+            reasons.append(f"drift above {rt.config.drift.psi_threshold:g}: {', '.join(drifted)}")
+    return reasons
 
 
 def run(rt, days: Days, names: Sequence[str] = DAILY_NAMES, log: Callable[[str], None] = print,

@@ -17,7 +17,7 @@ from jobs import pipeline
 from jobs.common.landing_contract import SOURCES
 
 CHECKOUT = Path(__file__).resolve().parents[1]
-DAILY_TASKS = ["wait_for_landing", *pipeline.DAILY_NAMES]
+DAILY_TASKS = ["wait_for_landing", *pipeline.DAILY_NAMES, "request_training"]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,8 @@ def test_c360_daily_waits_for_landing_then_runs_the_daily_stages_in_registry_ord
                      "score_recommendations": ["build_audiences", "monitor_drift"],
                      "score_customers": ["build_audiences", "monitor_drift"],
                      "build_lookup": ["run_report"], "build_audiences": ["run_report"],
-                     "monitor_drift": ["run_report"], "run_report": []}
+                     "monitor_drift": ["request_training", "run_report"], "run_report": [],
+                     "request_training": []}
     # every stage task is its registry entry
     for stage in pipeline.DAILY:
         task = dag.get_task(stage.name)
@@ -82,17 +83,30 @@ def test_the_trigger_form_has_no_required_param(dagbag):
             param.resolve(None)  # validates: no value is a valid value
 
 
-def test_c360_train_is_one_task_per_model_on_the_week_that_ended(dagbag):
+def test_c360_train_is_one_task_per_model_scheduled_on_the_daily_runs_training_asset(dagbag):
+    from types import SimpleNamespace
+
+    from jobs.dag_tasks import LAKE_ASSETS, TRAINING_DUE, training_day
+
     dag = dagbag.dags["c360_train"]
     names = ["train_recommender", "train_clv", "train_churn", "train_segments"]
     assert [t.task_id for t in dag.tasks] == names
     assert all(not t.upstream_task_ids for t in dag.tasks)  # each fails on its own
     assert [list(t.op_args) for t in dag.tasks] == [[n] for n in names]
     assert dag.max_active_runs == 1 and dag.catchup is False
-    assert all(t.retries >= 1 for t in dag.tasks)
     assert "champion" in dag.doc_md
-    manual = dag.timetable.infer_manual_data_interval(run_after=pendulum.datetime(2026, 11, 2, 9, tz="UTC"))
-    assert (manual.start.date(), manual.end.date()) == (dt.date(2026, 10, 25), dt.date(2026, 11, 1))
+    # Scheduled on data: the asset c360_daily's request_training updates, nothing else.
+    assert type(dag.timetable).__name__ == "AssetTriggeredTimetable"
+    assert [a.uri for a in dag.timetable.asset_condition.objects] == [TRAINING_DUE.uri]
+    daily = dagbag.dags["c360_daily"]
+    assert [a.uri for a in daily.get_task("request_training").outlets] == [TRAINING_DUE.uri]
+    assert daily.get_task("build_features").outlets == [LAKE_ASSETS["gold"]]
+    assert daily.get_task("score_customers").outlets == [LAKE_ASSETS["serving"]]
+    # The day: the newest the triggering events name; by hand, the last whole day of the interval.
+    events = {TRAINING_DUE: [SimpleNamespace(extra={"day": "2026-10-03"}), SimpleNamespace(extra={"day": "2026-10-10"})]}
+    assert training_day({"triggering_asset_events": events}) == dt.date(2026, 10, 10)
+    manual = {"triggering_asset_events": {}, "data_interval_end": pendulum.datetime(2026, 11, 2, tz="UTC")}
+    assert training_day(manual) == dt.date(2026, 11, 1)
 
 
 def test_the_landing_wait_names_the_missing_sources_when_it_times_out(tmp_path, monkeypatch):
@@ -145,6 +159,16 @@ def test_airflow_dags_test_ran_the_day_into_gold(e2e):
     assert {r.stage for r in logged} == set(pipeline.DAILY_NAMES)
     assert all(r.status == "succeeded" and r.orchestrator_run for r in logged)
     assert len({r.orchestrator_run for r in logged}) == 1
+    # 2026-10-10 is a saturday, the training weekday: request_training updated the asset c360_train runs on.
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    from jobs.dag_tasks import TRAINING_DUE
+
+    with create_session() as session:
+        extras = [e.extra for e in session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                  .filter(AssetModel.uri == TRAINING_DUE.uri)]
+    assert extras and extras[-1]["day"] == day.isoformat() and "saturday" in extras[-1]["reasons"][0]
 
 
 def test_c360_privacy_erases_the_days_requests_after_the_daily_run(dagbag):

@@ -86,7 +86,9 @@ def test_damaged_files_load_or_fail_alone_and_every_record_is_accounted_for(lake
 
     assert main(command) == 2
     err = capsys.readouterr().err
-    assert err.startswith("c360: error: ingest of 1 file(s) failed"), err
+    # The progress lines of each source come first, then the error.
+    error = err[err.index("c360: error: "):]
+    assert error.startswith("c360: error: ingest of 1 file(s) failed"), err
     assert f"returns: {files['returns_corrupt']}: gzip-compressed but corrupt or cut short" in err, err
 
     entries = lake.read(INGEST_LOG_TABLE).collect()

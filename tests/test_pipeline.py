@@ -40,7 +40,7 @@ def test_every_stage_has_the_one_contract(stage):
     assert issubclass(report_class, StageReport) and dataclasses.is_dataclass(report_class)
     assert report_class.__dataclass_params__.frozen
     assert re.search(r"\b(bronze|silver|gold|serving|ops)\.", module.__doc__ or ""), f"{stage.module} names its tables"
-    assert stage.layers and set(stage.layers) <= {"bronze", "silver", "gold", "serving", "ops", "models"}
+    assert stage.layers and set(stage.layers) <= {"bronze", "silver", "gold", "serving", "ops", "models", "reports"}
 
 
 def test_days_and_reports_are_json_ready():

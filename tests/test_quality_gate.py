@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -214,6 +215,15 @@ def test_data_docs_have_an_index_and_a_page_per_day_and_source(clean_run, report
             assert (reports / "data_docs" / "expectations" / f"{name}.html").is_file()
     suite_page = (reports / "data_docs" / "expectations" / "order_lines.html").read_text(encoding="utf-8")
     assert "with mostly = (0.9 - 5 / rows" in suite_page
+    # Styled with no network: the pages load Bootstrap and jQuery from static/vendor/, nothing from a CDN.
+    page = Path(clean_run.sources["orders"].page)
+    for text in (page.read_text(encoding="utf-8"), suite_page):
+        assert not re.search(r"""<(?:link|script)\b[^>]*(?:href|src)=["']https?://""", text)
+        assert "static/vendor/bootstrap.min.css" in text and "static/vendor/jquery.min.js" in text
+    vendor = reports / "data_docs" / "static" / "vendor"
+    assert (page.parent / "../../../../static/vendor/bootstrap.min.css").resolve() == (vendor / "bootstrap.min.css").resolve()
+    assert "Bootstrap" in (vendor / "bootstrap.min.css").read_text()[:300]
+    assert (vendor / "jquery.min.js").stat().st_size > 50_000 and (vendor / "bootstrap.bundle.min.js").is_file()
 
 
 def _inject(lake: Lake, source: str, rows: DataFrame) -> None:

@@ -345,6 +345,15 @@ class DriftConfig:
 
 
 @dataclass(frozen=True)
+class TrainingConfig:
+    """When the daily run asks for training (c360_daily's `request_training`, c360_train's schedule)."""
+
+    # The daily run of this day of the week asks for the week's training: monday .. sunday (the
+    # default, saturday, is the week's last day). drift.retrain_on_drift asks on other days too.
+    weekday: str = "saturday"
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     """The run report (jobs/monitor/report.py): `<lake>/_reports/runs/<day>.html`."""
 
@@ -369,6 +378,7 @@ class Config:
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
 

@@ -12,7 +12,7 @@ Airflow dag run id when a DAG ran the stage.
 |---|---|
 | run_id | one stage run (a uuid) |
 | stage | the stage, as registered in jobs/pipeline.py |
-| layers | the lake layers the stage writes (bronze, silver, gold, serving, ops, models) |
+| layers | the lake layers the stage writes (bronze, silver, gold, serving, ops, models, reports) |
 | ds | a landing day the run covered |
 | status | succeeded / failed |
 | error | the error class and first line of its message (failed runs) |

@@ -110,25 +110,21 @@ def run(rt: Runtime, days: Days) -> DriftReport:
     lake, day, dc = rt.lake, days.last, rt.config.drift
     rows: list[DriftRow] = []
     skipped: list[str] = []
-    references: dict[str, dt.date] = {}
-    for variable in SCORE_VARIABLES:
-        with logs.step("monitor_drift", f"{day}: {variable.name}") as step:
-            found = _measure(lake, variable, day, dc.bins, None)
-            if found is None:
-                skipped.append(variable.name)
-                continue
-            rows.append(found)
-            references.setdefault(variable.version_column or "", found.reference_date)
-            step.rows, step.note = found.rows, f"PSI {found.psi:.3f} vs {found.reference_date}"
-    feature_reference = references.get("churn_model_version") or references.get("clv_model_version")
-    for variable in FEATURE_VARIABLES:
-        with logs.step("monitor_drift", f"{day}: {variable.name}") as step:
-            found = _measure(lake, variable, day, dc.bins, feature_reference)
-            if found is None:
-                skipped.append(variable.name)
-                continue
-            rows.append(found)
-            step.rows, step.note = found.rows, f"PSI {found.psi:.3f} vs {found.reference_date}"
+
+    def measure_all(variables: Sequence[Variable], reference: dt.date | None) -> None:
+        for variable in variables:
+            with logs.step("monitor_drift", f"{day}: {variable.name}") as step:
+                found = _measure(lake, variable, day, dc.bins, reference)
+                if found is None:
+                    skipped.append(variable.name)
+                    continue
+                rows.append(found)
+                step.rows, step.note = found.rows, f"PSI {found.psi:.3f} vs {found.reference_date}"
+
+    measure_all(SCORE_VARIABLES, None)
+    # The features' reference: the churn model's first day, else the lifetime value model's.
+    firsts = {r.name: r.reference_date for r in rows}
+    measure_all(FEATURE_VARIABLES, firsts.get("churn_probability") or firsts.get("clv_12m"))
     computed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     out = rt.spark.createDataFrame(
         [(day, r.kind, r.name, r.source_table, r.model_version, r.reference_date, r.psi, r.rows, r.reference_rows,

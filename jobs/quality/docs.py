@@ -9,14 +9,18 @@
 GX's site builder renders its index from the validation results its context
 holds; an ephemeral context holds only the current process's, so each run would
 forget the earlier days. The pages are therefore rendered with GX's renderers and
-the index from `ops.dq_results`. GX pages load their stylesheets from public CDNs;
-offline they show unstyled but complete. The index is self-contained.
+the index from `ops.dq_results`. GX's templates load Bootstrap, jQuery and friends
+from public CDNs; the pages are written pointing at copies under `static/vendor/`
+instead (Bootstrap and jQuery from their XStatic wheels), and the CDN-only extras
+(bootstrap-table, the date picker, Vega, Font Awesome, a dark theme, GX's logo) are
+left out: the pages render styled with no network. The index is self-contained.
 """
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +56,58 @@ def render_validation_page(result: Any) -> str:
 
 
 def write_validation_page(spark: SparkSession, folder: str, day: dt.date, source: str, page: str) -> str:
-    """Write one validation's page (`render_validation_page`); returns its path."""
-    path = f"{folder}/{validation_page(day, source)}"
-    write_text(spark, path, page)
+    """Write one validation's page (`render_validation_page`), pointed at the local assets; returns its path."""
+    relative = validation_page(day, source)
+    path = f"{folder}/{relative}"
+    write_text(spark, path, offline(page, "../" * relative.count("/")))
     return path
+
+
+# What GX's templates load from CDNs -> the local copy (under static/vendor/), or None: left out.
+_LOCAL = {
+    "bootstrap.min.css": "bootstrap.min.css",
+    "bootstrap.min.js": "bootstrap.bundle.min.js",  # the bundle carries popper
+    "jquery-3.7.1.min.js": "jquery.min.js",
+}
+_VENDOR_FILES = {  # local copy -> (XStatic package, file in it)
+    "bootstrap.min.css": ("xstatic.pkg.bootstrap", "css/bootstrap.min.css"),
+    "bootstrap.bundle.min.js": ("xstatic.pkg.bootstrap", "js/bootstrap.bundle.min.js"),
+    "jquery.min.js": ("xstatic.pkg.jquery", "jquery.min.js"),
+}
+_REMOTE_TAG = re.compile(r"""<(?:link|script|img)\b[^>]*?(?:href|src)=["'](https?://[^"']+)["'][^>]*>(?:\s*</script>)?""")
+
+
+def offline(page: str, to_root: str) -> str:
+    """The page with every CDN stylesheet, script and image replaced by its local copy or left out."""
+
+    def local(match: re.Match) -> str:
+        url = match.group(1)
+        name = url.rsplit("/", 1)[-1].split("?")[0]
+        if name not in _LOCAL or "greatexpectations.io" in url:
+            return ""
+        href = f"{to_root}static/vendor/{_LOCAL[name]}"
+        if name.endswith(".css"):
+            return f'<link rel="stylesheet" href="{href}"/>'
+        return f'<script src="{href}"></script>'
+
+    return _REMOTE_TAG.sub(local, page).replace("</head>", f"<style>{_ICONS}</style></head>", 1)
+
+
+# GX marks each result with Font Awesome icons (a CDN font): the two it uses, as characters.
+_ICONS = (".fas.fa-check-circle::before { content: '\\2714'; } .fas.fa-times::before { content: '\\2716'; } "
+          ".fas { font-style: normal; font-weight: bold; }")
+
+
+def write_vendor_assets(spark: SparkSession, folder: str) -> None:
+    """Copy Bootstrap and jQuery into `<folder>/static/vendor/` (once per folder)."""
+    import importlib
+
+    for name, (package, file) in _VENDOR_FILES.items():
+        target = f"{folder}/static/vendor/{name}"
+        if "://" not in target and Path(target).exists():
+            continue
+        base = Path(importlib.import_module(package).BASE_DIR)
+        write_text(spark, target, (base / file).read_text(encoding="utf-8"))
 
 
 def write_suite_page(spark: SparkSession, folder: str, suite: Any) -> str:
@@ -64,7 +116,7 @@ def write_suite_page(spark: SparkSession, folder: str, suite: Any) -> str:
 
     page = _page_view().render(ExpectationSuitePageRenderer().render(suite))
     path = f"{folder}/expectations/{suite.name}.html"
-    write_text(spark, path, page)
+    write_text(spark, path, offline(page, "../"))
     return path
 
 

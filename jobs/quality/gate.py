@@ -266,6 +266,7 @@ def validate(
     outcomes.sort(key=lambda o: (o.run_date, position[o.source]))
     for name in names:
         docs.write_suite_page(spark, folder, _gx().suite(suites[name]))
+    docs.write_vendor_assets(spark, folder)
 
     _record(spark, lake, first, last, names, rows)
     index = docs.write_index(spark, lake.read(DQ_RESULTS), folder)
