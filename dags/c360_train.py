@@ -6,8 +6,8 @@ which the daily run updates with its day when training is due (its `request_trai
 task: the week's day, `training.weekday`, saturday by default; or drift, with
 `drift.retrain_on_drift`). Every task trains as of the day the event names, whose gold
 that run has just built: training never starts before the day it needs, and never
-retries into waiting for it. Triggered by hand, it trains as of the last whole day of its
-data interval. One task per model, side by side: each fails and retries on its own.
+retries into waiting for it. Triggered by hand, it trains as of its `day` param (else the
+day before the run). One task per model, side by side: each fails and retries on its own.
 
 **train_recommender**: interactions from `gold.customer_product_activity` -> a
 hyperparameter search of Spark ALS on a temporal validation split, the final model
@@ -42,7 +42,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 from jobs.dag_tasks import TRAINING_DUE, alert_run_failure, alert_task_failure, run_weekly_stage_task
 from jobs.pipeline import WEEKLY
@@ -57,6 +57,9 @@ from jobs.pipeline import WEEKLY
     default_args={"owner": "c360", "retries": 1, "retry_delay": timedelta(minutes=10),
                   "on_failure_callback": alert_task_failure},
     on_failure_callback=alert_run_failure,
+    params={"day": Param(None, type=["null", "string"], format="date",
+                         description="train as of this day (YYYY-MM-DD, built by c360_daily); empty: the day "
+                                     "the triggering asset event names, else the day before the run")},
     tags=["c360", "weekly", "ml"],
     doc_md=__doc__,
 )

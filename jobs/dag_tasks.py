@@ -113,14 +113,17 @@ def request_training_task() -> dict[str, Any]:
 
 
 def training_day(context: dict[str, Any]) -> dt.date:
-    """The day a c360_train run trains as of: the newest day its triggering TRAINING_DUE events name; for a run
-    triggered by hand, the last whole day of its data interval."""
+    """The day a c360_train run trains as of: its `day` param when given (a run triggered by hand), else the
+    newest day its triggering TRAINING_DUE events name, else the day before its run (its data interval's end)."""
+    given = (context.get("params") or {}).get("day")
+    if given:
+        return dt.date.fromisoformat(given)
     events = context.get("triggering_asset_events") or {}
     days = [dt.date.fromisoformat(e.extra["day"]) for found in events.values() for e in found
             if (getattr(e, "extra", None) or {}).get("day")]
     if days:
         return max(days)
-    end = context["data_interval_end"] - dt.timedelta(days=1)
+    end = (context.get("data_interval_end") or context.get("logical_date") or dt.datetime.now(dt.UTC)) - dt.timedelta(days=1)
     return dt.date(end.year, end.month, end.day)
 
 

@@ -107,6 +107,9 @@ def test_c360_train_is_one_task_per_model_scheduled_on_the_daily_runs_training_a
     assert training_day({"triggering_asset_events": events}) == dt.date(2026, 10, 10)
     manual = {"triggering_asset_events": {}, "data_interval_end": pendulum.datetime(2026, 11, 2, tz="UTC")}
     assert training_day(manual) == dt.date(2026, 11, 1)
+    assert training_day({**manual, "params": {"day": "2026-10-17"}}) == dt.date(2026, 10, 17)
+    assert training_day({"triggering_asset_events": {}, "logical_date": pendulum.datetime(2026, 11, 2, tz="UTC"),
+                         "data_interval_end": None}) == dt.date(2026, 11, 1)
 
 
 def test_the_landing_wait_names_the_missing_sources_when_it_times_out(tmp_path, monkeypatch):
