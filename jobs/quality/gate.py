@@ -231,14 +231,14 @@ def validate(
     # GX validates in a thread of its own: while it works through one source's days (Python), this thread
     # waits on Spark reading the next source (the JVM), so the two overlap.
     with ThreadPoolExecutor(1, thread_name_prefix="gx") as gx_thread:
-        checked: dict[str, list[tuple[dt.date, Future]]] = {}
+        checked: dict[str, list[tuple[dt.date, int, Future]]] = {}
         for name in names:
             with logs.step("quality_gate", f"{name}: read {len(days)} day(s)") as step:
                 checked[name] = _gate_source(suites[name], inputs, validated_at, rt.config.quality.driver_max_rows,
                                              gx_thread)
-                step.rows = sum(count for count, _ in (inputs.counts.get(name) or {}).values())
+                step.rows = sum(count for _, count, _ in checked[name])
         with logs.step("quality_gate", "validate (Great Expectations)") as step:
-            done = {name: [(day, future.result()) for day, future in found] for name, found in checked.items()}
+            done = {name: [(day, future.result()) for day, _, future in found] for name, found in checked.items()}
             step.rows = sum(1 for found in done.values() for _, (_, _, page) in found if page is not None)
             step.note = "source-days validated"
     for name in names:
@@ -355,9 +355,9 @@ def enforce(result: GateResult) -> None:
 
 def _gate_source(
     suite: Suite, inputs: _RangeInputs, validated_at: dt.datetime, driver_max_rows: int, gx_thread: Executor,
-) -> list[tuple[dt.date, Future]]:
-    """Validate one source on each day of the range: per day, a future of the summary, the outcomes and GX's
-    Data Docs page (None when the day has no bronze rows).
+) -> list[tuple[dt.date, int, Future]]:
+    """Validate one source on each day of the range: per day, its bronze rows and a future of the summary, the
+    outcomes and GX's Data Docs page (None when the day has no bronze rows).
 
     The range is read once: the days' rows, with the references joined by day, and the row counts of the
     weeks before for the volume checks. Days of at most `driver_max_rows` rows are collected together (up to
@@ -366,8 +366,8 @@ def _gate_source(
     """
     days = list(inputs.days)
 
-    def nothing(day: dt.date) -> tuple[dt.date, Future]:
-        return day, _done((SourceSummary(day, suite.name, 0), [], None))
+    def nothing(day: dt.date) -> tuple[dt.date, int, Future]:
+        return day, 0, _done((SourceSummary(day, suite.name, 0), [], None))
 
     table = bronze_table(suite.name)
     if not inputs.lake.exists(table):
@@ -377,7 +377,6 @@ def _gate_source(
         F.col(DAY_COLUMN).between(F.lit(context_first), F.lit(inputs.days.last))))
     per_day = rows.groupBy(DAY_COLUMN).agg(F.count(F.lit(1)).alias("rows"), F.collect_set("_batch_id").alias("batches"))
     stats = {r[DAY_COLUMN]: (r["rows"], tuple(sorted(b for b in r["batches"] if b))) for r in per_day.collect()}
-    inputs.counts[suite.name] = {day: stats[day] for day in days if day in stats}
     landed = [day for day in days if stats.get(day, (0, ()))[0]]
     if not landed:
         return [nothing(day) for day in days]
@@ -411,9 +410,9 @@ def _gate_source(
             frame = in_driver.get(day)
             if frame is None:  # a Spark day is validated before its cached rows are released
                 spark_day = data.where(F.col(DAY_COLUMN) == F.lit(day))
-                checked.append((day, _done(gx_thread.submit(_validate_day, task, spark_day).result())))
+                checked.append((day, count, _done(gx_thread.submit(_validate_day, task, spark_day).result())))
             else:
-                checked.append((day, gx_thread.submit(_validate_day, task, frame)))
+                checked.append((day, count, gx_thread.submit(_validate_day, task, frame)))
     finally:
         data.unpersist()
     return checked
@@ -634,8 +633,6 @@ class _RangeInputs:
         self.days = days
         self.lookback_days = lookback_days
         self._references: dict[str, tuple[DataFrame | None, set[dt.date]]] = {}
-        # Rows and batches per day of each source read, for the progress lines.
-        self.counts: dict[str, dict[dt.date, tuple[int, tuple[str, ...]]]] = {}
 
     def with_landed_on(self, rows: DataFrame, source: str) -> DataFrame:
         """The range's rows with `_ref_landed_on`: the landing day that already holds the row's key (silver
