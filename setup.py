@@ -13,6 +13,7 @@ INSTALL_REQUIRES = [
     "pyyaml>=6.0",
     "boto3>=1.35",
     "apache-airflow==3.3.2",
+    "apache-airflow-providers-smtp>=3.2",  # alert emails (jobs/dag_tasks.py)
     "great-expectations==1.24.1",
     "dbt-core>=1.11,<1.12",
     "dbt-spark[session]==1.11.0",
@@ -70,6 +71,7 @@ DEV_REQUIRES = [
     "nbclient>=0.10",
     "nbformat>=5.10",
     "ipykernel>=6.29",
+    "aiosmtpd>=1.4",  # a real SMTP server on loopback receiving the alert emails
 ]
 
 setup(

@@ -48,7 +48,9 @@ Each stage task updates the Assets of the layers it writes (`c360://lake/silver`
 `c360://lake/gold`, `c360://lake/serving`).
 
 A task that fails for good (its retries spent) sends one alert to `alerts.webhook_url`
-(the DAG, the task, the day, the error's first line, the log URL).
+and by email to `alerts.email_to` (the DAG, the task, the day, the error's first line, the
+log URL). With `alerts.serving_deadline_hour` set, a scheduled run not done by that hour
+(UTC) of the day after its landing day sends one `deadline_missed` alert.
 
 Tasks 1-11 are the daily stages of `jobs/pipeline.py`, one task each, in registry
 order. Each reads and writes only its day, and every write is one atomic Delta
@@ -73,6 +75,7 @@ from jobs.dag_tasks import (
     outlets,
     request_training_task,
     run_stage_task,
+    serving_deadline,
 )
 from jobs.pipeline import DAILY
 
@@ -86,6 +89,7 @@ from jobs.pipeline import DAILY
     default_args={"owner": "c360", "retries": 2, "retry_delay": timedelta(minutes=2),
                   "on_failure_callback": alert_task_failure},
     on_failure_callback=alert_run_failure,
+    deadline=serving_deadline(),
     params={"landing": Param(None, type=["null", "string"],
                              description="landing folder or s3://bucket/prefix; empty: the profile's")},
     tags=["c360", "daily"],

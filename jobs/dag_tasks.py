@@ -16,8 +16,12 @@
   (`LandingTrigger`), holding no worker slot. After `timeout` it fails, naming the
   folders still empty.
 - `alert_task_failure`, `alert_run_failure`: the DAGs' failure callbacks, one alert each
-  to `alerts.webhook_url` (`jobs.common.alerts`). A task that fails for good (its retries spent) sends one; the
+  to `alerts.webhook_url` and, by email through Airflow's SMTP provider, to `alerts.email_to`
+  (`jobs.common.alerts`). A task that fails for good (its retries spent) sends one; the
   run's own failure then sends none more, unless no task failed (a run timed out).
+- `serving_deadline()`: c360_daily's `DeadlineAlert` when `alerts.serving_deadline_hour` is
+  set: a scheduled run not done by that hour of the day after its landing day sends one
+  `deadline_missed` alert (`alert_deadline_missed`, run by Airflow's triggerer).
 
 Airflow is imported here and in `dags/` only; the stages never see it.
 """
@@ -34,7 +38,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from jobs import pipeline
-from jobs.common.errors import C360Error
+from jobs.common.errors import C360Error, ConfigError
 from jobs.common.stage import Days
 
 
@@ -49,16 +53,34 @@ def _day_of(context: dict[str, Any]) -> str | None:
     return None if start is None else run_day(context).isoformat()
 
 
+def deliver(alert: Any) -> None:
+    """Send `alert` (a `jobs.common.alerts.Alert`) to the webhook and the email addresses configured;
+    an alert that cannot be delivered is logged, never raised."""
+    from jobs.common import alerts
+
+    config = _alerts_config()
+    alerts.send(alert, config.webhook_url, config.timeout_seconds)
+    if not config.email_to:
+        return
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    try:
+        with SmtpHook(smtp_conn_id=config.smtp_conn_id) as hook:
+            hook.send_email_smtp(to=list(config.email_to), subject=alert.subject, html_content=alert.html())
+    except Exception as exc:  # noqa: BLE001 - a mail server's error must not change the run's outcome
+        alerts.log.error("alert email to %s through connection %s could not be sent: %s",
+                         ", ".join(config.email_to), config.smtp_conn_id, alerts.first_line(exc))
+
+
 def alert_task_failure(context: dict[str, Any]) -> None:
     """A task's `on_failure_callback`: the task failed for good (retries spent)."""
     from jobs.common import alerts
 
     ti = context.get("ti") or context.get("task_instance")
-    config = _alerts_config()
-    alerts.send(alerts.Alert(
+    deliver(alerts.Alert(
         kind="task_failed", dag_id=ti.dag_id, day=_day_of(context), task_id=ti.task_id,
         error=alerts.first_line(context.get("exception")), log_url=getattr(ti, "log_url", None),
-    ), config.webhook_url, config.timeout_seconds)
+    ))
 
 
 def alert_run_failure(context: dict[str, Any]) -> None:
@@ -68,9 +90,39 @@ def alert_run_failure(context: dict[str, Any]) -> None:
     if context.get("reason") == "task_failure":
         return
     run = context.get("dag_run")
-    config = _alerts_config()
-    alerts.send(alerts.Alert(kind="run_failed", dag_id=getattr(run, "dag_id", "?"), day=_day_of(context),
-                             error=context.get("reason")), config.webhook_url, config.timeout_seconds)
+    deliver(alerts.Alert(kind="run_failed", dag_id=getattr(run, "dag_id", "?"), day=_day_of(context),
+                         error=context.get("reason")))
+
+
+def serving_deadline() -> Any:
+    """c360_daily's `DeadlineAlert`: serving ready by `alerts.serving_deadline_hour` (UTC) of the day after the
+    landing day, i.e. the run's logical date (its data interval's start) + 24 h + the hour; None when unset."""
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    hour = _alerts_config().serving_deadline_hour
+    if hour is None:
+        return None
+    if not 0 <= hour <= 23:
+        raise ConfigError(f"alerts.serving_deadline_hour must be an hour from 0 to 23 (UTC), got {hour}")
+    return DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=dt.timedelta(hours=24 + hour),
+                         callback=AsyncCallback(alert_deadline_missed))
+
+
+async def alert_deadline_missed(context: dict[str, Any], **_: Any) -> None:
+    """The deadline's callback (run by the triggerer): one `deadline_missed` alert for a scheduled run.
+    A backfill's or a manual run's deadline lies in the past by construction: those send none."""
+    from jobs.common import alerts
+
+    run = context.get("dag_run") or {}
+    if run.get("run_type") != "scheduled":
+        alerts.log.info("deadline of %s %s passed; no alert for a %s run", run.get("dag_id"), run.get("dag_run_id"),
+                        run.get("run_type"))
+        return
+    start = run.get("data_interval_start")
+    deadline = (context.get("deadline") or {}).get("deadline_time")
+    await asyncio.to_thread(deliver, alerts.Alert(
+        kind="deadline_missed", dag_id=run.get("dag_id", "?"), day=str(start)[:10] if start else None,
+        error=f"run {run.get('run_id')} was not done by its deadline {deadline} (state {run.get('state')})"))
 
 
 def run_day(context: dict[str, Any]) -> dt.date:

@@ -199,36 +199,78 @@ def test_the_dag_files_only_wire_the_registry():
         assert not {m for m in modules if m and m.split(".")[0] in ("pyspark", "mlflow", "dbt", "great_expectations")}
 
 
-def test_a_task_that_fails_for_good_sends_exactly_one_alert_to_the_webhook(e2e, tmp_path, monkeypatch):
+class _Sinks:
+    """A webhook (HTTP) and a mail server (SMTP, aiosmtpd) on loopback, recording what they receive."""
+
+    def __init__(self) -> None:
+        import json
+        import socket
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from aiosmtpd.controller import Controller
+
+        self.posted: list[dict] = []
+        self.mailed: list = []
+        posted, mailed = self.posted, self.mailed
+
+        class Hook(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server hook name
+                posted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_):
+                pass
+
+        class Mailbox:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+                mailed.append(envelope)
+                return "250 OK"
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.smtp_port = probe.getsockname()[1]
+        self.smtp = Controller(Mailbox(), hostname="127.0.0.1", port=self.smtp_port)
+        self.smtp.start()
+
+    def profile(self) -> str:
+        """The alerts section sending to both sinks (the email through Airflow's connection smtp_default)."""
+        return (f"alerts:\n  webhook_url: http://127.0.0.1:{self.http.server_port}/hook\n"
+                f"  email_to: [oncall@example.com, data-team@example.com]\n")
+
+    def smtp_connection(self) -> str:
+        """Airflow's smtp_default connection (AIRFLOW_CONN_SMTP_DEFAULT) to the mail server: plain SMTP on loopback."""
+        import json
+
+        return json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": self.smtp_port, "extra": {
+            "disable_ssl": True, "disable_tls": True, "from_email": "c360@example.com", "retry_limit": 0}})
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.smtp.stop()
+
+
+def test_a_task_that_fails_for_good_sends_exactly_one_alert_to_the_webhook_and_by_email(e2e, tmp_path, monkeypatch):
     """A real Airflow run (`dag.test`, the database the shared lake's day migrated) of c360_daily's
-    build_lookup on an empty lake: the task fails, and a webhook sink on loopback receives one alert
-    naming the DAG, the task, the day, the error's first line and the log URL."""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    build_lookup on an empty lake: the task fails; a webhook sink on loopback receives one alert
+    naming the DAG, the task, the day, the error's first line and the log URL, and a mail server on
+    loopback one email with them, sent by Airflow's SMTP provider to the configured addresses."""
+    from email import message_from_bytes
 
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.conftest import TEST_PROFILE
 
-    received: list[dict] = []
-
-    class Sink(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the http.server hook name
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sinks = _Sinks()
     try:
         profile = tmp_path / "alerting.yaml"
-        profile.write_text(TEST_PROFILE + f"alerts:\n  webhook_url: http://127.0.0.1:{server.server_port}/hook\n")
+        profile.write_text(TEST_PROFILE + sinks.profile())
         monkeypatch.setenv("C360_PROFILE", str(profile))
         monkeypatch.setenv("C360_LAKE_ROOT", str(tmp_path / "empty_lake"))
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", sinks.smtp_connection())
         dag = DagBag(dag_folder=str(CHECKOUT / "dags")).get_dag("c360_daily").partial_subset(
             task_ids=["build_lookup"], include_upstream=False, include_downstream=False)
         for t in dag.tasks:
@@ -237,12 +279,83 @@ def test_a_task_that_fails_for_good_sends_exactly_one_alert_to_the_webhook(e2e, 
         states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
         day = run.data_interval_start.date().isoformat()
     finally:
-        server.shutdown()
+        sinks.close()
     assert states == {"build_lookup": "failed"}
-    assert len(received) == 1, received
-    alert = received[0]
+    assert len(sinks.posted) == 1, sinks.posted
+    alert = sinks.posted[0]
     assert (alert["kind"], alert["dag_id"], alert["task_id"]) == ("task_failed", "c360_daily", "build_lookup")
     assert alert["day"] == day and alert["log_url"] and "build_lookup" in alert["log_url"]
     # the task's own error, first line only (the lake it reads has no identity map of that day)
     assert alert["error"].startswith("ServingError: silver.identity_map ") and "\n" not in alert["error"]
     assert alert["text"].startswith(f"c360: c360_daily for {day}: task build_lookup failed")
+    # the same alert by email, once, to both addresses
+    assert len(sinks.mailed) == 1, sinks.mailed
+    envelope = sinks.mailed[0]
+    assert envelope.mail_from == "c360@example.com"
+    assert sorted(envelope.rcpt_tos) == ["data-team@example.com", "oncall@example.com"]
+    mail = message_from_bytes(envelope.original_content)
+    assert mail["Subject"] == f"c360: c360_daily for {day}: task build_lookup failed"
+    body = next(part for part in mail.walk() if part.get_content_type() == "text/html").get_payload(decode=True)
+    body = body.decode("utf-8")
+    for field in ("c360_daily", "build_lookup", day, "ServingError: silver.identity_map", alert["log_url"]):
+        assert field in body, field
+
+
+def test_the_serving_deadline_is_declared_only_when_configured(tmp_path, monkeypatch):
+    """`alerts.serving_deadline_hour: 6`: c360_daily declares a DeadlineAlert 30 h after its logical date
+    (06:00 UTC the day after the landing day), calling the alert back; unset, it declares none."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import DeadlineReference
+
+    from jobs.dag_tasks import alert_deadline_missed
+
+    assert DagBag(dag_folder=str(CHECKOUT / "dags")).dags["c360_daily"].deadline is None
+    profile = tmp_path / "deadline.yaml"
+    profile.write_text("alerts:\n  serving_deadline_hour: 6\n")
+    monkeypatch.setenv("C360_PROFILE", str(profile))
+    bag = DagBag(dag_folder=str(CHECKOUT / "dags"))
+    assert bag.import_errors == {}
+    deadline = bag.dags["c360_daily"].deadline
+    deadline = deadline[0] if isinstance(deadline, list) else deadline
+    assert deadline.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
+    assert deadline.interval == dt.timedelta(hours=30)
+    assert deadline.callback.path == f"{alert_deadline_missed.__module__}.{alert_deadline_missed.__name__}"
+    profile.write_text("alerts:\n  serving_deadline_hour: 30\n")
+    bag = DagBag(dag_folder=str(CHECKOUT / "dags"))
+    (error,) = bag.import_errors.values()
+    assert "alerts.serving_deadline_hour must be an hour from 0 to 23" in error
+
+
+def test_a_missed_deadline_alerts_once_for_a_scheduled_run_and_never_for_a_backfill(tmp_path, monkeypatch):
+    """The deadline's callback as Airflow's triggerer calls it (the context the scheduler builds from the run,
+    `DAGRunResponse`): a scheduled run gets one deadline_missed alert by webhook and email; a backfilled
+    day, whose deadline passed long ago, none."""
+    from airflow.api_fastapi.core_api.datamodels.dag_run import DAGRunResponse
+
+    from jobs.dag_tasks import alert_deadline_missed
+
+    used = {"dag_id", "dag_run_id", "run_type", "state", "data_interval_start"}
+    assert used <= set(DAGRunResponse.model_fields), "the scheduler's run context lost a field the alert reads"
+
+    def context(run_type: str) -> dict:
+        return {"dag_run": {"dag_id": "c360_daily", "dag_run_id": f"{run_type}__2026-10-05T00:00:00+00:00",
+                            "run_type": run_type, "state": "running",
+                            "data_interval_start": "2026-10-05T00:00:00Z"},
+                "deadline": {"id": "0", "deadline_time": "2026-10-06T06:00:00+00:00"}}
+
+    sinks = _Sinks()
+    try:
+        profile = tmp_path / "alerting.yaml"
+        profile.write_text(sinks.profile())
+        monkeypatch.setenv("C360_PROFILE", str(profile))
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", sinks.smtp_connection())
+        asyncio.run(alert_deadline_missed(context=context("backfill")))
+        asyncio.run(alert_deadline_missed(context=context("manual")))
+        assert sinks.posted == [] and sinks.mailed == []
+        asyncio.run(alert_deadline_missed(context=context("scheduled")))
+    finally:
+        sinks.close()
+    assert len(sinks.posted) == 1 and len(sinks.mailed) == 1
+    alert = sinks.posted[0]
+    assert (alert["kind"], alert["dag_id"], alert["day"]) == ("deadline_missed", "c360_daily", "2026-10-05")
+    assert "2026-10-06T06:00:00" in alert["error"] and "state running" in alert["error"]

@@ -1,13 +1,16 @@
-"""Alerts: one JSON message per event to the configured webhook (`alerts.webhook_url`).
+"""Alerts: one message per event, to the configured webhook (`alerts.webhook_url`) and by email.
 
-The message carries `text` (what Slack and Teams incoming webhooks show) and the fields
-a receiver may route on: `kind` (task_failed, run_failed), `dag_id`,
-`task_id`, `day` (the landing day the run processes), `error` (the first line of the
-error) and `log_url`. Sending never raises: an alert that cannot be delivered is logged,
-and the run's own outcome stands.
+The webhook's JSON message carries `text` (what Slack and Teams incoming webhooks show) and
+the fields a receiver may route on: `kind` (task_failed, run_failed, deadline_missed),
+`dag_id`, `task_id`, `day` (the landing day the run processes), `error` (the first line of
+the error) and `log_url`. The email (sent by the DAGs through Airflow's SMTP provider,
+`jobs/dag_tasks.py`) has `subject` as its subject and `html()` as its body: the same
+fields. Sending never raises: an alert that cannot be delivered is logged, and the run's
+own outcome stands.
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import urllib.error
@@ -19,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Alert:
-    kind: str  # task_failed or run_failed
+    kind: str  # task_failed, run_failed or deadline_missed
     dag_id: str
     day: str | None
     task_id: str | None = None
@@ -28,16 +31,33 @@ class Alert:
 
     @property
     def text(self) -> str:
-        what = {"task_failed": f"task {self.task_id} failed", "run_failed": "run failed"}.get(self.kind, self.kind)
-        lines = [f"c360: {self.dag_id} for {self.day or 'an unknown day'}: {what}"]
+        lines = [self.subject]
         if self.error:
             lines.append(f"error: {self.error}")
         if self.log_url:
             lines.append(f"log: {self.log_url}")
         return "\n".join(lines)
 
+    @property
+    def subject(self) -> str:
+        what = {"task_failed": f"task {self.task_id} failed", "run_failed": "run failed",
+                "deadline_missed": "deadline missed"}.get(self.kind, self.kind)
+        return f"c360: {self.dag_id} for {self.day or 'an unknown day'}: {what}"
+
     def payload(self) -> dict:
         return {"text": self.text, **asdict(self)}
+
+    def html(self) -> str:
+        """The email's body: the subject, then every field in a table, the log URL as a link."""
+        rows = "".join(
+            f"<tr><th align='left'>{name}</th><td>{_cell(name, value)}</td></tr>"
+            for name, value in asdict(self).items() if value is not None)
+        return f"<p>{html.escape(self.subject)}</p><table>{rows}</table>"
+
+
+def _cell(name: str, value: object) -> str:
+    text = html.escape(str(value))
+    return f"<a href='{text}'>{text}</a>" if name == "log_url" else text
 
 
 def first_line(error: object, limit: int = 500) -> str | None:

@@ -327,6 +327,16 @@ class AlertsConfig:
     webhook_url: str = ""
     # Seconds the webhook may take to answer; an alert that cannot be sent is logged, never raised.
     timeout_seconds: float = 10.0
+    # Addresses that get each alert by email too, sent through Airflow's SMTP provider with the
+    # Airflow connection `smtp_conn_id` (host, port, login, and `from_email` in its extra); empty:
+    # no email.
+    email_to: tuple[str, ...] = ()
+    smtp_conn_id: str = "smtp_default"
+    # The daily run's deadline: the hour (UTC, 0-23) of the day after the landing day by which
+    # `c360_daily`'s serving tables should be ready. A run still going then sends one
+    # `deadline_missed` alert (it goes on running). None: no deadline. Airflow 3.3.2's
+    # `airflow dags test` cannot run a DAG that declares one: leave it unset in a profile used so.
+    serving_deadline_hour: int | None = None
 
 
 @dataclass(frozen=True)
