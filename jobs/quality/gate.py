@@ -25,8 +25,12 @@ day is still validated on its own, with its own parameters and its own result. D
 at most `quality.driver_max_rows` rows are collected together and validated by GX's
 pandas engine in the driver (a fifth of a second per source and day); a bigger day by
 GX's Spark engine, a Spark job per metric. Every validation in a process shares one
-ephemeral GX context, and a suite's validation definition is reused while its runnable
-expectations stay the same.
+ephemeral GX context. Each source-day runs as the suite's GX Checkpoint: its validation
+definition (the suite on a whole-dataframe batch, the day's parameters), then its action
+rendering the Data Docs page (`jobs.quality.gx_actions`); the checkpoint is reused while
+the suite's runnable expectations stay the same. An error-severity failure stops the
+stage; in Airflow the task's failure then alerts (`jobs.common.alerts`), once, after its
+retries, naming every failing expectation.
 """
 from __future__ import annotations
 
@@ -447,14 +451,12 @@ class _DayTask:
 
 def _validate_day(task: _DayTask, batch: DataFrame | pd.DataFrame) -> tuple[SourceSummary, list[ExpectationOutcome], str]:
     """Run the suite on one day's rows (pandas or Spark) with the day's parameters; the outcomes and GX's page."""
-    from jobs.quality import docs
-
     suite, day = task.suite, task.day
     values = {p: task.parameters[p] for p in suite.parameters()}
     unknown = {k for k, v in values.items() if v is None} | task.unknown_references
     runnable = tuple(e for e in suite.expectations if not _needs(e) & unknown)
     known = {p: v for p, v in values.items() if v is not None}
-    gx_suite, gx_result = _gx().validate(suite, runnable, batch, known, day, task.validated_at)
+    gx_suite, gx_result, page = _gx().validate(suite, runnable, batch, known, day, task.validated_at)
     order = {e.id: i for i, e in enumerate(gx_suite.expectations)}
     results = sorted(gx_result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
     found = [_outcome(day, suite.name, r) for r in results]
@@ -469,7 +471,7 @@ def _validate_day(task: _DayTask, batch: DataFrame | pd.DataFrame) -> tuple[Sour
         skipped=len(found) - len(results),
         batch_ids=task.batch_ids,
     )
-    return summary, found, docs.render_validation_page(gx_result)
+    return summary, found, page
 
 
 def _done(value: Any) -> Future:
@@ -687,7 +689,8 @@ class _RangeInputs:
 
 
 class _GxRunner:
-    """The process's one ephemeral GX context; a Spark and a pandas data source, one asset per source in each."""
+    """The process's one ephemeral GX context; a Spark and a pandas data source, one asset per source in each,
+    and per suite a Checkpoint: its validation definition, and the action rendering the Data Docs page."""
 
     def __init__(self) -> None:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -701,7 +704,7 @@ class _GxRunner:
         self.datasources = {"spark": self.context.data_sources.add_spark("bronze"),
                             "pandas": self.context.data_sources.add_pandas("bronze_in_driver")}
         self._batches: dict[tuple[str, str], Any] = {}
-        self._definitions: dict[str, tuple[tuple[str, str], Any]] = {}
+        self._checkpoints: dict[str, tuple[tuple[str, str], Any]] = {}
 
     def suite(self, suite: Suite) -> Any:
         """The whole suite as a GX object, for its Data Docs page."""
@@ -715,35 +718,41 @@ class _GxRunner:
         parameters: dict[str, Any],
         run_date: dt.date,
         run_time: dt.datetime,
-    ) -> tuple[Any, Any]:
-        """Run `expectations` of `suite` on `df`, a Spark or a pandas DataFrame (one whole-dataframe batch);
-        returns (GX suite, result)."""
+    ) -> tuple[Any, Any, str]:
+        """Run `expectations` of `suite` on `df`, a Spark or a pandas DataFrame (one whole-dataframe batch), as the
+        suite's Checkpoint; returns (GX suite, validation result, GX's Data Docs page of it)."""
         import pandas as pd
         from great_expectations.core.run_identifier import RunIdentifier
+
+        from jobs.quality.gx_actions import DataDocsPageAction
 
         gx = self._gx
         engine = "pandas" if isinstance(df, pd.DataFrame) else "spark"
         if (engine, suite.name) not in self._batches:
             asset = self.datasources[engine].add_dataframe_asset(suite.name)
             self._batches[engine, suite.name] = asset.add_batch_definition_whole_dataframe("landing_day")
-        # GX keeps one suite per name: the suite's definition is made again only when the engine or the runnable
-        # expectations change (most days run them all).
+        # GX keeps one suite per name: the suite's definition and checkpoint are made again only when the engine or
+        # the runnable expectations change (most days run them all).
         spec = suite.gx_dict(expectations)
         key = (engine, json.dumps(spec, sort_keys=True, default=str))
-        if self._definitions.get(suite.name, (None, None))[0] != key:
+        if self._checkpoints.get(suite.name, (None, None))[0] != key:
             definition = self.context.validation_definitions.add_or_update(
                 gx.ValidationDefinition(name=suite.name, data=self._batches[engine, suite.name],
                                         suite=gx.ExpectationSuite(**spec))
             )
-            self._definitions[suite.name] = (key, definition)
-        definition = self._definitions[suite.name][1]
-        result = definition.run(
+            checkpoint = self.context.checkpoints.add_or_update(gx.Checkpoint(
+                name=suite.name, validation_definitions=[definition],
+                actions=[DataDocsPageAction(name="data_docs_page")], result_format="SUMMARY"))
+            self._checkpoints[suite.name] = (key, checkpoint)
+        checkpoint = self._checkpoints[suite.name][1]
+        ran = checkpoint.run(
             batch_parameters={"dataframe": df},
             expectation_parameters=parameters,
-            result_format="SUMMARY",
             run_id=RunIdentifier(run_name=run_date.isoformat(), run_time=run_time.replace(tzinfo=dt.UTC)),
         )
-        return definition.suite, result
+        (result,) = ran.run_results.values()
+        (page,) = checkpoint.actions[0].pages
+        return checkpoint.validation_definitions[0].suite, result, page
 
 
 @functools.cache
