@@ -30,7 +30,7 @@ AIRFLOW_DB := $(AIRFLOW_DIR)/airflow.db
 AIRFLOW_ENV := AIRFLOW_HOME=$(AIRFLOW_DIR) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False GX_ANALYTICS_ENABLED=false PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
-.PHONY: help install prereqs demo airflow serve bi test test-fast lint lock bench clean
+.PHONY: help install prereqs demo airflow serve bi test test-fast test-backfill lint lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -101,7 +101,10 @@ test: install ## run the whole test suite (markers: unit, spark, e2e)
 	@$(PY) -m pytest
 
 test-fast: install ## the suite without the shared end-to-end lake (unit and spark tests)
-	@$(PY) -m pytest -m "not e2e and not slow"
+	@$(PY) -m pytest -m "not e2e and not slow and not backfill"
+
+test-backfill: install ## Airflow's backfill of c360_daily over three days against the days one by one (minutes)
+	@$(PY) -m pytest -n 0 -m backfill tests/test_backfill.py
 
 lint: install ## ruff over the package, tests, benchmarks and DAGs; import-linter's layer contracts (.importlinter)
 	@$(VENV)/bin/ruff check jobs tests bench dags

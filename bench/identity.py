@@ -56,11 +56,16 @@ FEBRL_DEDUP = ("febrl1", "febrl2", "febrl3")
 
 
 def _config(base: Config, root: Path, landing: Path) -> Config:
+    """`base` on the bench's own lake; a pseudonym key file kept in the profile's lake moves with it."""
+    key_file = base.privacy.pseudonym_key_file
+    if key_file and key_file.startswith(f"{base.lake.root}/"):
+        key_file = f"{root}/{key_file[len(base.lake.root) + 1:]}"
     return dataclasses.replace(
         base,
         lake=dataclasses.replace(base.lake, root=str(root)),
         landing=dataclasses.replace(base.landing, uri=str(landing)),
         identity=dataclasses.replace(base.identity, model_dir=str(root / "_models" / "identity")),
+        privacy=dataclasses.replace(base.privacy, pseudonym_key_file=key_file),
     )
 
 

@@ -129,6 +129,10 @@ def spark(config):
 _CATALOG: dict[str, str | None] = {"root": None}
 
 
+# dbt's own schemas (dbt_project.yml): a lake's staging views and intermediate tables, registered by a feature build.
+DBT_SCHEMAS = ("staging", "intermediate")
+
+
 def reset_catalog(spark) -> None:
     """Forget every lake table and temporary view the session has seen (earlier tests' lakes).
 
@@ -137,7 +141,7 @@ def reset_catalog(spark) -> None:
     """
     _CATALOG["root"] = None
     existing = {db.name for db in spark.catalog.listDatabases()}
-    for db in LAYERS:
+    for db in (*LAYERS, *DBT_SCHEMAS):
         if db in existing:
             spark.sql(f"ALTER DATABASE {db} SET LOCATION '{tempfile.mkdtemp(prefix=f'c360-catalog-{db}-')}'")
             spark.sql(f"DROP DATABASE {db} CASCADE")

@@ -1,0 +1,120 @@
+"""`c360 bench day [--scale N]`: one incremental day of `c360_daily` at N persons, task by task.
+
+The lake: N persons (default 100 k) generated over 31 days of the default setting; the
+first 30 are the history, built as a backfill would leave it (ingest, the quality gate
+and silver over the range, identities, features and scores as of the 30th day), with
+the models trained once as of that day (the recommender, lifetime value, churn and
+segments; the lifetime value holdout and the churn horizon shortened to 10 days each so
+a 30-day history trains them). The built history is kept in `$C360_BENCH_CACHE`
+(default `~/.c360/bench`) under `day-<N>/history` and copied to `day-<N>/lake` for every
+run: a rerun times the same day on the same history without building it again
+(`C360_BENCH_FRESH=1` builds it anew).
+
+Then day 31 runs through every daily stage in the DAG's order, one at a time (the tasks
+`c360_daily` runs for a day, on one warm SparkSession as `airflow dags test` runs them).
+For each it prints the seconds, the share of the day, and the peak resident memory of the
+Python driver and of the JVM during it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import shutil
+import time
+from pathlib import Path
+
+from bench.identity import START, _config
+from jobs import pipeline
+from jobs.common import runtime
+from jobs.common.bench import Figures, peak_rss_mb, reset_peak_rss
+from jobs.common.config import Config, load_config
+from jobs.common.stage import Days
+from jobs.generate.main import generate
+
+DEFAULT_SCALE = 100_000
+HISTORY_DAYS = 30
+# Horizons short enough for a 30-day history to train the customer models once.
+SHORT_HORIZON_DAYS = 10
+TRAINING = ("train_recommender", "train_clv", "train_churn", "train_segments")
+
+
+def _bench_config(base: Config, root: Path, landing: Path) -> Config:
+    config = _config(base, root, landing)
+    customers = dataclasses.replace(
+        config.customers, clv_holdout_days=SHORT_HORIZON_DAYS,
+        churn=dataclasses.replace(config.customers.churn, horizon_days=SHORT_HORIZON_DAYS))
+    return dataclasses.replace(config, customers=customers)
+
+
+def _cache(persons: int) -> Path:
+    return Path(os.environ.get("C360_BENCH_CACHE", Path.home() / ".c360" / "bench")).expanduser() / f"day-{persons}"
+
+
+def _build_history(base: Config, built: Path, persons: int, log) -> dict[str, float]:
+    """Generate the sample and build its history into `built` (lake/ and gen/); each step's seconds."""
+    history_last = START + dt.timedelta(days=HISTORY_DAYS - 1)
+    shutil.rmtree(built, ignore_errors=True)
+    seconds: dict[str, float] = {}
+    began = time.perf_counter()
+    generate(built / "gen", persons, HISTORY_DAYS + 1, seed=7, start=START, rates=base.generator.rates("default"),
+             log=lambda *_: None)
+    seconds["generate"] = time.perf_counter() - began
+    rt = runtime.start(config=_bench_config(base, built / "lake", built / "gen" / "landing"),
+                       app_name="c360 bench day (history)")
+    history = Days.of(START, history_last)
+    steps = [("ingest", history, {}), ("quality_gate", history, {}), ("silver", history, {}),
+             ("resolve_identities", Days.of(history_last), {}),
+             ("build_features", Days.of(history_last), {"docs": False}),
+             *[(name, Days.of(history_last), {}) for name in TRAINING],
+             *[(name, Days.of(history_last), {}) for name in pipeline.DAILY_NAMES
+               if name not in ("ingest", "quality_gate", "silver", "resolve_identities", "build_features")]]
+    for name, days, options in steps:
+        began = time.perf_counter()
+        pipeline.stage(name).run(rt, days, **options)
+        seconds[name] = time.perf_counter() - began
+        log(f"history {name:<22} {seconds[name]:7.1f} s")
+    return seconds
+
+
+def run(scale: int | None = None, profile: str | None = None, log=print) -> Figures:
+    base = load_config(profile)
+    persons = scale or DEFAULT_SCALE
+    tag = f"{persons // 1000}k" if persons >= 1000 else str(persons)
+    day = START + dt.timedelta(days=HISTORY_DAYS)
+    built = _cache(persons)
+    lake, history = built / "lake", built / "history"
+    figures: Figures = {}
+    if os.environ.get("C360_BENCH_FRESH") or not (history / "_built").is_file():
+        shutil.rmtree(history, ignore_errors=True)
+        for name, seconds in _build_history(base, built, persons, log).items():
+            figures[f"{tag}_history_{name}_s"] = round(seconds, 1)
+        shutil.copytree(lake, history, symlinks=True)
+        (history / "_built").write_text(f"{persons} persons, {HISTORY_DAYS} days to {day - dt.timedelta(days=1)}\n")
+    else:  # the history as built: the day runs on the same path, so a catalog or a log naming it stays right
+        shutil.rmtree(lake)
+        shutil.copytree(history, lake, symlinks=True)
+    rt = runtime.start(config=_bench_config(base, lake, built / "gen" / "landing"), app_name="c360 bench day")
+    gateway = rt.spark.sparkContext._gateway
+    jvm = gateway.proc.pid if getattr(gateway, "proc", None) else None  # spark-submit execs the driver's JVM
+    timed: dict[str, float] = {}
+    for name in pipeline.DAILY_NAMES:
+        reset_peak_rss()
+        if jvm:
+            reset_peak_rss(jvm)
+        began = time.perf_counter()
+        pipeline.stage(name).run(rt, Days.of(day))
+        timed[name] = time.perf_counter() - began
+        figures[f"{tag}_{name}_s"] = round(timed[name], 1)
+        figures[f"{tag}_{name}_peak_python_mb"] = round(peak_rss_mb())
+        if jvm:
+            figures[f"{tag}_{name}_peak_jvm_mb"] = round(peak_rss_mb(jvm))
+        log(f"day {day} {name:<22} {timed[name]:7.1f} s")
+    total = sum(timed.values())
+    for name, seconds in timed.items():
+        figures[f"{tag}_{name}_share_pct"] = round(100 * seconds / total, 1)
+    figures[f"{tag}_day_total_s"] = round(total, 1)
+    figures[f"{tag}_day"] = day.isoformat()
+    figures[f"{tag}_customers"] = rt.lake.read("gold.customer_360").count()
+    figures[f"{tag}_history_kept_in"] = str(history)
+    return figures
