@@ -63,12 +63,12 @@ def _build_history(base: Config, built: Path, persons: int, log) -> dict[str, fl
     rt = runtime.start(config=_bench_config(base, built / "lake", built / "gen" / "landing"),
                        app_name="c360 bench day (history)")
     history = Days.of(START, history_last)
-    steps = [("ingest", history, {}), ("quality_gate", history, {}), ("silver", history, {}),
+    first = [("ingest", history, {}), ("quality_gate", history, {}), ("silver", history, {}),
              ("resolve_identities", Days.of(history_last), {}),
-             ("build_features", Days.of(history_last), {"docs": False}),
-             *[(name, Days.of(history_last), {}) for name in TRAINING],
-             *[(name, Days.of(history_last), {}) for name in pipeline.DAILY_NAMES
-               if name not in ("ingest", "quality_gate", "silver", "resolve_identities", "build_features")]]
+             ("build_features", Days.of(history_last), {"docs": False})]
+    done = {name for name, _, _ in first}
+    steps = [*first, *[(name, Days.of(history_last), {}) for name in TRAINING],
+             *[(name, Days.of(history_last), {}) for name in pipeline.DAILY_NAMES if name not in done]]
     for name, days, options in steps:
         began = time.perf_counter()
         pipeline.stage(name).run(rt, days, **options)

@@ -19,15 +19,14 @@ from typing import Any
 
 
 def create_backfill(airflow: str, dag_id: str, first: str, last: str, conf: Mapping[str, Any],
-                    env: Mapping[str, str]) -> str:
-    """`airflow dags reserialize`, then `airflow backfill create` for `first`..`last`; the CLI's output."""
+                    env: Mapping[str, str]) -> None:
+    """`airflow dags reserialize`, then `airflow backfill create` for `first`..`last`."""
     full = {**os.environ, **env}
     for command in (["dags", "reserialize"],
                     ["backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last,
                      "--max-active-runs", "1", "--dag-run-conf", json.dumps(dict(conf))]):
         done = subprocess.run([airflow, *command], env=full, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"airflow {' '.join(command)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
 
 
 def run_backfill(dag: Any, dag_id: str) -> list[dict[str, Any]]:
@@ -49,11 +48,17 @@ def run_backfill(dag: Any, dag_id: str) -> list[dict[str, Any]]:
     scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     scheduler_dag.on_failure_callback = dag.on_failure_callback
     scheduler_dag.on_success_callback = dag.on_success_callback
-    done = []
-    for run_id in run_ids:
-        session = Session()  # the task runner closes the thread's session after each task
+
+    def load(run_id: int) -> tuple[Any, Any]:
+        """The run in the thread's session: the task runner closes that session after each task."""
+        session = Session()
         run = session.get(DagRun, run_id)
         run.dag = scheduler_dag
+        return session, run
+
+    done = []
+    for run_id in run_ids:
+        session, run = load(run_id)
         run.set_state(DagRunState.RUNNING)
         session.commit()
         while run.state == DagRunState.RUNNING:
@@ -68,9 +73,7 @@ def run_backfill(dag: Any, dag_id: str) -> list[dict[str, Any]]:
                 time.sleep(1)  # a task waiting for its retry or its trigger
             for ti in scheduled:
                 _run_task(ti=ti, task=dag.task_dict[ti.task_id], run_triggerer=True)
-            session = Session()
-            run = session.get(DagRun, run_id)
-            run.dag = scheduler_dag
+            session, run = load(run_id)
         done.append({"run_type": str(run.run_type), "day": run.data_interval_start.date(), "state": str(run.state),
                      "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)}})
     session.close()
