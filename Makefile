@@ -11,6 +11,9 @@ PIP_STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 JARS_DIR := jars
 JARS_STAMP := $(JARS_DIR)/.fetched
+# hadoop-aws and its AWS SDK: on the class path of the profiles whose lake is on s3a:// (cluster-local).
+S3_JARS_DIR := $(JARS_DIR)/s3
+S3_JARS_STAMP := $(S3_JARS_DIR)/.fetched
 DEMO_DIR := data
 DEMO_LAKE := lake
 # A year of history for a small base: long enough to train the customer models.
@@ -30,12 +33,12 @@ AIRFLOW_DB := $(AIRFLOW_DIR)/airflow.db
 AIRFLOW_ENV := AIRFLOW_HOME=$(AIRFLOW_DIR) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False GX_ANALYTICS_ENABLED=false PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
-.PHONY: help install prereqs demo airflow serve bi test test-fast test-backfill lint lock bench clean
+.PHONY: help install prereqs demo airflow serve bi cluster test test-fast test-backfill lint lock bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install: prereqs $(PIP_STAMP) $(JARS_STAMP) ## create .venv, install c360 and fetch the Delta jars (no-op when done)
+install: prereqs $(PIP_STAMP) $(JARS_STAMP) $(S3_JARS_STAMP) ## create .venv, install c360 and fetch the Delta and S3 jars (no-op when done)
 
 prereqs:
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required: install python3.11 (Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
@@ -68,6 +71,13 @@ $(JARS_STAMP): jvm/pom.xml
 	@ls $(JARS_DIR)/delta-spark_*.jar >/dev/null
 	@touch $@
 
+$(S3_JARS_STAMP): jvm/s3/pom.xml $(JARS_STAMP)
+	@echo "== fetching hadoop-aws and the AWS SDK with Maven (jvm/s3/pom.xml) into $(S3_JARS_DIR)/"
+	@rm -rf $(S3_JARS_DIR) && mkdir -p $(S3_JARS_DIR)
+	@mvn -q -B -f jvm/s3/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(S3_JARS_DIR)
+	@ls $(S3_JARS_DIR)/hadoop-aws-*.jar >/dev/null
+	@touch $@
+
 demo: install $(AIRFLOW_DB) ## a year of sample data, the customer models trained, then c360_daily for the last day through Airflow
 	@echo "== 1/4 generating $(DEMO_PERSONS) persons x $(DEMO_DAYS) days ($(DEMO_SKUS) SKUs) of landing files into $(DEMO_DIR)/landing"
 	@$(C360) generate --customers $(DEMO_PERSONS) --days $(DEMO_DAYS) --skus $(DEMO_SKUS) --seed 42 --start $(DEMO_FIRST) \
@@ -96,6 +106,9 @@ bi: install ## start Spark's Thrift JDBC/ODBC server over the demo lake (jdbc:hi
 $(AIRFLOW_DB): $(PIP_STAMP)
 	@mkdir -p $(AIRFLOW_DIR)
 	@$(AIRFLOW_ENV) airflow db migrate > $(AIRFLOW_DIR)/migrate.log 2>&1 || { tail -20 $(AIRFLOW_DIR)/migrate.log; exit 1; }
+
+cluster: install ## a Spark master, two workers and an S3 server on 127.0.0.1; a sample's days on them and on a local session, compared
+	@$(C360) cluster
 
 test: install ## run the whole test suite (markers: unit, spark, e2e)
 	@$(PY) -m pytest

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -272,6 +273,32 @@ def cmd_bi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from jobs import cluster
+
+    def wait() -> None:
+        print("the cluster runs until Ctrl-C: `c360 --profile cluster-local ...` uses it "
+              f"(with the AWS_* variables of jobs/cluster.py's aws_env); Spark UI http://{cluster.HOST}:"
+              f"{cluster.MASTER_UI_PORT}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopping the cluster")
+
+    run = cluster.run_sample(Path(args.workdir).resolve(), persons=args.persons, days=args.days, first=args.date,
+                             keep=wait if args.keep else None)
+    rows = [{"run": "local", "profile": "local", "lake": run.local_root, "seconds": round(run.local_seconds, 1)},
+            {"run": "cluster", "profile": cluster.PROFILE, "lake": run.cluster_root,
+             "seconds": round(run.cluster_seconds, 1)}]
+    print(render(rows, ["run", "profile", "lake", "seconds"], "table"))
+    if run.differ:
+        raise C360Error(f"{len(run.differ)} of {len(run.tables)} tables differ between the local and the cluster "
+                        "run:\n  " + "\n  ".join(f"{t}: {why}" for t, why in run.differ.items()))
+    print(f"all {len(run.tables)} tables the cluster run wrote equal the local run's, row for row")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from jobs.common.bench import run_bench
 
@@ -429,6 +456,17 @@ def build_parser() -> argparse.ArgumentParser:
                              description="a campaign's read-out: uplift, interval, p-value (gold.campaign_results)")
     report.add_argument("id", help="the campaign id")
     report.add_argument("--date", type=_date, default=None, help="the read-out as of this day (default: the latest)")
+
+    cl = command("cluster", cmd_cluster,
+                 "start a Spark standalone master and two workers and an S3 server (moto) on 127.0.0.1, run a "
+                 "generated sample's days on them (--profile cluster-local) and on a local session, compare the "
+                 "two lakes table by table (docs/cluster.md)")
+    cl.add_argument("--persons", type=_positive, default=40, help="persons in the sample (default 40)")
+    cl.add_argument("--days", type=_positive, default=2, help="days of the sample (default 2)")
+    cl.add_argument("--date", type=_date, default=dt.date(2026, 10, 1), help="the first day (default 2026-10-01)")
+    cl.add_argument("--workdir", default=".cluster/sample",
+                    help="the sample, the local lake, the run logs and the cluster's logs (emptied first)")
+    cl.add_argument("--keep", action="store_true", help="keep the cluster running after the comparison, until Ctrl-C")
 
     bench = command("bench", cmd_bench, "run a benchmark under bench/ and print its figures")
     bench.add_argument("name", help="benchmark name (a module in bench/, e.g. lake, generate)")

@@ -118,7 +118,7 @@ def test_missing_value_names_the_key_and_where_to_set_it(conf_dir):
 
 
 def test_unknown_profile_lists_the_known_ones(conf_dir):
-    with pytest.raises(ConfigError, match=r"unknown profile 'prod'.*profiles: cluster, local"):
+    with pytest.raises(ConfigError, match=r"unknown profile 'prod'.*profiles: cluster, cluster-local, local"):
         load_config("prod", conf_dir=conf_dir, env={})
 
 

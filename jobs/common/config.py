@@ -68,6 +68,9 @@ class LandingConfig:
     # A business key delivered again (a file sent twice) is looked for this many landing days
     # before and after the days being built; silver keeps the first delivery (jobs/common/redelivery.py).
     redelivery_lookback_days: int = 14
+    # Sources ingested at once: their Spark jobs and Delta commits overlap, which keeps a cluster's
+    # executors busy while the driver plans and commits; 1 ingests them one after the other.
+    parallel_sources: int = 4
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from jobs.common.errors import TableError
 LAYERS = ("bronze", "silver", "gold", "serving", "ops")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SCHEMA_CHANGES = "ops.schema_changes"
+_SCHEMA_CHANGES_WRITER = threading.Lock()
 _COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 # Layers holding raw personal data: Delta keeps no min/max statistics of their identifying
 # columns, whose values would otherwise stay in the table's log after an erasure removed the rows.
@@ -425,5 +427,6 @@ class Lake:
         changes = self.spark.createDataFrame(
             rows, "table_name string, column_name string, data_type string, table_version long"
         ).withColumn("change", F.lit("add_column")).withColumn("recorded_at", F.current_timestamp())
-        self._write(changes, SCHEMA_CHANGES, "append", (), None)
+        with _SCHEMA_CHANGES_WRITER:  # writers of other tables in other threads: one creates it
+            self._write(changes, SCHEMA_CHANGES, "append", (), None)
 

@@ -8,25 +8,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from jobs.common.files import read_text, write_text
 
 MODEL_FILE = "splink_model.json"
 TERM_FREQUENCIES = "c360_term_frequencies"  # the model's key holding {column: {value: share of records}}
 
 
-def save(model: dict, model_dir: str) -> Path:
-    """Write the model (atomically: a reader sees the old file or the new one)."""
-    path = Path(model_dir) / MODEL_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(model, indent=1))
-    tmp.replace(path)
+def save(model: dict, model_dir: str, spark: SparkSession | None = None) -> str:
+    """Write the model (atomically: a reader sees the old file or the new one) to a folder or, through
+    `spark`'s Hadoop file systems, under a URI (`s3a://`: a lake on an object store)."""
+    path = f"{model_dir.rstrip('/')}/{MODEL_FILE}"
+    write_text(spark, path, json.dumps(model, indent=1))
     return path
 
 
-def load(model_dir: str) -> dict | None:
-    path = Path(model_dir) / MODEL_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+def load(model_dir: str, spark: SparkSession | None = None) -> dict | None:
+    """The model in `model_dir` (a folder, or a URI read through `spark`); None before the first training."""
+    text = read_text(spark, f"{model_dir.rstrip('/')}/{MODEL_FILE}")
+    return json.loads(text) if text is not None else None
 
 
 def forget_names(model: dict, held: Mapping[str, set[str]]) -> tuple[dict, int]:

@@ -141,7 +141,7 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
     base = _base_run(lake, day)
     profiles = profile_records(_table(lake, "silver.crm_customers", day), _table(lake, "silver.loyalty_members", day),
                                _table(lake, "silver.web_accounts", day), day)
-    model = None if retrain else match_model.load(ic.model_dir)
+    model = None if retrain else match_model.load(ic.model_dir, rt.spark)
     full = model is None or base is None
     with logs.step("resolve_identities", f"{day}: profile records") as step:
         records = with_name_groups(flag_new(profiles, None if full else base["ds"]),
@@ -159,7 +159,7 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
                             "or a full name and date of birth: nothing to estimate a match model from; rule "
                             "links only", day, count)
             else:
-                match_model.save(model, ic.model_dir)
+                match_model.save(model, ic.model_dir, rt.spark)
         else:
             log.warning("identity %s: %d profile records, fewer than identity.min_training_records (%d) and no "
                         "trained model in %s: rule links only", day, count, ic.min_training_records, ic.model_dir)

@@ -37,9 +37,11 @@ import datetime as dt
 import logging
 import os
 import tempfile
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,16 +155,22 @@ def run(rt: Runtime, days: Days, *, sources: Sequence[str] | None = None) -> Ing
             log.warning("ingest: ignored %s: %s", path, reason)
             outcomes.append((batch_id, None, None, path, None, None, None, None, 0, 0, IGNORED, None, reason,
                              ingested_at))
-        loaded = []
-        for src in chosen:
+        batch = _Batch(batch_id, ingested_at, staging)
+
+        def ingest(src: Source) -> SourceResult:
             with logs.step("ingest", f"{src.name}: {days}") as step:
-                result = _ingest_source(rt, src, list(days), known, _Batch(batch_id, ingested_at, staging), outcomes)
+                result = _ingest_source(rt, src, list(days), known, batch, outcomes)
                 step.rows = result.rows_loaded
                 step.note = ", ".join(f"{n} {what}" for n, what in ((result.files_loaded, "file(s) loaded"),
                                                                    (result.files_skipped, "unchanged"),
                                                                    (result.files_failed, "FAILED")) if n)
-            loaded.append(result)
-        results = tuple(loaded)
+            return result
+
+        # Each source writes its own bronze table; their log and quarantine rows are blind appends,
+        # which Delta commits side by side.
+        with ThreadPoolExecutor(max_workers=max(1, rt.config.landing.parallel_sources),
+                                thread_name_prefix="ingest") as pool:
+            results = tuple(pool.map(ingest, chosen))
     finally:
         clear_staging(staging)
         if outcomes:
@@ -182,6 +190,9 @@ class _Batch:
     batch_id: str
     ingested_at: dt.datetime
     staging: Path
+    # Held while a source writes a table every source writes (the ingest log, the quarantine): the
+    # first write creates the table, which two writers must not both do.
+    shared_tables: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
 
 def _logged_files(lake: Lake, sources: list[str]) -> dict[str, list[dict]]:
@@ -258,7 +269,7 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
     try:
         rows, gone = _without_suppressed(rt, src, rows, loaded, quarantined)
         log_rows = _log_rows(src, planned, loaded, quarantined, gone, batch)
-        _write(spark, lake, src, planned, rows, log_rows, batch.batch_id, any(quarantined.values()))
+        _write(spark, lake, src, planned, rows, log_rows, batch, any(quarantined.values()))
     finally:
         rows.unpersist()
     outcomes.extend(log_rows)
@@ -315,10 +326,11 @@ def _checked_rows(spark: SparkSession, lake: Lake, src: Source, planned: list[_P
 
 
 def _write(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFile], rows: DataFrame,
-           log_rows: list[tuple], batch_id: str, any_bad: bool) -> None:
+           log_rows: list[tuple], batch: _Batch, any_bad: bool) -> None:
     """The `loading` log entries, then the bronze and quarantine appends of one source."""
-    lake.append(spark.createDataFrame([(*r[:10], LOADING, *r[11:]) for r in log_rows], INGEST_LOG_DDL),
-                INGEST_LOG_TABLE)
+    loading = spark.createDataFrame([(*r[:10], LOADING, *r[11:]) for r in log_rows], INGEST_LOG_DDL)
+    with batch.shared_tables:
+        lake.append(loading, INGEST_LOG_TABLE)
     good = rows.where(F.col("_reason").isNull()).select(
         *src.column_names, DAY_COLUMN, "_source_file", "_file_version",
         F.col("_line").cast("bigint").alias("_line_no"), "_ingested_at", "_batch_id",
@@ -328,16 +340,17 @@ def _write(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedF
     repair = _file_scope([p for p in planned if p.cut_short])
     if repair:
         _drop_rows_of(lake, bronze_table(src), repair)
-    lake.append(good, bronze_table(src), partition_by=[DAY_COLUMN], metadata=batch_id)
+    lake.append(good, bronze_table(src), partition_by=[DAY_COLUMN], metadata=batch.batch_id)
     if any_bad:
         bad = rows.where(F.col("_reason").isNotNull()).select(
             F.lit(src.name).alias("source"), F.col("_source_file").alias("file"),
             F.col("_line").cast("bigint").alias("line_no"), F.col("value").alias("raw"),
             F.col("_reason").alias("reason"), DAY_COLUMN, "_source_file", "_file_version", "_ingested_at", "_batch_id",
         )
-        if repair:
-            _drop_rows_of(lake, QUARANTINE_TABLE, f"source = '{src.name}' AND {repair}")
-        lake.append(bad, QUARANTINE_TABLE, partition_by=[DAY_COLUMN], metadata=batch_id)
+        with batch.shared_tables:
+            if repair:
+                _drop_rows_of(lake, QUARANTINE_TABLE, f"source = '{src.name}' AND {repair}")
+            lake.append(bad, QUARANTINE_TABLE, partition_by=[DAY_COLUMN], metadata=batch.batch_id)
 
 
 def _without_suppressed(rt: Runtime, src: Source, rows: DataFrame, loaded: dict[int, int],
@@ -438,7 +451,10 @@ def _note(p: _PlannedFile, suppressed_rows: int = 0) -> str | None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    """The error's first line; for an error raised in the JVM, the Java exception's (py4j's own first line
+    only says which call failed)."""
+    java = getattr(exc, "java_exception", None)
+    text = (str(java.toString()) if java is not None else str(exc)).strip() or type(exc).__name__
     return text.splitlines()[0][:500]
 
 
@@ -458,6 +474,10 @@ def _spark_path(spark: SparkSession, lake: Lake, planned: _PlannedFile, batch: _
         return str(link)
     jvm = spark.sparkContext._jvm
     target = jvm.org.apache.hadoop.fs.Path(f"{lake.root}/_staging/{batch.batch_id}/{planned.file.source}/{name}")
-    fs = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(str(local)), target)
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    source = jvm.org.apache.hadoop.fs.Path(jvm.java.io.File(str(local)).toURI())
+    # A plain stream copy (the store's own PUT); S3A's copyFromLocalFile goes through the AWS SDK's
+    # asynchronous transfer manager, which S3-compatible stores that answer `100 Continue` stall.
+    jvm.org.apache.hadoop.fs.FileUtil.copy(source.getFileSystem(hadoop_conf), source,
+                                           target.getFileSystem(hadoop_conf), target, False, True, hadoop_conf)
     return str(target.toString())

@@ -410,7 +410,7 @@ def _not_in(erased):
 def _forget_model_names(lake: Lake, model_dir: str) -> int:
     """Take out of the identity match model's name frequencies every name no silver record holds any more
     (the names only the erased persons had); how many entries went."""
-    model = model_file.load(model_dir)
+    model = model_file.load(model_dir, lake.spark)
     columns = list((model or {}).get(model_file.TERM_FREQUENCIES) or {})
     if not columns:
         return 0
@@ -422,7 +422,7 @@ def _forget_model_names(lake: Lake, model_dir: str) -> int:
             held[column] |= {r.n for r in names.collect()}
     forgotten, gone = model_file.forget_names(model, held)
     if gone:
-        model_file.save(forgotten, model_dir)
+        model_file.save(forgotten, model_dir, lake.spark)
     return gone
 
 

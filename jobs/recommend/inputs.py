@@ -33,10 +33,15 @@ def require_gold(lake: Lake, day: dt.date, tables: tuple[str, ...]) -> None:
     for table in tables:
         if not lake.exists(table):
             raise RecommendError(f"{table} does not exist: run `c360 build-features --date {day}` (or c360_daily) first")
-    as_of = lake.read(ACTIVITY).agg(F.max("as_of_date")).first()[0]
+    # Before anyone bought anything the activity mart is empty; the catalog says how fresh the build is.
+    as_of, table = None, ACTIVITY
+    for table in (ACTIVITY, PRODUCTS):
+        as_of = lake.read(table).agg(F.max("as_of_date")).first()[0]
+        if as_of is not None:
+            break
     if as_of is None or as_of < day:
         raise RecommendError(
-            f"{ACTIVITY} is as of {as_of}, before {day}: run `c360 build-features --date {day}` first"
+            f"{table} is as of {as_of}, before {day}: run `c360 build-features --date {day}` first"
         )
 
 
