@@ -229,3 +229,17 @@ def test_training_promotes_only_a_better_model_and_scoring_follows_the_rules(spa
     score(rt, Days.of(LAST), generated_at=dt.datetime(2026, 10, 29, 6))
     assert lake.version(RECOMMENDATIONS) == version + 1
     assert lake.read(RECOMMENDATIONS).where(F.col("run_date") == LAST).orderBy("customer_key", "rank").collect() == before
+
+
+def test_before_anyone_bought_anything_the_catalog_says_how_fresh_the_gold_build_is(lake):
+    from jobs.recommend.inputs import ACTIVITY, PRODUCTS, RecommendError, require_gold
+
+    day = dt.date(2026, 10, 1)
+    spark = lake.spark
+    lake.overwrite(spark.createDataFrame([], "customer_key STRING, sku STRING, as_of_date DATE"), ACTIVITY)
+    lake.overwrite(spark.createDataFrame([("SKU-1", day - dt.timedelta(days=1))], "sku STRING, as_of_date DATE"),
+                   PRODUCTS)
+    with pytest.raises(RecommendError, match=rf"{PRODUCTS} is as of {day - dt.timedelta(days=1)}, before {day}"):
+        require_gold(lake, day, (ACTIVITY, PRODUCTS))
+    lake.overwrite(spark.createDataFrame([("SKU-1", day)], "sku STRING, as_of_date DATE"), PRODUCTS)
+    require_gold(lake, day, (ACTIVITY, PRODUCTS))  # an empty activity mart of a fresh build is no error
