@@ -290,10 +290,6 @@ def run_sample(workdir: Path, persons: int = 40, days: int = 2, seed: int = 11, 
                      differ)
 
 
-def clear(workdir: Path) -> None:
-    shutil.rmtree(workdir, ignore_errors=True)
-
-
 # What differs between two runs of the same days by design: the run's identity and clock.
 RUN_STAMPS = frozenset({"_batch_id", "_ingested_at", "batch_id", "run_id", "orchestrator_run", "started_at",
                         "finished_at", "seconds", "ingested_at", "validated_at", "run_at", "generated_at",
