@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -275,6 +276,14 @@ def cmd_bi(args: argparse.Namespace) -> int:
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     from jobs import cluster
+
+    def interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise KeyboardInterrupt
+
+    # Ctrl-C, or a TERM from a supervisor (or from a shell that started this in the background, where
+    # SIGINT is ignored): either stops the cluster's processes on the way out.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
     def wait() -> None:
         print("the cluster runs until Ctrl-C: `c360 --profile cluster-local ...` uses it "
