@@ -38,7 +38,6 @@ HOST = "127.0.0.1"
 ACCESS_KEY = "c360-local"
 SECRET_KEY = "c360-local-secret"  # noqa: S105 - moto's loopback endpoint, no secret
 REGION = "us-east-1"
-MASTER_PORT = 7077
 MASTER_UI_PORT = 8090
 
 
