@@ -81,6 +81,14 @@ def aws_env(endpoint: str) -> dict[str, str]:
     }
 
 
+def s3_client(endpoint: str):
+    """boto3's S3 client for the loopback endpoint, with the credentials moto accepts."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint or None, aws_access_key_id=ACCESS_KEY,
+                        aws_secret_access_key=SECRET_KEY, region_name=REGION)
+
+
 def spark_home() -> Path:
     import pyspark
 
@@ -163,10 +171,7 @@ class LocalCluster:
         return self.workdir / f"{name}.log"
 
     def _create_buckets(self) -> None:
-        import boto3
-
-        s3 = boto3.client("s3", endpoint_url=self.endpoints.s3, aws_access_key_id=ACCESS_KEY,
-                          aws_secret_access_key=SECRET_KEY, region_name=REGION)
+        s3 = s3_client(self.endpoints.s3)
         for bucket in self.endpoints.buckets:
             s3.create_bucket(Bucket=bucket)
 
@@ -185,11 +190,8 @@ def local_cluster(workdir: Path, config: Config | None = None, log: Callable[[st
 
 def upload_landing(landing: Path, uri: str, endpoint: str) -> int:
     """Copy a landing folder's files to the profile's landing URI (`s3://bucket/prefix`); how many."""
-    import boto3
-
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                      region_name=REGION)
+    s3 = s3_client(endpoint)
     files = sorted(p for p in landing.rglob("*") if p.is_file())
     for path in files:
         s3.upload_file(str(path), bucket, "/".join(p for p in (prefix.strip("/"), path.relative_to(landing).as_posix())
@@ -197,10 +199,10 @@ def upload_landing(landing: Path, uri: str, endpoint: str) -> int:
     return len(files)
 
 
-def run_days(first: dt.date, last: dt.date, profile: str, env: Mapping[str, str] | None = None,
-             landing: str | None = None, log_file: Path | None = None) -> float:
+def run_days(first: dt.date, last: dt.date, profile: str, env: Mapping[str, str], log_file: Path,
+             landing: str | None = None) -> float:
     """`c360 --profile <profile> run --date first --until last` in a fresh process (the cluster's driver);
-    its seconds. The driver's output goes to `log_file` (or this terminal).
+    its seconds. The driver's output goes to `log_file`.
 
     Raises:
         C360Error: the run failed; the message holds the end of its output.
@@ -209,16 +211,12 @@ def run_days(first: dt.date, last: dt.date, profile: str, env: Mapping[str, str]
     argv = [str(c360), "--profile", profile, "run", "--date", first.isoformat(), "--until", last.isoformat(),
             *(["--landing", landing] if landing else [])]
     started = time.perf_counter()
-    if log_file is None:
-        done = subprocess.run(argv, env={**os.environ, **(env or {})}, cwd=CHECKOUT, check=False)
-        tail = ""
-    else:
-        with log_file.open("w") as out:
-            done = subprocess.run(argv, env={**os.environ, **(env or {})}, cwd=CHECKOUT, stdout=out,
-                                  stderr=subprocess.STDOUT, check=False)
-        tail = log_file.read_text(errors="replace")[-4000:]
+    with log_file.open("w") as out:
+        done = subprocess.run(argv, env={**os.environ, **env}, cwd=CHECKOUT, stdout=out, stderr=subprocess.STDOUT,
+                              check=False)
     if done.returncode != 0:
-        raise C360Error(f"`{' '.join(argv)}` failed (exit {done.returncode}){': ' + tail if tail else ''}")
+        tail = log_file.read_text(errors="replace")[-4000:]
+        raise C360Error(f"`{' '.join(argv)}` failed (exit {done.returncode}), its output ends ({log_file}):\n{tail}")
     return time.perf_counter() - started
 
 
@@ -275,11 +273,11 @@ def run_sample(workdir: Path, persons: int = 40, days: int = 2, seed: int = 11, 
         env = {**key, **aws_env(endpoint)}
         if run_local is None:
             local_seconds = run_days(first, last, local_profile, {**env, "C360_LAKE_ROOT": local_root},
-                                     config.landing.uri, workdir / "local-run.log")
+                                     workdir / "local-run.log", config.landing.uri)
         else:
             local_seconds = run_local(first, last, config.landing.uri, local_root, env)
         log(f"local run ({local_profile}): {local_seconds:.1f} s, lake {local_root}")
-        cluster_seconds = run_days(first, last, cluster_profile, env, log_file=workdir / "cluster-run.log")
+        cluster_seconds = run_days(first, last, cluster_profile, env, workdir / "cluster-run.log")
         log(f"cluster run ({cluster_profile}): {cluster_seconds:.1f} s, lake {config.lake.root}")
         tables = table_names(config.lake.root, endpoint)
         differ = differing_tables(local_root, config.lake.root, b_endpoint=endpoint)
@@ -300,11 +298,8 @@ def table_names(root: str, endpoint: str = "") -> list[str]:
     if "://" not in root or root.startswith("file:"):
         base = Path(root.removeprefix("file://").removeprefix("file:"))
         return sorted(f"{log.parent.parent.name}.{log.parent.name}" for log in base.glob("*/*/_delta_log"))
-    import boto3
-
     bucket, _, prefix = root.split("://", 1)[1].partition("/")
-    s3 = boto3.client("s3", endpoint_url=endpoint or None, aws_access_key_id=ACCESS_KEY,
-                      aws_secret_access_key=SECRET_KEY, region_name=REGION)
+    s3 = s3_client(endpoint)
     found = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix.strip('/')}/"):
         for obj in page.get("Contents", []):
@@ -317,14 +312,13 @@ def table_names(root: str, endpoint: str = "") -> list[str]:
 def table_rows(root: str, table: str, endpoint: str = "") -> Counter:
     """A table's rows (its columns but the run stamps, in name order; a map's entries sorted) as a multiset;
     read with deltalake."""
+    import pyarrow as pa
     from deltalake import DeltaTable
 
     layer, name = table.split(".")
     uri = f"{root.rstrip('/')}/{layer}/{name}".replace("s3a://", "s3://", 1)
     options = {"AWS_ENDPOINT_URL": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": ACCESS_KEY,
                "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": REGION} if uri.startswith("s3://") else None
-    import pyarrow as pa
-
     data = DeltaTable(uri, storage_options=options).to_pyarrow_table()
     columns = sorted(c for c in data.column_names if c not in RUN_STAMPS)
     # A map's entries come in the order its rows were collected, which the partitioning decides.

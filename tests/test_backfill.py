@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from jobs import pipeline
+from jobs.cluster import RUN_STAMPS
 from jobs.common.lake import Lake
 from tests.conftest import AIRFLOW, AIRFLOW_ENV, CHECKOUT, TEST_PROFILE, reset_catalog
 from tests.support.frames import same_rows
@@ -22,9 +23,6 @@ from tests.support.frames import same_rows
 pytestmark = pytest.mark.backfill
 
 FIRST, LAST = dt.date(2026, 10, 1), dt.date(2026, 10, 3)
-# What differs between two runs of the same day by design: the run's identity and clock.
-RUN_STAMPS = {"_batch_id", "_ingested_at", "batch_id", "run_id", "orchestrator_run", "started_at", "finished_at",
-              "seconds", "ingested_at", "validated_at", "run_at", "generated_at", "computed_at", "code_version"}
 
 
 def same_table(a: Lake, b: Lake, table: str) -> bool:
