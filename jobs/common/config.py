@@ -252,6 +252,9 @@ class QualityConfig:
     # (seconds instead of a minute for a small day). A bigger day is validated by GX's Spark engine
     # where it lies. 0 validates every day with Spark.
     driver_max_rows: int = 100_000
+    # Sources read at once (their bronze rows, references and counts); GX validates in one thread of
+    # its own meanwhile. 1 reads them one after the other.
+    parallel_sources: int = 4
     # "Nothing arrived": a source the landing contract expects every day (`delivery: daily`) with no
     # file for a day is a failed `expect_source_delivered` in ops.dq_results, of this severity:
     # error (stops the run), warn (recorded, the run goes on) or off (not checked). Per source

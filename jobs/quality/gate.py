@@ -24,7 +24,8 @@ joined by day, and the row counts of the 4 weeks before for the volume checks. E
 day is still validated on its own, with its own parameters and its own result. Days of
 at most `quality.driver_max_rows` rows are collected together and validated by GX's
 pandas engine in the driver (a fifth of a second per source and day); a bigger day by
-GX's Spark engine, a Spark job per metric. Every validation in a process shares one
+GX's Spark engine, a Spark job per metric. `quality.parallel_sources` sources are read at a
+time. Every validation in a process shares one
 ephemeral GX context. Each source-day runs as the suite's GX Checkpoint: its validation
 definition (the suite on a whole-dataframe batch, the day's parameters), then its action
 rendering the Data Docs page (`jobs.quality.gx_actions`); the checkpoint is reused while
@@ -39,6 +40,7 @@ import datetime as dt
 import functools
 import json
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -232,15 +234,19 @@ def validate(
     severities = missing_severities(rt.config.quality.missing_source_default, rt.config.quality.missing_source)
     arrived = _arrived_files(lake, first - dt.timedelta(days=max(WINDOW_DAYS.values()) - 1), last)
     inputs = _RangeInputs(lake, days, rt.config.landing.redelivery_lookback_days)
-    # GX validates in a thread of its own: while it works through one source's days (Python), this thread
-    # waits on Spark reading the next source (the JVM), so the two overlap.
-    with ThreadPoolExecutor(1, thread_name_prefix="gx") as gx_thread:
-        checked: dict[str, list[tuple[dt.date, int, Future]]] = {}
-        for name in names:
-            with logs.step("quality_gate", f"{name}: read {len(days)} day(s)") as step:
-                checked[name] = _gate_source(suites[name], inputs, validated_at, rt.config.quality.driver_max_rows,
-                                             gx_thread)
-                step.rows = sum(count for _, count, _ in checked[name])
+    # GX validates in a thread of its own: while it works through one source's days (Python), the readers
+    # wait on Spark reading the next sources (the JVM), so the two overlap. Several sources are read at
+    # once: a small day's read is mostly the driver planning and scheduling a few short jobs, and
+    # `quality.parallel_sources` of them overlap on the executors.
+    def read(name: str) -> list[tuple[dt.date, int, Future]]:
+        with logs.step("quality_gate", f"{name}: read {len(days)} day(s)") as step:
+            found = _gate_source(suites[name], inputs, validated_at, rt.config.quality.driver_max_rows, gx_thread)
+            step.rows = sum(count for _, count, _ in found)
+        return found
+
+    with (ThreadPoolExecutor(1, thread_name_prefix="gx") as gx_thread,
+          ThreadPoolExecutor(max(1, rt.config.quality.parallel_sources), thread_name_prefix="gate") as readers):
+        checked = dict(zip(names, readers.map(read, names), strict=True))
         with logs.step("quality_gate", "validate (Great Expectations)") as step:
             done = {name: [(day, future.result()) for day, _, future in found] for name, found in checked.items()}
             step.rows = sum(1 for found in done.values() for _, (_, _, page) in found if page is not None)
@@ -635,6 +641,8 @@ class _RangeInputs:
         self.days = days
         self.lookback_days = lookback_days
         self._references: dict[str, tuple[DataFrame | None, set[dt.date]]] = {}
+        # Sources are read in threads: the first to need a reference computes it, the others wait for it.
+        self._computing = threading.Lock()
 
     def with_landed_on(self, rows: DataFrame, source: str) -> DataFrame:
         """The range's rows with `_ref_landed_on`: the landing day that already holds the row's key (silver
@@ -651,9 +659,10 @@ class _RangeInputs:
     def reference(self, column: str) -> tuple[DataFrame | None, set[dt.date]]:
         """The keys a reference column is matched against on each day (`_ref_day` and the key, named like the
         reference column), and the days on which they are known."""
-        if column not in self._references:  # several sources join the same keys: computed once
-            self._references[column] = self._reference(column)
-        return self._references[column]
+        with self._computing:
+            if column not in self._references:  # several sources join the same keys: computed once
+                self._references[column] = self._reference(column)
+            return self._references[column]
 
     def _reference(self, column: str) -> tuple[DataFrame | None, set[dt.date]]:
         key, source = REFERENCES[column]
