@@ -68,8 +68,9 @@ class LandingConfig:
     # A business key delivered again (a file sent twice) is looked for this many landing days
     # before and after the days being built; silver keeps the first delivery (jobs/common/redelivery.py).
     redelivery_lookback_days: int = 14
-    # Sources ingested at once: their Spark jobs and Delta commits overlap, which keeps a cluster's
-    # executors busy while the driver plans and commits; 1 ingests them one after the other.
+    # Sources ingested, validated (the quality gate's reads) and conformed into silver at once: their
+    # Spark jobs and Delta commits overlap, which keeps the executors busy while the driver plans and
+    # commits (a small day is mostly that); 1 takes them one after the other.
     parallel_sources: int = 4
 
 
@@ -252,9 +253,6 @@ class QualityConfig:
     # (seconds instead of a minute for a small day). A bigger day is validated by GX's Spark engine
     # where it lies. 0 validates every day with Spark.
     driver_max_rows: int = 100_000
-    # Sources read at once (their bronze rows, references and counts); GX validates in one thread of
-    # its own meanwhile. 1 reads them one after the other.
-    parallel_sources: int = 4
     # "Nothing arrived": a source the landing contract expects every day (`delivery: daily`) with no
     # file for a day is a failed `expect_source_delivered` in ops.dq_results, of this severity:
     # error (stops the run), warn (recorded, the run goes on) or off (not checked). Per source

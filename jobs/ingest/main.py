@@ -14,8 +14,9 @@ file that changed under the same name is ingested again as the next
 one is loaded and logged with `duplicate_of` (silver keeps the first delivery of
 each business key).
 
-The ingest log brackets the data: a `loading` entry per source before its bronze
-and quarantine appends, every file's outcome in one commit at the end. A file
+The ingest log brackets the data: a `loading` entry for every file about to load, in
+one commit before any bronze or quarantine append, and every file's outcome in one
+commit at the end. A file
 version whose last entry is `loading` was cut short; its rerun deletes what that
 run wrote before appending, so a retry repairs rather than duplicates.
 
@@ -157,20 +158,27 @@ def run(rt: Runtime, days: Days, *, sources: Sequence[str] | None = None) -> Ing
                              ingested_at))
         batch = _Batch(batch_id, ingested_at, staging)
 
-        def ingest(src: Source) -> SourceResult:
+        # Every source's files are listed, fetched and checked first (Python: no Spark job), then every file
+        # about to load is logged `loading` in one commit, then the sources load side by side: each writes
+        # its own bronze table, and their quarantine rows are blind appends, which Delta commits side by side.
+        workers = max(1, rt.config.landing.parallel_sources)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+            plans = list(pool.map(lambda src: _plan_source(rt, src, list(days), known, batch, outcomes), chosen))
+        loading = [_loading_row(src, p, batch) for src, (_, planned) in zip(chosen, plans, strict=True) for p in planned]
+        if loading:
+            rt.lake.append(rt.spark.createDataFrame(loading, INGEST_LOG_DDL), INGEST_LOG_TABLE)
+
+        def ingest(src: Source, plan: tuple[SourceResult, list[_PlannedFile]]) -> SourceResult:
             with logs.step("ingest", f"{src.name}: {days}") as step:
-                result = _ingest_source(rt, src, list(days), known, batch, outcomes)
+                result = _load_source(rt, src, *plan, batch, outcomes)
                 step.rows = result.rows_loaded
                 step.note = ", ".join(f"{n} {what}" for n, what in ((result.files_loaded, "file(s) loaded"),
                                                                    (result.files_skipped, "unchanged"),
                                                                    (result.files_failed, "FAILED")) if n)
             return result
 
-        # Each source writes its own bronze table; their log and quarantine rows are blind appends,
-        # which Delta commits side by side.
-        with ThreadPoolExecutor(max_workers=max(1, rt.config.landing.parallel_sources),
-                                thread_name_prefix="ingest") as pool:
-            results = tuple(pool.map(ingest, chosen))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
+            results = tuple(pool.map(ingest, chosen, plans))
     finally:
         clear_staging(staging)
         if outcomes:
@@ -190,8 +198,8 @@ class _Batch:
     batch_id: str
     ingested_at: dt.datetime
     staging: Path
-    # Held while a source writes a table every source writes (the ingest log, the quarantine): the
-    # first write creates the table, which two writers must not both do.
+    # Held while a source writes the table every source writes (the quarantine): the first write
+    # creates the table, which two writers must not both do.
     shared_tables: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
 
@@ -211,10 +219,11 @@ def _logged_files(lake: Lake, sources: list[str]) -> dict[str, list[dict]]:
     return by_path
 
 
-def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[str, list[dict]], batch: _Batch,
-                   outcomes: list[tuple]) -> SourceResult:
-    """Plan, check and load one source's files; their log rows are added to `outcomes`."""
-    spark, lake, landing = rt.spark, rt.lake, rt.config.landing.uri
+def _plan_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[str, list[dict]], batch: _Batch,
+                 outcomes: list[tuple]) -> tuple[SourceResult, list[_PlannedFile]]:
+    """List, fetch and check one source's files: the files to load, and the source's result so far. The log rows
+    of files ignored or unreadable are added to `outcomes`."""
+    landing = rt.config.landing.uri
     endpoint = rt.config.landing.s3_endpoint_url
     files, ignored = [], []
     for file in (f for day in days for f in list_files(landing, src.name, day, endpoint)):
@@ -226,7 +235,7 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
         ignored.append(f"{file.uri}: {reason}")
         outcomes.append(_failed_row(src, file, batch, reason, IGNORED))
     if not files:
-        return SourceResult(src.name, ignored=tuple(ignored))
+        return SourceResult(src.name, ignored=tuple(ignored)), []
     checksums = {e["sha256"]: path for path, entries in known.items() for e in entries if e["outcome"] != LOADING}
     planned: list[_PlannedFile] = []
     errors: list[str] = []
@@ -255,8 +264,16 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
         checksums.setdefault(facts.sha256, file.uri)
     result = SourceResult(src.name, files_seen=len(files), files_skipped=skipped, files_failed=len(errors),
                           errors=tuple(errors), ignored=tuple(ignored))
+    return result, planned
+
+
+def _load_source(rt: Runtime, src: Source, result: SourceResult, planned: list[_PlannedFile], batch: _Batch,
+                 outcomes: list[tuple]) -> SourceResult:
+    """Read, check and write the planned files of one source (logged `loading` already); their log rows are added
+    to `outcomes`."""
     if not planned:
         return result
+    spark, lake = rt.spark, rt.lake
     try:
         rows, loaded, quarantined = _checked_rows(spark, lake, src, planned, batch)
     except Exception as exc:  # noqa: BLE001 - Spark could not read these files: they fail, other sources go on
@@ -269,7 +286,7 @@ def _ingest_source(rt: Runtime, src: Source, days: list[dt.date], known: dict[st
     try:
         rows, gone = _without_suppressed(rt, src, rows, loaded, quarantined)
         log_rows = _log_rows(src, planned, loaded, quarantined, gone, batch)
-        _write(spark, lake, src, planned, rows, log_rows, batch, any(quarantined.values()))
+        _write(lake, src, planned, rows, batch, any(quarantined.values()))
     finally:
         rows.unpersist()
     outcomes.extend(log_rows)
@@ -325,12 +342,9 @@ def _checked_rows(spark: SparkSession, lake: Lake, src: Source, planned: list[_P
     return rows, loaded, quarantined
 
 
-def _write(spark: SparkSession, lake: Lake, src: Source, planned: list[_PlannedFile], rows: DataFrame,
-           log_rows: list[tuple], batch: _Batch, any_bad: bool) -> None:
-    """The `loading` log entries, then the bronze and quarantine appends of one source."""
-    loading = spark.createDataFrame([(*r[:10], LOADING, *r[11:]) for r in log_rows], INGEST_LOG_DDL)
-    with batch.shared_tables:
-        lake.append(loading, INGEST_LOG_TABLE)
+def _write(lake: Lake, src: Source, planned: list[_PlannedFile], rows: DataFrame, batch: _Batch,
+           any_bad: bool) -> None:
+    """The bronze and quarantine appends of one source."""
     good = rows.where(F.col("_reason").isNull()).select(
         *src.column_names, DAY_COLUMN, "_source_file", "_file_version",
         F.col("_line").cast("bigint").alias("_line_no"), "_ingested_at", "_batch_id",
@@ -384,6 +398,12 @@ def _log_rows(src: Source, planned: list[_PlannedFile], loaded: dict[int, int], 
          "reloaded_changed" if p.changed else "loaded", p.duplicate_of, _note(p, suppressed_rows[i]), batch.ingested_at)
         for i, p in enumerate(planned)
     ]
+
+
+def _loading_row(src: Source, p: _PlannedFile, batch: _Batch) -> tuple:
+    """The log entry of a file version about to load: the last entry of a version whose load was cut short."""
+    return (batch.batch_id, src.name, p.file.day, p.file.uri, p.facts.size, p.facts.sha256, p.version, None, None,
+            None, LOADING, p.duplicate_of, _note(p), batch.ingested_at)
 
 
 def _failed_row(src: Source, file: LandingFile, batch: _Batch, message: str, outcome: str = "failed") -> tuple:

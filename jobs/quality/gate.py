@@ -24,7 +24,7 @@ joined by day, and the row counts of the 4 weeks before for the volume checks. E
 day is still validated on its own, with its own parameters and its own result. Days of
 at most `quality.driver_max_rows` rows are collected together and validated by GX's
 pandas engine in the driver (a fifth of a second per source and day); a bigger day by
-GX's Spark engine, a Spark job per metric. `quality.parallel_sources` sources are read at a
+GX's Spark engine, a Spark job per metric. `landing.parallel_sources` sources are read at a
 time. Every validation in a process shares one
 ephemeral GX context. Each source-day runs as the suite's GX Checkpoint: its validation
 definition (the suite on a whole-dataframe batch, the day's parameters), then its action
@@ -237,7 +237,7 @@ def validate(
     # GX validates in a thread of its own: while it works through one source's days (Python), the readers
     # wait on Spark reading the next sources (the JVM), so the two overlap. Several sources are read at
     # once: a small day's read is mostly the driver planning and scheduling a few short jobs, and
-    # `quality.parallel_sources` of them overlap on the executors.
+    # `landing.parallel_sources` of them overlap on the executors.
     def read(name: str) -> list[tuple[dt.date, int, Future]]:
         with logs.step("quality_gate", f"{name}: read {len(days)} day(s)") as step:
             found = _gate_source(suites[name], inputs, validated_at, rt.config.quality.driver_max_rows, gx_thread)
@@ -245,7 +245,7 @@ def validate(
         return found
 
     with (ThreadPoolExecutor(1, thread_name_prefix="gx") as gx_thread,
-          ThreadPoolExecutor(max(1, rt.config.quality.parallel_sources), thread_name_prefix="gate") as readers):
+          ThreadPoolExecutor(max(1, rt.config.landing.parallel_sources), thread_name_prefix="gate") as readers):
         checked = dict(zip(names, readers.map(read, names), strict=True))
         with logs.step("quality_gate", "validate (Great Expectations)") as step:
             done = {name: [(day, future.result()) for day, _, future in found] for name, found in checked.items()}
@@ -383,15 +383,14 @@ def _gate_source(
     if not inputs.lake.exists(table):
         return [nothing(day) for day in days]
     context_first = inputs.days.first - dt.timedelta(days=7 * SAME_WEEKDAY_WEEKS)
-    rows = latest_file_versions(inputs.lake.read(table).where(
-        F.col(DAY_COLUMN).between(F.lit(context_first), F.lit(inputs.days.last))))
-    per_day = rows.groupBy(DAY_COLUMN).agg(F.count(F.lit(1)).alias("rows"), F.collect_set("_batch_id").alias("batches"))
-    stats = {r[DAY_COLUMN]: (r["rows"], tuple(sorted(b for b in r["batches"] if b))) for r in per_day.collect()}
+    bronze = inputs.lake.read(table)
+    stats = _day_stats(bronze.where(F.col(DAY_COLUMN).between(F.lit(context_first), F.lit(inputs.days.last))))
     landed = [day for day in days if stats.get(day, (0, ()))[0]]
     if not landed:
         return [nothing(day) for day in days]
 
-    data = rows.where(F.col(DAY_COLUMN).isin(*landed))
+    # Every version of a file lies on its landing day: the newest versions of the landed days' rows.
+    data = latest_file_versions(bronze.where(F.col(DAY_COLUMN).isin(*landed)))
     references = suite.references() - {LANDED_ON_REFERENCE}
     unknown_on: dict[dt.date, set[str]] = {day: set() for day in days}
     for column in sorted(references):
@@ -426,6 +425,23 @@ def _gate_source(
     finally:
         data.unpersist()
     return checked
+
+
+def _day_stats(bronze: DataFrame) -> dict[dt.date, tuple[int, tuple[str, ...]]]:
+    """Per landing day, the rows of the newest version of each file and their batch ids: one aggregation over
+    four columns (the rows per file version), the newest versions picked in the driver."""
+    versions = (bronze.groupBy(DAY_COLUMN, "_source_file", "_file_version", "_batch_id")
+                .agg(F.count(F.lit(1)).alias("rows")).collect())
+    newest: dict[str, int] = {}
+    for r in versions:
+        newest[r["_source_file"]] = max(newest.get(r["_source_file"], r["_file_version"]), r["_file_version"])
+    rows: dict[dt.date, int] = {}
+    batches: dict[dt.date, set[str]] = {}
+    for r in versions:
+        if r["_file_version"] == newest[r["_source_file"]]:
+            rows[r[DAY_COLUMN]] = rows.get(r[DAY_COLUMN], 0) + r["rows"]
+            batches.setdefault(r[DAY_COLUMN], set()).update([r["_batch_id"]] if r["_batch_id"] else [])
+    return {day: (count, tuple(sorted(batches[day]))) for day, count in rows.items()}
 
 
 def _parameters(day: dt.date, count: int, stats: Mapping[dt.date, tuple[int, tuple[str, ...]]]) -> dict[str, Any]:

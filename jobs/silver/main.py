@@ -22,7 +22,8 @@ the day that first held it; the rows of the other days go to `ops.quarantine` wi
 reason `redelivered: ...` (`jobs.common.redelivery`; those rows of the days replaced in
 one commit). Returns are checked against the lines they return (`jobs.silver.returns`);
 those that break a rule go to `ops.quarantine` (those rules' rows of the days replaced).
-Rerunning a day gives the same tables: a partition is replaced by the same rows,
+Sources are conformed `landing.parallel_sources` at a time (each writes its own table),
+returns after the others. Rerunning a day gives the same tables: a partition is replaced by the same rows,
 and the MERGEs only write rows that differ (nothing on a rerun).
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -87,6 +89,9 @@ class SilverTable:
 
 
 SILVER_TABLES: tuple[SilverTable, ...] = tuple(SilverTable.of(s) for s in SOURCES)
+# Sources whose rules read other silver tables of the same days (a return, the lines it names):
+# conformed after every other source.
+AFTER_OTHERS = frozenset({"returns"})
 
 
 def _day_range(day: dt.date, until: dt.date) -> str:
@@ -132,29 +137,39 @@ def run(rt: Runtime, days: Days) -> SilverReport:
     replace every `_ds` of the range in one commit.
     """
     lake = rt.lake
-    written: dict[str, int] = {}
-    redelivered: list[DataFrame] = []
-    for spec in SILVER_TABLES:
+
+    def conform(spec: SilverTable) -> tuple[int | None, DataFrame | None]:
+        """(rows written or None when skipped, the re-delivered rows to quarantine or None)."""
         if not lake.exists(spec.bronze):
             log.info("silver %s: skipped, no table %s", days, spec.bronze)
             _create_empty(rt, spec, days)
-            continue
+            return None, None
         bronze_days = lake.read(spec.bronze).where(_day_range(days.first, days.last))
         if bronze_days.isEmpty():
             log.info("silver %s: skipped %s, no bronze rows those days", days, spec.silver)
             _create_empty(rt, spec, days)
-            continue
+            return None, None
+        repeats = None
         if spec.write == "day":
             bronze_days, repeats = _first_deliveries(lake, spec, bronze_days, days,
                                                      rt.config.landing.redelivery_lookback_days)
-            if repeats is not None:
-                redelivered.append(repeats)
         rows = spec.conform(bronze_days)
         if spec.source == "returns":
             # Rules that need the returned lines: a return that breaks one goes to ops.quarantine instead.
             rows = apply_returns_rules(lake, rows, bronze_days, days.first, days.last)
         with logs.step("silver", f"{spec.silver}: {days}") as step:
-            written[spec.silver] = step.rows = write_silver(lake, spec, rows, days.first, days.last)
+            step.rows = write_silver(lake, spec, rows, days.first, days.last)
+        return step.rows, repeats
+
+    # Each table is its own Delta table, so they are conformed `landing.parallel_sources` at a time;
+    # returns wait for the lines they are checked against, written in the first wave.
+    first = [spec for spec in SILVER_TABLES if spec.source not in AFTER_OTHERS]
+    second = [spec for spec in SILVER_TABLES if spec.source in AFTER_OTHERS]
+    with ThreadPoolExecutor(max(1, rt.config.landing.parallel_sources), thread_name_prefix="silver") as pool:
+        done = dict(zip(first, pool.map(conform, first), strict=True))
+        done.update(zip(second, pool.map(conform, second), strict=True))
+    written = {spec.silver: done[spec][0] for spec in SILVER_TABLES if done[spec][0] is not None}
+    redelivered = [done[spec][1] for spec in SILVER_TABLES if done[spec][1] is not None]
     quarantined = _quarantine_redeliveries(lake, redelivered, days)
     return SilverReport(days, written, quarantined)
 
