@@ -61,6 +61,13 @@ def test_wrong_type_names_the_key_the_file_and_the_value(conf_dir):
         load_config("local", conf_dir=conf_dir, env={})
 
 
+def test_a_number_out_of_range_names_the_key_the_file_and_the_least_value(conf_dir):
+    (conf_dir / "local.yaml").write_text("landing:\n  parallel_sources: 0\n")
+    expected = r"local\.yaml: key 'landing\.parallel_sources' must be at least 1 \(sources handled at once.*got 0"
+    with pytest.raises(ConfigError, match=expected):
+        load_config("local", conf_dir=conf_dir, env={})
+
+
 def test_wrong_type_in_a_nested_preset(conf_dir):
     (conf_dir / "local.yaml").write_text("generator:\n  hard: {typo: lots}\n")
     with pytest.raises(ConfigError, match=r"local\.yaml: key 'generator\.hard\.typo' must be a number"):

@@ -440,7 +440,22 @@ def load_config(
     origins["profile"] = "the profile name"
     files = f"{base_file.name} or {profile_file.name}"
     config = _build(Config, merged, "", origins, files)
+    _check_ranges(config, origins, files)
     return _resolve_placeholders(config)
+
+
+# Whole numbers that only make sense from a least value up (key -> least value, what it counts).
+_AT_LEAST = {"landing.parallel_sources": (1, "sources handled at once; 1 takes them one after the other")}
+
+
+def _check_ranges(config: Config, origins: dict[str, str], files: str) -> None:
+    for dotted, (least, meaning) in _AT_LEAST.items():
+        value = config
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        if value < least:
+            raise ConfigError(f"{origins.get(dotted, files)}: key '{dotted}' must be at least {least} ({meaning}), "
+                              f"got {value}")
 
 
 def _is_profile_file(profile: str) -> bool:

@@ -161,7 +161,7 @@ def run(rt: Runtime, days: Days, *, sources: Sequence[str] | None = None) -> Ing
         # Every source's files are listed, fetched and checked first (Python: no Spark job), then every file
         # about to load is logged `loading` in one commit, then the sources load side by side: each writes
         # its own bronze table, and their quarantine rows are blind appends, which Delta commits side by side.
-        workers = max(1, rt.config.landing.parallel_sources)
+        workers = rt.config.landing.parallel_sources
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest") as pool:
             plans = list(pool.map(lambda src: _plan_source(rt, src, list(days), known, batch, outcomes), chosen))
         loading = [_loading_row(src, p, batch) for src, (_, planned) in zip(chosen, plans, strict=True) for p in planned]

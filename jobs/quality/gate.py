@@ -245,7 +245,7 @@ def validate(
         return found
 
     with (ThreadPoolExecutor(1, thread_name_prefix="gx") as gx_thread,
-          ThreadPoolExecutor(max(1, rt.config.landing.parallel_sources), thread_name_prefix="gate") as readers):
+          ThreadPoolExecutor(rt.config.landing.parallel_sources, thread_name_prefix="gate") as readers):
         checked = dict(zip(names, readers.map(read, names), strict=True))
         with logs.step("quality_gate", "validate (Great Expectations)") as step:
             done = {name: [(day, future.result()) for day, _, future in found] for name, found in checked.items()}

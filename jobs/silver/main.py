@@ -165,7 +165,7 @@ def run(rt: Runtime, days: Days) -> SilverReport:
     # returns wait for the lines they are checked against, written in the first wave.
     first = [spec for spec in SILVER_TABLES if spec.source not in AFTER_OTHERS]
     second = [spec for spec in SILVER_TABLES if spec.source in AFTER_OTHERS]
-    with ThreadPoolExecutor(max(1, rt.config.landing.parallel_sources), thread_name_prefix="silver") as pool:
+    with ThreadPoolExecutor(rt.config.landing.parallel_sources, thread_name_prefix="silver") as pool:
         done = dict(zip(first, pool.map(conform, first), strict=True))
         done.update(zip(second, pool.map(conform, second), strict=True))
     written = {spec.silver: done[spec][0] for spec in SILVER_TABLES if done[spec][0] is not None}
