@@ -204,6 +204,7 @@ def test_an_address_typed_twice_with_a_slip_in_postcode_or_city_is_still_the_sam
         ("9 bay road", "kempsey", "2440"),
         ("9 bay road", "kempsdy", "5612"),
         ("7 ocean road", "perth", "6000"),
+        ("51 hurly street", "perth", "6000"),
     ]) == [
         "same street and postcode",
         "same street, postcode or city one slip apart",
@@ -215,7 +216,12 @@ def test_an_address_typed_twice_with_a_slip_in_postcode_or_city_is_still_the_sam
         "same city",
         "postcode or city one slip apart",
         "All other comparisons",
+        "same house number, street one or two slips apart, another place",
     ]
+    # A street without a house number, typed twice with a slip, is still the same street.
+    assert _address_levels(spark, ("studley street", "riverwood", "4869"), [
+        ("studley steet", "riverwood", "4869"), ("stanley road", "riverwood", "4869"),
+    ]) == ["same postcode and house number, street one or two slips apart", "same postcode, another street"]
 
 
 def test_a_user_name_that_only_spells_the_name_weighs_nothing_at_another_provider(spark):

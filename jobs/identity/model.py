@@ -6,12 +6,13 @@ name" from the `nicknames` library's list), last name, date of birth, email
 on either side is neutral), and the address as one comparison:
 street, postcode and city of one address are not independent evidence, and
 counting them three times links household members to each other. Its levels
-run from the same street and postcode, through the same house number with a
-slip or two in the street name at one postcode, the same street with a slip in
-the postcode or city (one edit, or the same postcode district), the same
-postcode with a street on one side only, then with two different streets
-(neighbours share a postcode), down to the same city, a postcode or city one
-slip apart, and the same street in another place. A first name that is the
+run from the same street and postcode, through the same house number (or none
+on either side) with a slip or two in the street name at one postcode, the same
+street with a slip in the postcode or city (one edit, or the same postcode
+district), the same postcode with a street on one side only, then with two
+different streets (neighbours share a postcode), down to the same city, a
+postcode or city one slip apart, and the same street, or the same house number
+with a slip in the street, in another place. A first name that is the
 other record's last name (names entered the wrong way round) is a level of
 both name comparisons.
 
@@ -122,11 +123,11 @@ _USER_IS_NAME = (
     f"{_LETTERS.format('concat(last_name_l, substr(first_name_l, 1, 1))')})"
 )
 
-# A house number typed the same and a street name with a slip or two ("57 fincham cerscent").
+# A house number typed the same (or absent on both sides) and a street name with a slip or
+# two ("57 fincham cerscent", "studley steet").
 _HOUSE = "regexp_extract({}, '^[0-9]+', 0)"
 _SAME_HOUSE_STREET_SLIPS = (
-    f"{_HOUSE.format('street_l')} <> '' AND {_HOUSE.format('street_l')} = {_HOUSE.format('street_r')}"
-    " AND damerau_levenshtein(street_l, street_r) <= 2"
+    f"{_HOUSE.format('street_l')} = {_HOUSE.format('street_r')} AND damerau_levenshtein(street_l, street_r) <= 2"
 )
 
 # One surname at one address: a household's members agree here as one person's records do.
@@ -224,6 +225,7 @@ def settings(extra_comparisons: tuple = ()):
             cll.CustomLevel("city_l = city_r", "same city"),
             cll.CustomLevel(near_place, "postcode or city one slip apart"),
             cll.CustomLevel("street_l = street_r", "same street, another place"),
+            cll.CustomLevel(_SAME_HOUSE_STREET_SLIPS, "same house number, street one or two slips apart, another place"),
             cll.ElseLevel(),
         ],
     )
