@@ -390,20 +390,24 @@ def _without_suppressed(rt: Runtime, src: Source, rows: DataFrame, loaded: dict[
     return kept, gone
 
 
+def _planned_row(src: Source, p: _PlannedFile, batch: _Batch, counts: tuple, outcome: str, message: str | None) -> tuple:
+    """The log entry (INGEST_LOG_DDL) of a planned file version; `counts` are its rows, loaded and quarantined."""
+    return (batch.batch_id, src.name, p.file.day, p.file.uri, p.facts.size, p.facts.sha256, p.version, *counts,
+            outcome, p.duplicate_of, message, batch.ingested_at)
+
+
 def _log_rows(src: Source, planned: list[_PlannedFile], loaded: dict[int, int], quarantined: dict[int, int],
               suppressed_rows: dict[int, int], batch: _Batch) -> list[tuple]:
     return [
-        (batch.batch_id, src.name, p.file.day, p.file.uri, p.facts.size, p.facts.sha256, p.version,
-         loaded[i] + quarantined[i] + suppressed_rows[i], loaded[i], quarantined[i],
-         "reloaded_changed" if p.changed else "loaded", p.duplicate_of, _note(p, suppressed_rows[i]), batch.ingested_at)
+        _planned_row(src, p, batch, (loaded[i] + quarantined[i] + suppressed_rows[i], loaded[i], quarantined[i]),
+                     "reloaded_changed" if p.changed else "loaded", _note(p, suppressed_rows[i]))
         for i, p in enumerate(planned)
     ]
 
 
 def _loading_row(src: Source, p: _PlannedFile, batch: _Batch) -> tuple:
     """The log entry of a file version about to load: the last entry of a version whose load was cut short."""
-    return (batch.batch_id, src.name, p.file.day, p.file.uri, p.facts.size, p.facts.sha256, p.version, None, None,
-            None, LOADING, p.duplicate_of, _note(p), batch.ingested_at)
+    return _planned_row(src, p, batch, (None, None, None), LOADING, _note(p))
 
 
 def _failed_row(src: Source, file: LandingFile, batch: _Batch, message: str, outcome: str = "failed") -> tuple:
