@@ -152,7 +152,9 @@ DAILY: tuple[Stage, ...] = (
           options=(Option("--no-docs", "docs", "skip dbt docs generate", value=False),
                    Option("--select", "select", "build only these dbt nodes (dbt's selection syntax, e.g. "
                           "'+customer_rfm') and the tests all of whose parents they are; default: the whole project",
-                          metavar="NODES"))),
+                          metavar="NODES"),
+                   Option("--unit-tests", "unit_tests", "also run dbt's unit tests (the models' SQL on fixed inputs); "
+                          "the daily build leaves them out, as dbt advises for production"))),
     Stage("score_recommendations", "jobs.recommend.score_main", layers=("serving",),
           summary="the champion recommender's top N for every customer as of the last day -> serving.recommendations",
           after="build_features"),

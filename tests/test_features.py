@@ -183,6 +183,24 @@ def test_a_failing_dbt_test_leaves_gold_at_its_last_good_version(rt, spark, e2e)
         rt.lake.restore("silver.products", products_version)
 
 
+def declared_unit_tests() -> list[tuple[str, str]]:
+    """The dbt project's unit tests: (name, model) from the models' yml files."""
+    import yaml
+
+    return [(t["name"], t["model"]) for path in (PROJECT_DIR / "models").rglob("*.yml")
+            for t in (yaml.safe_load(path.read_text()) or {}).get("unit_tests", [])]
+
+
+def test_the_daily_build_leaves_the_dbt_unit_tests_out(rt, e2e):
+    """Unit tests check a model's SQL on fixed inputs: the day's build of customer_rfm runs its data tests only.
+
+    (`--unit-tests` runs them: the rebuild in tests/test_ingest_reliability.py.)
+    """
+    assert "customer_rfm" in {model for _, model in declared_unit_tests()}
+    report = build(rt, Days.of(e2e.last), docs=False, select="customer_rfm")
+    assert report.models == 1 and report.tests > 0 and report.unit_tests == 0
+
+
 def test_personal_data_in_gold_after_a_build_fails_it_and_puts_gold_back(rt, e2e):
     """A product name holding an address reached product_features: the check after `dbt build` refuses it.
 

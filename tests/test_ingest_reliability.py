@@ -19,6 +19,7 @@ from jobs.common.landing_contract import source
 from jobs.ingest.inspect import UnreadableFileError, inspect_file
 from tests.support.frames import same_rows
 from tests.support.later_events import add_events_after
+from tests.test_features import declared_unit_tests
 
 DAY1 = dt.date(2026, 10, 1)
 TS = "2026-10-01T10:00:00Z"
@@ -220,7 +221,11 @@ def test_a_file_delivered_again_on_a_later_day_reaches_silver_once_and_gold_is_u
     for table, key in (("silver.orders", ["order_id"]), ("silver.order_lines", ["order_id", "line_no"])):
         assert lake.read(table).groupBy(*key).count().where("count > 1").count() == 0, table
     add_events_after(lake, day10)
-    assert main(["build-features", "--profile", test_profile, "--date", day10.isoformat(), "--no-docs"]) == 0
+    capsys.readouterr()
+    # The rebuild runs dbt's unit tests too (the daily build leaves them out).
+    assert main(["build-features", "--profile", test_profile, "--date", day10.isoformat(), "--no-docs",
+                 "--unit-tests"]) == 0
+    assert f"unit_tests={len(declared_unit_tests())}" in capsys.readouterr().out
 
     resent = lake.read(INGEST_LOG_TABLE).where(F.col("path").contains("resent_") & (F.col("outcome") != "loading")).collect()
     assert {r["outcome"] for r in resent} == {"loaded"} and all(r["duplicate_of"] for r in resent)

@@ -59,9 +59,10 @@ class FeaturesReport(StageReport):
     as_of: dt.date
     seconds: float
     models: int
-    tests: int
+    tests: int  # data and unit tests
     gold_versions: dict[str, int] = field(default_factory=dict)
     docs: str | None = None
+    unit_tests: int = 0  # of `tests`: dbt's unit tests (run with `unit_tests=True` only)
 
 
 def gold_versions(lake: Lake) -> dict[str, int]:
@@ -147,7 +148,8 @@ def campaign_vars(rt: Runtime) -> dict:
     }
 
 
-def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None) -> FeaturesReport:
+def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None,
+        unit_tests: bool = False) -> FeaturesReport:
     """Run `dbt build` as of the last of `days`; on failure restore gold and raise `FeatureBuildError`.
 
     A range builds once: every model is computed as of its last day.
@@ -160,6 +162,9 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
         select: build only these nodes (dbt's `--select` syntax); None: every model, seed and test.
             A failure restores the gold tables this build changed, as for the whole project;
             a selection matching no node is an error.
+        unit_tests: also run dbt's unit tests. They check the models' SQL on fixed inputs, so
+            their outcome does not depend on the day's data: the daily build leaves them out (dbt's
+            advice for production); `make test` and `build-features --unit-tests` run them.
     """
     spark, lake, reports, day = rt.spark, rt.lake, rt.config.lake.reports, days.last
     began = time.perf_counter()
@@ -174,6 +179,8 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
     try:
         # A partial build runs the tests whose every parent it builds, not those that read a table it leaves alone.
         chosen = ["--select", select, "--indirect-selection", "cautious"] if select else []
+        if not unit_tests:
+            chosen += ["--exclude-resource-type", "unit_test"]
         build = dbt.invoke(["build", *chosen], dbt_vars, work)
         if not build.success:
             undone = roll_back(lake, before)
@@ -205,6 +212,7 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
             tests=sum(1 for n in nodes if n.unique_id.startswith(("test.", "unit_test."))),
             gold_versions=gold_versions(lake),
             docs=docs_index,
+            unit_tests=sum(1 for n in nodes if n.unique_id.startswith("unit_test.")),
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
