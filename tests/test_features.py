@@ -192,13 +192,14 @@ def declared_unit_tests() -> list[tuple[str, str]]:
 
 
 def test_the_daily_build_leaves_the_dbt_unit_tests_out(rt, e2e):
-    """Unit tests check a model's SQL on fixed inputs: the day's build of customer_rfm runs its data tests only.
+    """Unit tests check a model's SQL on fixed inputs: the day's build of customer_rfm and its parents runs their
+    data tests only.
 
     (`--unit-tests` runs them: the rebuild in tests/test_ingest_reliability.py.)
     """
     assert "customer_rfm" in {model for _, model in declared_unit_tests()}
-    report = build(rt, Days.of(e2e.last), docs=False, select="customer_rfm")
-    assert report.models == 1 and report.tests > 0 and report.unit_tests == 0
+    report = build(rt, Days.of(e2e.last), docs=False, select="+customer_rfm")
+    assert report.models > 1 and report.tests > 0 and report.unit_tests == 0
 
 
 def test_personal_data_in_gold_after_a_build_fails_it_and_puts_gold_back(rt, e2e):
