@@ -21,7 +21,7 @@ DEMO_PERSONS := 1500
 DEMO_DAYS := 365
 # A small shop's catalog: the products feed is a full snapshot a day (SKUs x days rows).
 DEMO_SKUS := 600
-# The dbt models the customer models train on, and all they depend on; the day through Airflow builds them all.
+# The dbt models the customer models train on (the training marts among them), and all they depend on.
 DEMO_MODEL_FEATURES := +customer_purchase_holdout +customer_churn_examples +customer_features
 DEMO_FIRST := 2025-10-31
 DEMO_HISTORY_END := 2026-10-29

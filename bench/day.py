@@ -42,7 +42,7 @@ DEFAULT_SCALE = 100_000
 HISTORY_DAYS = 30
 # Horizons short enough for a 30-day history to train the customer models once.
 SHORT_HORIZON_DAYS = 10
-TRAINING = ("train_recommender", "train_clv", "train_churn", "train_segments")
+TRAINING = pipeline.WEEKLY_NAMES  # the training marts, then the four models
 
 
 def _bench_config(base: Config, root: Path, landing: Path) -> Config:

@@ -143,7 +143,7 @@ FUTURE_DAYS = 90
 SCALE_CUSTOMERS = 1_000_000  # step 3's customers, whatever the persons of step 2
 MODEL_STAGES = ("train_clv", "train_churn", "train_segments")
 SCALED_TABLES = ("gold.customer_purchase_summary", "gold.customer_purchase_holdout", "gold.customer_churn_examples",
-                 "gold.customer_features", "gold.customer_rfm")
+                 "gold.customer_churn_features", "gold.customer_features", "gold.customer_rfm")
 
 
 def _lake_config(base: Config, root: Path, landing: Path | None = None) -> Config:
@@ -193,7 +193,7 @@ def generator_truth(base: Config, scratch: Path, persons: int = TRUTH_PERSONS, l
     from jobs import pipeline
     from jobs.common import runtime
     from jobs.common.stage import Days
-    from jobs.customers.gold import CHURN_EXAMPLES, SCORES, SUMMARY
+    from jobs.customers.gold import CHURN_FEATURES, SCORES, SUMMARY
     from jobs.generate.main import generate
     from jobs.identity.main import MAP
 
@@ -219,7 +219,8 @@ def generator_truth(base: Config, scratch: Path, persons: int = TRUTH_PERSONS, l
     for day in (week_before, last):
         began = time.perf_counter()
         pipeline.stage("build_features").run(rt, Days.of(day), docs=False)
-        log(f"truth: features as of {day} in {time.perf_counter() - began:.0f} s")
+        pipeline.stage("build_training_features").run(rt, Days.of(day))
+        log(f"truth: features and training marts as of {day} in {time.perf_counter() - began:.0f} s")
         reports = _train_all(rt, day, figures, "truth", log)
     pipeline.stage("score_customers").run(rt, Days.of(last))
 
@@ -268,8 +269,7 @@ def generator_truth(base: Config, scratch: Path, persons: int = TRUTH_PERSONS, l
     summary = rt.lake.read(SUMMARY).select(
         "customer_key", (F.when(F.col("t_days") > 0, F.col("frequency") / F.col("t_days")).otherwise(0.0)
                          * F.lit(float(FUTURE_DAYS))).alias("naive"))
-    current = rt.lake.read(CHURN_EXAMPLES).where(F.col("cutoff_role") == "score").select("customer_key",
-                                                                                          "recency_days")
+    current = rt.lake.read(CHURN_FEATURES).select("customer_key", "recency_days")
     scored = (rt.lake.read(SCORES).where(F.col("run_date") == F.lit(last))
               .select("customer_key", "expected_purchases_90d", "p_alive", "churn_probability")
               .join(summary, "customer_key").join(owner, "customer_key"))

@@ -169,7 +169,7 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
         rt = runtime.start(config=_lake_config(base, scratch / "lake", landing), app_name="c360 bench privacy")
         last = START + dt.timedelta(days=DAYS - 1)
         pipeline.run(rt, Days.of(START, last), pipeline.DAILY_NAMES, log=print)
-        for name in ("train_recommender", "train_clv", "train_churn", "train_segments"):
+        for name in pipeline.WEEKLY_NAMES:
             pipeline.stage(name).run(rt, Days.of(last))
         for name in ("score_recommendations", "score_customers"):
             pipeline.stage(name).run(rt, Days.of(last))

@@ -9,6 +9,11 @@ that run has just built: training never starts before the day it needs, and neve
 retries into waiting for it. Triggered by hand, it trains as of its `day` param (else the
 day before the run). One task per model, side by side: each fails and retries on its own.
 
+**build_training_features**: `dbt build --select tag:training` as of the day: the marts
+only training reads (`gold.customer_purchase_holdout`, `gold.customer_churn_examples`),
+from the intermediate tables the day's `build_features` left. `train_clv` and
+`train_churn` wait for it.
+
 **train_recommender**: interactions from `gold.customer_product_activity` -> a
 hyperparameter search of Spark ALS on a temporal validation split, the final model
 trained up to the holdout (the last `recommend.holdout_days` days) and evaluated there
@@ -64,9 +69,13 @@ from jobs.pipeline import WEEKLY
     doc_md=__doc__,
 )
 def c360_train():
-    # One task per weekly stage, side by side: a model that fails to train leaves the others to train.
+    # One task per weekly stage, side by side but for the marts a model trains on: a model that fails to
+    # train leaves the others to train.
+    tasks = {stage.name: task(task_id=stage.name, doc=stage.summary)(run_weekly_stage_task)(stage.name)
+             for stage in WEEKLY}
     for stage in WEEKLY:
-        task(task_id=stage.name, doc=stage.summary)(run_weekly_stage_task)(stage.name)
+        for name in stage.waits_for:
+            tasks[name] >> tasks[stage.name]
 
 
 c360_train()

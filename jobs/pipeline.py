@@ -22,10 +22,12 @@ Daily (the `c360_daily` DAG, `c360 run`), in this order:
                   the active campaigns (conf/campaigns/) over gold and the day's scores, segments and
                   recommendations -> serving.campaign_audiences (+ ops.campaign_assignments)
 
-Weekly (the `c360_train` DAG): `train_recommender` searches, trains, evaluates and
-registers the recommender in MLflow as of a day; `train_clv` fits, judges and registers
-the lifetime value models; `train_churn` the churn model; `train_segments` the
-behavioural segments. Each is its own task and fails on its own.
+Weekly (the `c360_train` DAG): `build_training_features` builds the training marts (the
+dbt models tagged `training`, which the daily build leaves out) as of a day;
+`train_recommender` searches, trains, evaluates and registers the recommender in MLflow;
+`train_clv` fits, judges and registers the lifetime value models and `train_churn` the
+churn model, both after the training marts; `train_segments` the behavioural segments.
+Each is its own task and fails on its own.
 
 Privacy (the `c360_privacy` DAG, daily): `erase` forgets the persons whose erasure
 requests arrived that day, in every layer (jobs/privacy/main.py).
@@ -90,12 +92,13 @@ class Stage:
     cadence: Literal["daily", "weekly", "privacy"] = "daily"
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()  # older command names kept working
-    after: str | tuple[str, ...] | None = None  # the daily stage(s) this one waits for; None: the one before it
+    # The stage(s) of its DAG this one waits for. Daily: None is the one before it; weekly: None is none.
+    after: str | tuple[str, ...] | None = None
     layers: tuple[str, ...] = ()  # what it writes: bronze, silver, gold, serving, ops, models (MLflow), reports (<lake>/_reports)
 
     @property
     def waits_for(self) -> tuple[str, ...]:
-        """The daily stages this one runs after (empty: the one before it in the registry)."""
+        """The stages of its DAG this one runs after (empty: daily, the one before it in the registry; weekly, none)."""
         return (self.after,) if isinstance(self.after, str) else tuple(self.after or ())
 
     @property
@@ -181,6 +184,10 @@ DAILY: tuple[Stage, ...] = (
           after=("build_lookup", "build_audiences", "monitor_drift"), aliases=("report",)),
 )
 WEEKLY: tuple[Stage, ...] = (
+    Stage("build_training_features", "jobs.features.training", layers=("gold",),
+          summary="dbt build of the training marts as of the last day (the lifetime value holdout, the churn examples), "
+          "from the intermediate tables the day's build_features left",
+          cadence="weekly"),
     Stage("train_recommender", "jobs.recommend.train_main", layers=("models",),
           summary="search, train and evaluate the recommender as of the last day; log it to MLflow, register it, promote it "
           "to champion if it beats the current one on the same holdout",
@@ -190,12 +197,12 @@ WEEKLY: tuple[Stage, ...] = (
     Stage("train_clv", "jobs.customers.train_clv", layers=("models",),
           summary="fit the lifetime value models (BG/NBD, Gamma-Gamma) as of the last day, judge them on the holdout "
           "purchases; log to MLflow, register, promote to champion if the holdout error beats the current one",
-          cadence="weekly"),
+          cadence="weekly", after="build_training_features"),
     Stage("train_churn", "jobs.customers.train_churn", layers=("models",),
           summary="train the churn model (LightGBM, calibrated) on the customers active at the day minus twice the "
           "horizon, judge it at minus once against two baselines; log to MLflow, register, promote to champion "
           "if its PR AUC beats the current one",
-          cadence="weekly"),
+          cadence="weekly", after="build_training_features"),
     Stage("train_segments", "jobs.customers.train_segments", layers=("models", "gold"),
           summary="cluster the customers' behaviour as of the last day (KMeans, k by silhouette), name the clusters and "
           "keep their ids; log to MLflow, register, promote to champion if it wins on silhouette with stability; "
@@ -213,6 +220,7 @@ PRIVACY: tuple[Stage, ...] = (
 )
 STAGES: dict[str, Stage] = {s.name: s for s in DAILY + WEEKLY + PRIVACY}
 DAILY_NAMES = tuple(s.name for s in DAILY)
+WEEKLY_NAMES = tuple(s.name for s in WEEKLY)
 
 
 def stage(name: str) -> Stage:

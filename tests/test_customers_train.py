@@ -151,7 +151,8 @@ def test_a_large_base_fits_on_a_hash_chosen_sample(rt):
 def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_customer(e2e):
     """The Airflow day scored RFM segments only (no model yet); after the three trainings every column is filled."""
     from jobs.customers import score_main, train_churn, train_clv, train_segments
-    from jobs.customers.gold import CHURN_EXAMPLES, RFM, SCORES, SEGMENTS, SUMMARY
+    from jobs.customers.gold import CHURN_FEATURES, RFM, SCORES, SEGMENTS, SUMMARY
+    from jobs.features import training
     from tests.test_features import _identified_purchases_from_silver
 
     rt, day = e2e.rt, e2e.last
@@ -163,7 +164,9 @@ def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_custo
     assert segments.where("cluster_id is not null or rfm_segment is null").count() == 0
     assert not lake.exists(SCORES)
 
-    # The holdout mart: the summary as of the calibration end, and the purchase days after it.
+    # The holdout mart (built by the weekly stage): the summary as of the calibration end, and the purchase days
+    # after it.
+    training.run(rt, Days.of(day))
     holdout = lake.read(HOLDOUT)
     end = day - dt.timedelta(days=rt.config.customers.clv_holdout_days)
     assert {r.calibration_end for r in holdout.select("calibration_end").distinct().collect()} == {end}
@@ -187,7 +190,7 @@ def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_custo
     assert scores.where("p_alive < 0 or p_alive > 1 or clv_12m < 0 or expected_purchases_90d < 0").count() == 0
     assert scores.where(F.col("clv_model_version") != trained.model_version).count() == 0
     # Churn scores for the customers active on the day (every customer of ten days), drivers in words.
-    active = lake.read(CHURN_EXAMPLES).where("cutoff_role = 'score'").count()
+    active = lake.read(CHURN_FEATURES).count()
     assert scores.where("churn_probability is not null").count() == active > 0
     assert scores.where("churn_risk_band not in ('low', 'medium', 'high') or size(churn_drivers) > 3").count() == 0
     assert scores.where("churn_probability is not null and churn_drivers is null").count() == 0
@@ -219,13 +222,9 @@ def test_train_churn_registers_a_calibrated_model_judged_on_a_later_cutoff(spark
 
     horizon = config.customers.churn.horizon_days
     parts = []
-    for role, n, seed in (("train", 3000, 1), ("test", 2000, 2), ("score", 500, 3)):
-        frame = _examples(n, seed).assign(cutoff_role=role, as_of_date=DAY,
-                                          cutoff_date=DAY - dt.timedelta(days={"train": 2, "test": 1}.get(role, 0)
-                                                                         * horizon))
-        if role == "score":
-            frame["churned"] = None
-        parts.append(frame)
+    for role, n, seed, horizons in (("train", 3000, 1, 2), ("test", 2000, 2, 1)):
+        parts.append(_examples(n, seed).assign(cutoff_role=role, as_of_date=DAY,
+                                               cutoff_date=DAY - dt.timedelta(days=horizons * horizon)))
     lake.overwrite(spark.createDataFrame(pd.concat(parts, ignore_index=True)), CHURN_EXAMPLES)
     mlflow = dataclasses.replace(config.mlflow, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
                                  artifact_root=str(tmp_path / "artifacts"))
@@ -239,7 +238,7 @@ def test_train_churn_registers_a_calibrated_model_judged_on_a_later_cutoff(spark
     import mlflow as mlflow_module
 
     served = mlflow_module.pyfunc.load_model("models:/c360_churn@champion")
-    out = served.predict(parts[2].drop(columns=["churned", "cutoff_role", "as_of_date", "cutoff_date"]).head(20))
+    out = served.predict(_examples(20, 3).drop(columns=["churned"]))
     assert list(out.columns) == ["customer_key", "churn_probability", "churn_risk_band", "churn_drivers"]
     assert out["churn_risk_band"].isin(["low", "medium", "high"]).all()
     second = train_churn.run(rt, Days.of(DAY))

@@ -83,15 +83,19 @@ def test_the_trigger_form_has_no_required_param(dagbag):
             param.resolve(None)  # validates: no value is a valid value
 
 
-def test_c360_train_is_one_task_per_model_scheduled_on_the_daily_runs_training_asset(dagbag):
+def test_c360_train_is_one_task_per_model_after_its_training_marts_scheduled_on_the_daily_runs_training_asset(
+        dagbag):
     from types import SimpleNamespace
 
     from jobs.dag_tasks import LAKE_ASSETS, TRAINING_DUE, training_day
 
     dag = dagbag.dags["c360_train"]
-    names = ["train_recommender", "train_clv", "train_churn", "train_segments"]
+    names = ["build_training_features", "train_recommender", "train_clv", "train_churn", "train_segments"]
     assert [t.task_id for t in dag.tasks] == names
-    assert all(not t.upstream_task_ids for t in dag.tasks)  # each fails on its own
+    # Each model fails on its own; the two that train on the training marts wait for them.
+    assert {t.task_id: t.upstream_task_ids for t in dag.tasks} == {
+        "build_training_features": set(), "train_recommender": set(), "train_clv": {"build_training_features"},
+        "train_churn": {"build_training_features"}, "train_segments": set()}
     assert [list(t.op_args) for t in dag.tasks] == [[n] for n in names]
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert "champion" in dag.doc_md

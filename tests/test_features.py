@@ -19,7 +19,8 @@ from jobs.features.main import run as build
 from tests.support.frames import same_rows
 
 MARTS = ("gold.customer_360", "gold.customer_features", "gold.customer_rfm", "gold.product_features",
-         "gold.customer_purchase_summary", "gold.customer_purchase_holdout", "gold.customer_churn_examples")
+         "gold.customer_purchase_summary", "gold.customer_churn_features")
+TRAINING_MARTS = ("gold.customer_purchase_holdout", "gold.customer_churn_examples")
 
 
 @pytest.fixture
@@ -181,6 +182,43 @@ def test_a_failing_dbt_test_leaves_gold_at_its_last_good_version(rt, spark, e2e)
         assert "gold.product_features" in restored
     finally:
         rt.lake.restore("silver.products", products_version)
+
+
+def test_the_daily_build_leaves_the_training_marts_to_the_weekly_stage_which_builds_them_from_the_days_tables(
+        rt, spark, e2e):
+    """Only training reads the holdout and the churn examples: the day's build leaves them out; the weekly
+    build_training_features builds them (and nothing else) as of the day, in a session whose catalog does not hold
+    the intermediate tables yet, as a fresh c360_train task's would not."""
+    from jobs.features import training
+    from jobs.features.main import INTERMEDIATE_SCHEMA
+
+    day = e2e.last
+    for table in TRAINING_MARTS:
+        if rt.lake.exists(table):
+            rt.lake.drop(table)
+    daily = build(rt, Days.of(day), docs=False)
+    assert not any(rt.lake.exists(t) for t in TRAINING_MARTS)
+    assert all(rt.lake.exists(t) for t in MARTS)
+
+    with pytest.raises(FeatureBuildError, match=rf"gold.customer_features is as of {day}, not "
+                                                rf"{day - dt.timedelta(days=1)}: run `c360 build-features"):
+        training.run(rt, Days.of(day - dt.timedelta(days=1)))
+    intermediate = [r.tableName for r in spark.sql(f"SHOW TABLES IN {INTERMEDIATE_SCHEMA}").collect()]
+    assert "int_purchases" in intermediate
+    for name in intermediate:
+        spark.sql(f"DROP TABLE {INTERMEDIATE_SCHEMA}.{name}")  # external tables: the catalog entry goes, the data stays
+    built = training.run(rt, Days.of(day))
+    assert built.models == len(TRAINING_MARTS) and built.tests > 0
+    assert set(built.gold_versions) - set(daily.gold_versions) == set(TRAINING_MARTS)
+    assert {t: v for t, v in built.gold_versions.items() if t not in TRAINING_MARTS} == daily.gold_versions
+    examples = rt.lake.read("gold.customer_churn_examples")
+    assert {r.cutoff_role for r in examples.select("cutoff_role").distinct().collect()} == {"train", "test"}
+    assert examples.where(f"churned is null or as_of_date <> '{day}'").count() == 0
+    assert rt.lake.read("gold.customer_purchase_holdout").where(F.col("as_of_date") != F.lit(day)).count() == 0
+    # The day's churn input: the examples' features, computed as of the day itself.
+    current = rt.lake.read("gold.customer_churn_features")
+    assert current.count() > 0 and current.where(F.col("cutoff_date") != F.lit(day)).count() == 0
+    assert set(current.columns) == set(examples.columns) - {"cutoff_role", "churned"}
 
 
 def declared_unit_tests() -> list[tuple[str, str]]:

@@ -319,3 +319,48 @@ def test_households_are_estimated_from_the_pairs_that_share_a_surname_and_an_add
     levels = match_model.with_household_dependence(model, 50.0)["comparisons"][0]["comparison_levels"]
     assert levels[0]["m_probability"] / levels[0]["u_probability"] == pytest.approx(1 / 50)
     assert levels[1]["m_probability"] == levels[1]["u_probability"]
+
+
+def test_new_pairs_scored_among_the_records_pairable_with_a_new_one_equal_those_scored_among_all(spark):
+    def row(rid, first, last, dob=None, email=None, phone=None, tax=None, street=None, city=None, postcode=None,
+            new=False):
+        user = email.split("@")[0] if email else None
+        return (rid, first, last, dob, email, user, phone, tax, street, city, postcode, new)
+
+    born = dt.date(1980, 1, 2)
+    rows = [
+        row("crm_customers:n1", "ann", "smith", email="ann.smith@x.com", new=True),
+        row("web_accounts:o1", "anne", "smyth", email="ann.smith@x.com"),  # the same email
+        row("crm_customers:n2", "lee", "jones", new=True),
+        row("loyalty_members:o2", "jones", "lee"),  # names the wrong way round
+        row("crm_customers:n3", "mary", "brown", dob=born, new=True),
+        row("web_accounts:o3", "maria", "browne", dob=born),  # birthday and first initial
+        row("crm_customers:n4", "tom", "hill", tax="AB123456", new=True),
+        row("loyalty_members:n5", "thomas", "hill", tax="AB123456", new=True),  # two new records
+        row("crm_customers:o4", "kate", "moss", phone="0700111"),
+        row("web_accounts:o5", "katie", "moss", phone="0700111"),  # a pair of old records: not scored again
+        row("crm_customers:o6", "bob", "stone", dob=dt.date(1970, 5, 6), city="york", postcode="YO1"),
+    ]
+    records = with_name_groups(spark.createDataFrame(rows, PROFILE_DDL), nickname_groups(spark))
+    untrained = match_model.settings().create_settings_dict("spark")
+    # Name frequencies as training saves them: a pair's weight then depends on the pair and the model only.
+    model = {**untrained, match_model.TERM_FREQUENCIES: match_model.term_frequencies(records)}
+
+    pairable = match_model.pairable_with_new(records, model)
+    assert sorted(r.record_id for r in pairable.collect()) == sorted(
+        r[0] for r in rows if r[0][-2:] not in ("o4", "o5", "o6"))
+
+    def scored(among):
+        return {(r.record_id_l, r.record_id_r): round(r.match_weight, 9)
+                for r in match_model.predict(spark, among, match_model.only_new_pairs(model), 0.0).collect()}
+
+    everyone = scored(records)
+    assert {frozenset(pair) for pair in everyone} == {
+        frozenset({f"{a}:{x}", f"{b}:{y}"}) for a, x, b, y in [
+            ("crm_customers", "n1", "web_accounts", "o1"), ("crm_customers", "n2", "loyalty_members", "o2"),
+            ("crm_customers", "n3", "web_accounts", "o3"), ("crm_customers", "n4", "loyalty_members", "n5")]}
+    assert scored(pairable) == everyone
+    # A rule that is not a conjunction of equalities keeps every record; so does a model without saved frequencies.
+    loose = {**model, "blocking_rules_to_generate_predictions": ["l.phone = r.phone or l.city = r.city"]}
+    assert match_model.pairable_with_new(records, loose).count() == len(rows)
+    assert match_model.pairable_with_new(records, untrained).count() == len(rows)

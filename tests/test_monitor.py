@@ -64,9 +64,11 @@ def test_after_training_drift_is_measured_against_the_models_first_day_and_every
     from pyspark.sql import functions as F
 
     from jobs.customers import score_main, train_churn, train_clv
+    from jobs.features import training
 
     rt, day = e2e.rt, e2e.last
     lake = rt.lake
+    training.run(rt, Days.of(day))
     train_clv.run(rt, Days.of(day))
     train_churn.run(rt, Days.of(day))
     score_main.run(rt, Days.of(day))

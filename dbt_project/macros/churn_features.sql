@@ -1,11 +1,14 @@
-{#- The churn examples at `cutoff` (a date expression): one row per customer_key active then (a
+{#- The churn features at `cutoff` (a date expression): one row per customer_key active then (a
     purchase in the `churn_active_days` before it), with its features as of the cutoff (only
-    events up to that day) and, when `horizon` is given, `churned`: no purchase day in the
-    `horizon` days after the cutoff. The columns are those jobs/customers/churn.py reads. -#}
-{% macro churn_features(cutoff, role, horizon=none) -%}
+    events up to that day); with `role`, `cutoff_role` naming the example set; with `horizon`,
+    `churned`: no purchase day in the `horizon` days after the cutoff. The columns are those
+    jobs/customers/churn.py reads. -#}
+{% macro churn_features(cutoff, role=none, horizon=none) -%}
   select
     s.customer_key,
+    {% if role is not none -%}
     '{{ role }}' as cutoff_role,
+    {% endif -%}
     {{ cutoff }} as cutoff_date,
     datediff({{ cutoff }}, s.last_purchase_date) as recency_days,
     s.frequency,
@@ -21,11 +24,9 @@
     coalesce(e.email_opens_30d, 0) as email_opens_30d,
     coalesce(e.email_opens_prev_30d, 0) as email_opens_prev_30d,
     coalesce(w.web_sessions_30d, 0) as web_sessions_30d,
-    coalesce(w.web_sessions_prev_30d, 0) as web_sessions_prev_30d,
-    {% if horizon is not none -%}
+    coalesce(w.web_sessions_prev_30d, 0) as web_sessions_prev_30d
+    {%- if horizon is not none %},
     coalesce(f.future_purchases, 0) = 0 as churned
-    {%- else -%}
-    cast(null as boolean) as churned
     {%- endif %}
   from ({{ purchase_summary('purchases', 'returns', cutoff) }}) as s
   left join (

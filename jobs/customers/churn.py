@@ -145,7 +145,7 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
     """BG/NBD parameters, a fitted booster (as LightGBM's model text), its isotonic calibration, threshold, bands.
 
     Registered as it is (an MLflow pyfunc): `predict` takes rows of
-    gold.customer_churn_examples and returns what serving.customer_scores carries.
+    gold.customer_churn_features (or of the examples) and returns what serving.customer_scores carries.
     """
 
     calibration = "held-out slice"  # a model pickled before the attribute existed calibrated this way

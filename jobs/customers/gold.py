@@ -13,6 +13,9 @@ from jobs.common.lake import Lake
 SUMMARY = "gold.customer_purchase_summary"
 HOLDOUT = "gold.customer_purchase_holdout"
 CHURN_EXAMPLES = "gold.customer_churn_examples"
+CHURN_FEATURES = "gold.customer_churn_features"
+# Built by the weekly `build_training_features` (dbt tag `training`), not by the daily build.
+TRAINING_MARTS = (HOLDOUT, CHURN_EXAMPLES)
 FEATURES = "gold.customer_features"
 SEGMENT_PROFILES = "gold.segment_profiles"
 RFM = "gold.customer_rfm"
@@ -30,7 +33,10 @@ def require_gold(lake: Lake, day: dt.date, tables: tuple[str, ...]) -> None:
     Raises:
         CustomerModelError: naming the table and the command that builds it.
     """
-    require_built(lake, day, tables, CustomerModelError)
+    daily = tuple(t for t in tables if t not in TRAINING_MARTS)
+    require_built(lake, day, daily, CustomerModelError)
+    require_built(lake, day, tuple(t for t in tables if t in TRAINING_MARTS), CustomerModelError,
+                  command="build-training-features", dag="c360_train")
 
 
 def sample_customers(rows: DataFrame, limit: int, seed: int) -> DataFrame:

@@ -2,7 +2,7 @@
 
 Tables read: gold.customer_purchase_summary (one row per customer_key with a purchase up
 to the day), gold.customer_rfm (one row per customer_key in the RFM base),
-gold.customer_churn_examples (its `score` rows: one per customer_key active on the day),
+gold.customer_churn_features (one row per customer_key active on the day),
 gold.customer_features (one row per customer_key: the behaviour the segments cluster).
 
 Tables written, each one commit per run that replaces its run_date and drops run days
@@ -36,7 +36,7 @@ from jobs.common.lake import Lake
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
 from jobs.customers.clv_model import ScoreParams
-from jobs.customers.gold import CHURN_EXAMPLES, FEATURES, RFM, SCORES, SEGMENTS, SUMMARY, require_gold
+from jobs.customers.gold import CHURN_FEATURES, FEATURES, RFM, SCORES, SEGMENTS, SUMMARY, require_gold
 from jobs.customers.scoring import churn_scores, clv_scores, segment_assignments
 
 log = logging.getLogger(__name__)
@@ -108,10 +108,9 @@ def run(rt: Runtime, days: Days, *, generated_at: dt.datetime | None = None) -> 
         rows = rows.select("customer_key", *(F.lit(None).cast("double").alias(c)
                                              for c in ("expected_purchases_90d", "p_alive", "clv_12m")))
     if churn_ref is not None:
-        require_gold(lake, day, (CHURN_EXAMPLES,))
+        require_gold(lake, day, (CHURN_FEATURES,))
         model = models.load_python_model(churn_ref)
-        current = lake.read(CHURN_EXAMPLES).where(F.col("cutoff_role") == "score")
-        rows = rows.join(churn_scores(current, model), "customer_key", "left")
+        rows = rows.join(churn_scores(lake.read(CHURN_FEATURES), model), "customer_key", "left")
     else:
         rows = rows.select("*", F.lit(None).cast("double").alias("churn_probability"),
                            F.lit(None).cast("string").alias("churn_risk_band"),

@@ -47,7 +47,7 @@ def clv_scores(summary: DataFrame, model: LifetimeValueModel, params: ScoreParam
 
 
 def churn_scores(examples: DataFrame, model: ChurnModel) -> DataFrame:
-    """One row per customer_key of `examples` (gold.customer_churn_examples rows of one cutoff):
+    """One row per customer_key of `examples` (gold.customer_churn_features, or the examples of one cutoff):
     churn_probability, churn_risk_band, churn_drivers (up to three sentences), by the model's own `score`.
 
     Raises:

@@ -2,7 +2,8 @@
 
 Table read: gold.customer_churn_examples (one row per customer_key active at a cutoff, per
 cutoff: `train` at the day minus twice `customers.churn.horizon_days`, `test` at minus
-once, both labelled), at the Delta version current when the run starts.
+once, both labelled), at the Delta version current when the run starts: a training mart,
+built as of the day by the weekly `build_training_features` before this stage.
 
 A temporal split: the BG/NBD pattern parameters and the classifier fit on the `train`
 examples (every customer up to `customers.fit_max_customers`, else a hash-chosen sample),
@@ -181,7 +182,7 @@ Calibration (expected calibration error {figures['calibration_error']:.4f}):
 {rows}
 
 ## Use
-`mlflow.pyfunc.load_model(...).predict(examples)` with the columns of gold.customer_churn_examples;
+`mlflow.pyfunc.load_model(...).predict(rows)` with the columns of gold.customer_churn_features;
 returns churn_probability, churn_risk_band (medium from {params.medium_from}, high from {params.high_from})
 and churn_drivers, up to three sentences. Needs the c360 package installed.
 

@@ -2,7 +2,8 @@
 
 Table read: gold.customer_purchase_holdout (one row per customer_key with a purchase up to
 its calibration end, `customers.clv_holdout_days` before the day), at the Delta version
-current when the run starts.
+current when the run starts: a training mart, built as of the day by the weekly
+`build_training_features` before this stage.
 
 The BG/NBD purchase model and the Gamma-Gamma spend model fit on the driver on the
 calibration summary (every customer up to `customers.fit_max_customers`, else a

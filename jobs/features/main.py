@@ -9,10 +9,17 @@ moment dbt finishes):
 | gold.customer_rfm_history | one row per customer_key per as-of day | merge; the day is rewritten |
 | gold.customer_purchase_summary | one row per customer_key with a purchase up to the day | replace |
 | gold.customer_features | one row per customer_key known as of the day | replace |
+| gold.customer_churn_features | one row per customer_key active on the day: the churn model's input | replace |
 | gold.product_features | one row per sku | replace |
 | gold.customer_360 | one row per customer_key known as of the day | replace |
 | gold.campaign_results | one row per campaign per as-of day (reads serving.campaign_audiences) | append; the day is rewritten |
 | gold.rfm_segment_map | one row per (r_score, fm_score) cell (a seed) | replace |
+
+The training marts (dbt tag `training`: gold.customer_purchase_holdout, the lifetime value
+models' holdout, and gold.customer_churn_examples, the churn model's labelled examples at two
+past cutoffs) serve the weekly training only, so the daily build leaves them out; the weekly
+`build_training_features` stage (`run(..., training=True)`) builds them as of the day from
+the intermediate tables the day's build left.
 
 Every model sees only events up to the day (dbt var `as_of`), so a build for a past
 day is a training set without leakage. A failing model or test fails the build and
@@ -38,6 +45,7 @@ from pyspark.sql import SparkSession
 
 from jobs.common import campaigns, pii
 from jobs.common.files import write_text
+from jobs.common.gold import require_built
 from jobs.common.lake import Lake
 from jobs.common.runtime import Runtime
 from jobs.common.serving_contract import CAMPAIGN_AUDIENCES
@@ -47,6 +55,12 @@ from jobs.features import dbt
 log = logging.getLogger(__name__)
 
 GOLD = "gold"
+# Marts only the weekly training reads (dbt tag): built by `build_training_features`, not daily.
+TRAINING_TAG = "training"
+# Where dbt_project.yml puts the intermediate tables (`+location_root`), and their schema.
+INTERMEDIATE_FOLDER, INTERMEDIATE_SCHEMA = "_intermediate", "intermediate"
+# A mart the day's build writes from every intermediate table: built as of the day, they are too.
+DAILY_WITNESS = "gold.customer_features"
 DOCS_FILES = ("index.html", "manifest.json", "catalog.json")
 
 
@@ -148,8 +162,38 @@ def campaign_vars(rt: Runtime) -> dict:
     }
 
 
+def register_intermediate(spark: SparkSession, lake: Lake) -> list[str]:
+    """Put the intermediate tables a build left (under `<lake>/gold/_intermediate`) in the session's catalog.
+
+    A build that selects marts without their parents (the training marts) reads them from there.
+    """
+    found = [folder for folder in lake.delta_folders() if folder.rstrip("/").split("/")[-2] == INTERMEDIATE_FOLDER]
+    if found:
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {INTERMEDIATE_SCHEMA}")
+    names = []
+    for folder in found:
+        name = f"{INTERMEDIATE_SCHEMA}.{folder.rstrip('/').split('/')[-1]}"
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING delta LOCATION '{folder}'")
+        names.append(name)
+    return names
+
+
+def _selection(select: str | None, training: bool, unit_tests: bool) -> list[str]:
+    """dbt build's node selection: the user's, the training marts, or the day's (every node but those)."""
+    if select:
+        # A partial build runs the tests whose every parent it builds, not those that read a table it leaves alone.
+        chosen = ["--select", select, "--indirect-selection", "cautious"]
+    elif training:
+        chosen = ["--select", f"tag:{TRAINING_TAG}", "--indirect-selection", "cautious"]
+    else:
+        chosen = ["--exclude", f"tag:{TRAINING_TAG}"]
+    if not unit_tests:
+        chosen += ["--exclude-resource-type", "unit_test"]
+    return chosen
+
+
 def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None,
-        unit_tests: bool = False) -> FeaturesReport:
+        unit_tests: bool = False, training: bool = False) -> FeaturesReport:
     """Run `dbt build` as of the last of `days`; on failure restore gold and raise `FeatureBuildError`.
 
     A range builds once: every model is computed as of its last day.
@@ -165,11 +209,20 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
         unit_tests: also run dbt's unit tests. They check the models' SQL on fixed inputs, so
             their outcome does not depend on the day's data: the daily build leaves them out (dbt's
             advice for production); `make test` and `build-features --unit-tests` run them.
+        training: build the training marts (tag `training`) only, from the intermediate tables the
+            day's build left; without `select` and `training`, every node but the training marts.
+
+    Raises:
+        FeatureBuildError: the build failed (gold restored), or (`training`) the day's features are not
+            built as of the day.
     """
     spark, lake, reports, day = rt.spark, rt.lake, rt.config.lake.reports, days.last
     began = time.perf_counter()
     # Also creates the gold database at <lake>/gold, where dbt's schema `gold` must live.
     lake.register_all()
+    register_intermediate(spark, lake)
+    if training and not select:
+        require_built(lake, day, (DAILY_WITNESS,), FeatureBuildError)
     before = gold_versions(lake)
     customers = rt.config.customers
     dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root, "clv_holdout_days": customers.clv_holdout_days,
@@ -177,11 +230,7 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
                 **campaign_vars(rt)}
     work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
     try:
-        # A partial build runs the tests whose every parent it builds, not those that read a table it leaves alone.
-        chosen = ["--select", select, "--indirect-selection", "cautious"] if select else []
-        if not unit_tests:
-            chosen += ["--exclude-resource-type", "unit_test"]
-        build = dbt.invoke(["build", *chosen], dbt_vars, work)
+        build = dbt.invoke(["build", *_selection(select, training, unit_tests)], dbt_vars, work)
         if not build.success:
             undone = roll_back(lake, before)
             raise FeatureBuildError(

@@ -14,8 +14,9 @@ Tables written (all Delta, by `jobs.common.lake`):
 A run for day D starts from the state the last run for a day before D left
 (table versions recorded in ops.identity_runs), so rerunning D gives the same
 keys. With a trained model, only pairs involving records that changed since
-that run are scored again; links among unchanged records are carried over
-(the score of a pair depends on the pair and the model only). A first run, a
+that run are scored again, among the records a blocking rule can pair with one
+of them; links among unchanged records are carried over (the score of a pair
+depends on the pair and the model only). A first run, a
 missing model or `retrain=True` scores every pair. With fewer profile records
 than `identity.min_training_records` and no trained model, only the rule links
 are made (a model estimated on a handful of records would be noise); so too when
@@ -97,7 +98,11 @@ def _accepted_links(spark, lake, config: Config, records: DataFrame, base, model
     elif full:
         scored = match_model.predict(spark, records, model, ic.match_threshold)
     else:
-        fresh = match_model.predict(spark, records, match_model.only_new_pairs(model), ic.match_threshold)
+        # Only the records a blocking rule can pair with a new one take part: the day's blocks, not the population's.
+        with logs.step("resolve_identities", f"{day}: records pairable with a new one") as step:
+            pairable = match_model.pairable_with_new(records, model).localCheckpoint()
+            step.rows = pairable.count()
+        fresh = match_model.predict(spark, pairable, match_model.only_new_pairs(model), ic.match_threshold)
         new_ids = records.where("is_new").select(F.col("record_id").alias("_id"))
         carried = (
             # every pair the model scored (rule links found by the model too carry its weight)

@@ -58,10 +58,12 @@ alone (a postcode, a date, a full name), so blocks stay small at scale.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import re
 
 import numpy as np
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.common.match_model_file import MODEL_FILE, TERM_FREQUENCIES, load, save  # noqa: F401 - its file, here
@@ -434,6 +436,69 @@ def with_household_dependence(model: dict, ratio: float) -> dict:
                                                                "u_probability": 1.0}, *rest]}
         comparisons.append(comparison)
     return {**model, "comparisons": comparisons}
+
+
+def _equalities(rule: str) -> list[tuple[str, str]] | None:
+    """A blocking rule's `l.<expr> = r.<expr>` conjuncts as (left, right) expressions on one record, or None
+    when the rule is not a conjunction of such equalities."""
+    pairs = []
+    for part in re.split(r"\s+and\s+", rule.strip(), flags=re.IGNORECASE):
+        sides = part.split(" = ")
+        if len(sides) != 2:
+            return None
+        left, right = (side.strip() for side in sides)
+        if any(side.count("(") != side.count(")") for side in (left, right)):
+            return None
+        if re.search(r"\br\.", left) or re.search(r"\bl\.", right) or not (
+                re.search(r"\bl\.", left) and re.search(r"\br\.", right)):
+            return None
+        pairs.append((re.sub(r"\bl\.", "", left), re.sub(r"\br\.", "", right)))
+    return pairs
+
+
+def pairable_with_new(records: DataFrame, model: dict) -> DataFrame:
+    """The new records (`is_new`) and the others that some blocking rule of `model` pairs with one of them.
+
+    Blocking rules are equi-joins, so a record can meet a new record only when it agrees with one
+    on every equality of a rule (either way round). Scoring the new pairs on these records alone
+    finds the same pairs with the same scores as on every record (a pair's score depends on the
+    pair and the model only), while the blocks joined hold the day's new records, not the
+    whole population. A rule that is not a conjunction of equalities keeps every record, and so
+    does a model without the term frequencies of its names saved (Splink would count them on the
+    records scored, so a pair's weight would depend on which records they are).
+    """
+    adjusted = {level["tf_adjustment_column"] for comparison in model.get("comparisons", [])
+                for level in comparison.get("comparison_levels", []) if level.get("tf_adjustment_column")}
+    if not adjusted <= set(model.get(TERM_FREQUENCIES, {})):
+        return records
+    sides = []  # per rule and orientation: (the record's side, the new record's side) as expressions
+    for rule in model["blocking_rules_to_generate_predictions"]:
+        equalities = _equalities(rule["blocking_rule"] if isinstance(rule, dict) else rule)
+        if equalities is None:
+            return records
+        # The new record on the right, then on the left (once for a symmetric rule).
+        for pairs in {tuple(equalities), tuple((right, left) for left, right in equalities)}:
+            sides.append(([left for left, _ in pairs], [right for _, right in pairs]))
+
+    def keys(side: int) -> Column:
+        """Per rule and orientation, a hash of one side's values (null when one is null): one pass over the records.
+        Two records whose values agree have the same hash; a collision only keeps a record more."""
+        hashed = []
+        for rule, exprs in enumerate(pair[side] for pair in sides):
+            values = [F.expr(e) for e in exprs]
+            present = functools.reduce(lambda a, b: a & b, [v.isNotNull() for v in values])
+            hashed.append(F.struct(F.lit(rule).alias("_rule"), F.when(present, F.xxhash64(*values)).alias("_hash")))
+        return F.explode(F.array(*hashed)).alias("_key")
+
+    def keyed(rows: DataFrame, side: int) -> DataFrame:
+        return rows.select("record_id", keys(side)).select("record_id", "_key._rule", "_key._hash").where(
+            F.col("_hash").isNotNull())
+
+    new = records.where("is_new")
+    theirs = keyed(new, 1).select("_rule", "_hash").distinct()
+    met = keyed(records, 0).join(theirs, ["_rule", "_hash"], "left_semi").select("record_id")
+    ids = met.unionByName(new.select("record_id")).distinct()
+    return records.join(ids, "record_id", "left_semi")
 
 
 def only_new_pairs(model: dict) -> dict:

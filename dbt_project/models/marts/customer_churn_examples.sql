@@ -1,8 +1,10 @@
--- The churn model's examples: the customers active at three cutoffs, with their features as of
--- each. `train` (the as-of day minus twice `churn_horizon_days`) and `test` (minus once) carry
--- the label `churned` (no purchase in the horizon after the cutoff: both horizons end by the
--- as-of day); `score` (the as-of day) has no label yet. jobs/customers/train_churn.py trains on
--- train, judges on test; score_customers scores the score rows.
+-- The churn model's training examples: the customers active at two cutoffs, with their features
+-- as of each and the label `churned` (no purchase in the horizon after the cutoff; both horizons
+-- end by the as-of day): `train` (the as-of day minus twice `churn_horizon_days`) and `test`
+-- (minus once). jobs/customers/train_churn.py trains on train and judges on test. A training
+-- mart (tag `training`): built by the weekly build_training_features, not by the daily build.
+{{ config(tags=['training']) }}
+
 with purchases as (
     select * from {{ ref('int_purchases') }} where identified
 ),
@@ -33,16 +35,10 @@ test as (
                       var('churn_horizon_days')) }}
 ),
 
-score as (
-    {{ churn_features(as_of_date(), 'score') }}
-),
-
 final as (
     select *, {{ as_of_date() }} as as_of_date from train
     union all
     select *, {{ as_of_date() }} as as_of_date from test
-    union all
-    select *, {{ as_of_date() }} as as_of_date from score
 )
 
 select * from final

@@ -1,7 +1,10 @@
 -- One row per customer_key with a purchase up to the calibration end (the as-of day minus
 -- `clv_holdout_days`): the summary as it stood then, and what the customer bought in the holdout
 -- days after it, up to the as-of day. The lifetime value models train on the calibration
--- columns and are judged on the holdout ones (jobs/customers/train_clv.py).
+-- columns and are judged on the holdout ones (jobs/customers/train_clv.py). A training mart
+-- (tag `training`): built by the weekly build_training_features, not by the daily build.
+{{ config(tags=['training']) }}
+
 with purchases as (
     select * from {{ ref('int_purchases') }} where identified
 ),
