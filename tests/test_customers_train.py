@@ -129,7 +129,8 @@ def test_a_better_model_takes_the_champion_alias_from_a_worse_one(rt):
 def test_training_before_gold_is_built_says_which_command_to_run(rt):
     from jobs.customers.train_clv import run
 
-    with pytest.raises(CustomerModelError, match="not 2026-07-01: run `c360 build-features --date 2026-07-01`"):
+    with pytest.raises(CustomerModelError,
+                       match="not 2026-07-01: run `c360 build-training-features --date 2026-07-01`"):
         run(rt, Days.of(DAY + dt.timedelta(days=1)))
     rt.lake.drop(HOLDOUT)
     with pytest.raises(CustomerModelError, match="gold.customer_purchase_holdout does not exist"):
