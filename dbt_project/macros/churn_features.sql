@@ -84,3 +84,28 @@
   {%- endif %}
   where datediff({{ cutoff }}, s.last_purchase_date) < {{ var('churn_active_days') }}
 {%- endmacro %}
+
+
+{#- The CTEs `churn_features` reads, for a model's `with`: identified purchases, returns, purchase
+    lines, email and web events. -#}
+{% macro churn_feature_inputs() -%}
+purchases as (
+    select * from {{ ref('int_purchases') }} where identified
+),
+
+returns as (
+    select * from {{ ref('int_returns') }}
+),
+
+lines as (
+    select * from {{ ref('int_purchase_lines') }}
+),
+
+emails as (
+    select * from {{ ref('int_email_events') }}
+),
+
+web as (
+    select * from {{ ref('int_web_events') }}
+)
+{%- endmacro %}

@@ -5,25 +5,7 @@
 -- mart (tag `training`): built by the weekly build_training_features, not by the daily build.
 {{ config(tags=['training']) }}
 
-with purchases as (
-    select * from {{ ref('int_purchases') }} where identified
-),
-
-returns as (
-    select * from {{ ref('int_returns') }}
-),
-
-lines as (
-    select * from {{ ref('int_purchase_lines') }}
-),
-
-emails as (
-    select * from {{ ref('int_email_events') }}
-),
-
-web as (
-    select * from {{ ref('int_web_events') }}
-),
+with {{ churn_feature_inputs() }},
 
 train as (
     {{ churn_features('date_sub(' ~ as_of_date() ~ ', 2 * ' ~ var('churn_horizon_days') ~ ')', 'train',
