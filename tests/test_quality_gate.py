@@ -277,6 +277,38 @@ def test_injected_errors_fail_naming_source_and_expectation_and_a_rerun_replaces
     assert "2026-10-03" in index and "2026-10-02" in index
 
 
+def test_a_range_validated_first_as_one_batch_records_what_each_day_alone_records(gate_rt, gate_lake):
+    """`quality.range_first`: the day-independent expectations run once on the range's rows, the rest per day.
+    A duplicate and a null injected into the first day fail their expectations on the range's batch: those run
+    on each day again, and the clean day after it passes them. Every record is the one of validating each day alone."""
+    sources = ["web_events", "crm_customers", "order_lines", "orders"]
+    events = gate_lake.read("bronze.web_events").where(F.col("_ds") == F.lit(DAY1)).limit(3)
+    dirty = events.withColumn("_batch_id", F.lit("batch-range-test"))
+    dirty = dirty.unionByName(events.limit(1).withColumn("event_id", F.lit(None).cast("string"))
+                              .withColumn("_batch_id", F.lit("batch-range-test")))
+    _inject(gate_lake, "web_events", dirty)
+    try:
+        days = Days(DAY1, DAY3)
+        first = validate(gate_rt, days, sources=sources)
+        alone = validate(dataclasses.replace(gate_rt, config=dataclasses.replace(
+            gate_rt.config, quality=dataclasses.replace(gate_rt.config.quality, range_first=False))), days,
+            sources=sources)
+    finally:
+        gate_lake.delete("bronze.web_events", F.col("_batch_id") == "batch-range-test")
+    assert all(s.rows and s.from_range for s in first.summaries)
+    assert sum(s.from_range for s in alone.summaries) == 0
+    assert [dataclasses.replace(s, from_range=0) for s in first.summaries] == list(alone.summaries)
+    assert first.outcomes == alone.outcomes  # every field: verdict, counts, percentages, evidence, kwargs
+    failed = {(o.run_date, o.source, o.label) for o in first.failures}
+    assert (DAY1, "web_events", "expect_compound_columns_to_be_unique(event_id, _source_file)") in failed
+    assert (DAY1, "web_events", "expect_column_values_to_not_be_null(event_id)") in failed
+    assert not any(day == DAY2 and source == "web_events" for day, source, _ in failed)
+    # the day's page holds every expectation of the suite, those judged on the range among them
+    page = Path(first.summary("web_events", DAY2).page).read_text(encoding="utf-8")
+    for column in ("event_id", "event_type", "_source_file"):
+        assert column in page
+
+
 def _verdict(o: ExpectationOutcome) -> tuple:
     """What an engine decides about an expectation: the outcome and its evidence (as a set: order may differ)."""
     sample = o.details.get("partial_unexpected_list") or []

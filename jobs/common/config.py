@@ -253,6 +253,13 @@ class QualityConfig:
     # (seconds instead of a minute for a small day). A bigger day is validated by GX's Spark engine
     # where it lies. 0 validates every day with Spark.
     driver_max_rows: int = 100_000
+    # The days of a range collected to the driver together are first validated as one batch, on the
+    # expectations that do not depend on the day (no run-time parameter: not-null, sets, patterns,
+    # uniqueness, columns). One that holds on every row of the range holds on each day: its result
+    # for a day is recorded from the range's, and GX runs the day's own expectations (volume,
+    # dates against the day) and any that found a bad or missing value in the range. The records
+    # are those of validating each day on its own (tested); false validates each day on its own.
+    range_first: bool = True
     # "Nothing arrived": a source the landing contract expects every day (`delivery: daily`) with no
     # file for a day is a failed `expect_source_delivered` in ops.dq_results, of this severity:
     # error (stops the run), warn (recorded, the run goes on) or off (not checked). Per source
