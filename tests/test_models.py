@@ -80,3 +80,17 @@ def test_a_tracking_database_outside_the_lake_is_left_alone(tmp_path):
     sqlite3.connect(database).close()
     assert models.follow_the_lake(database, str(tmp_path / "lake")) == 0
     assert not (database.parent / models.LAKE_ROOT_MARKER).exists()
+
+
+def test_registering_a_model_prints_mlflow_s_lines_to_the_log_not_the_terminal(tmp_path, capsys, caplog):
+    """MLflow prints "Successfully registered model" and "Created version" straight to stderr; a command's
+    terminal shows c360's own line instead, and the log file MLflow's."""
+    config = load_config("local", env={"C360_LAKE_ROOT": str(tmp_path / "lake")})
+    with caplog.at_level("INFO"):
+        ref = _register(config, "c360_quiet_test")
+    printed = capsys.readouterr().err
+    assert "Successfully registered model" not in printed and "Created version" not in printed
+    mlflow_lines = [r.getMessage() for r in caplog.records if r.name == "stderr.mlflow"]
+    assert any("Successfully registered model 'c360_quiet_test'" in line for line in mlflow_lines), mlflow_lines
+    assert any(f"Created version '{ref.version}'" in line for line in mlflow_lines), mlflow_lines
+    assert f"c360_quiet_test version {ref.version} registered" in caplog.text

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import logging
 import os
 import sys
@@ -153,5 +154,21 @@ def quiet_env() -> None:
     """Environment of libraries that print on their own (progress bars, analytics banners)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TQDM_DISABLE", "1")
-    # MLflow sets its own loggers' level on import: its INFO lines (database migrations) stay in the file.
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # MLflow would give its loggers a terminal handler of their own on import: they propagate to ours instead,
+    # so its warnings and INFO lines (database migrations, a dataset's schema) go to the log file.
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+
+
+@contextlib.contextmanager
+def printed_to_log(name: str) -> Iterator[None]:
+    """What a library prints straight to `sys.stderr` in the block (not through `logging`, e.g. MLflow's "Successfully
+    registered model") goes to the log file as INFO lines of logger `stderr.<name>`, not to the terminal (a logger
+    of its own: the library's loggers may have a terminal handler)."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(buffer):
+            yield
+    finally:
+        for line in buffer.getvalue().splitlines():
+            if line.strip():
+                logging.getLogger(f"stderr.{name}").info(line)

@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs.common import logs
 from jobs.common.config import CHECKOUT, Config
 from jobs.common.errors import C360Error
 
@@ -160,11 +161,13 @@ def log_pyfunc(model, registered_name: str, example, output, *, packages: tuple[
     mlflow.set_tags({"c360.code_version": code_version(), "c360.train_day": str(day),
                      "c360.promoted": str(promoted).lower(),
                      "c360.champion_before": champion_before.version if champion_before else ""})
-    info = mlflow.pyfunc.log_model(
-        name="model", python_model=model, input_example=example,
-        signature=infer_signature(example, output, params=params), registered_model_name=registered_name,
-        pip_requirements=[f"{p}=={installed(p)}" for p in packages],
-    )
+    with logs.printed_to_log("mlflow"):  # its "Successfully registered model" and "Created version" lines
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=model, input_example=example,
+            signature=infer_signature(example, output, params=params), registered_model_name=registered_name,
+            pip_requirements=[f"{p}=={installed(p)}" for p in packages],
+        )
+    log.info("%s version %s registered", registered_name, info.registered_model_version)
     return ModelRef(registered_name, str(info.registered_model_version), run.info.run_id, {})
 
 
