@@ -38,6 +38,7 @@ retries, naming every failing expectation.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import functools
@@ -501,16 +502,16 @@ def _validate_day(task: _DayTask, batch: DataFrame | pd.DataFrame, prepass: Futu
     suite, day = task.suite, task.day
     values = {p: task.parameters[p] for p in suite.parameters()}
     unknown = {k for k, v in values.items() if v is None} | task.unknown_references
-    runnable = tuple(e for e in suite.expectations if not _needs(e) & unknown)
     known = {p: v for p, v in values.items() if v is not None}
     judged = prepass.result() if prepass is not None else {}
-    positions = [i for i, e in enumerate(suite.expectations) if not _needs(e) & unknown]
-    carried = {i: _day_result(judged[i], task.count) for i in positions if i in judged}
-    run = [i for i in positions if i not in judged]
-    _, gx_result, page = _gx().validate(suite, run, batch, known, day, task.validated_at, carried=carried)
+    runnable = [i for i, e in enumerate(suite.expectations) if not _needs(e) & unknown]
+    carried = {i: _day_result(judged[i], task.count) for i in runnable if i in judged}
+    run = [i for i in runnable if i not in judged]
+    gx_result, page, _ = _gx().validate(suite, run, batch, known, day, task.validated_at, carried=carried)
     results = gx_result.results
     found = [_outcome(day, suite.name, r) for r in results]
-    found += [_skipped(day, suite.name, e, _needs(e) & unknown) for e in suite.expectations if e not in runnable]
+    found += [_skipped(day, suite.name, e, _needs(e) & unknown) for i, e in enumerate(suite.expectations)
+              if i not in runnable]
     summary = SourceSummary(
         run_date=day,
         source=suite.name,
@@ -561,9 +562,8 @@ def _range_pass(suite: Suite, tasks: Sequence[_DayTask], frame: pd.DataFrame) ->
               and not parameters_of(e) and not references_of(e) & unknown]
     if not chosen:
         return {}
-    gx_suite, result, _ = _gx().validate(suite, chosen, frame, {}, tasks[0].day, tasks[0].validated_at,
+    result, _, position = _gx().validate(suite, chosen, frame, {}, tasks[0].day, tasks[0].validated_at,
                                          range_batch=True)
-    position = {e.id: i for e, i in zip(gx_suite.expectations, chosen, strict=True)}
     judged = {}
     for r in result.results:
         res = r.result or {}
@@ -579,8 +579,6 @@ def _range_pass(suite: Suite, tasks: Sequence[_DayTask], frame: pd.DataFrame) ->
 def _day_result(judged: Any, rows: int) -> Any:
     """A day's result of an expectation `_range_pass` judged: a schema expectation's as it is; a map expectation's
     with the day's row count, nothing unexpected and nothing missing (as GX reports such a batch)."""
-    import copy
-
     from great_expectations.core import ExpectationValidationResult
 
     res = copy.deepcopy(judged.result)
@@ -845,10 +843,10 @@ class _GxRunner:
         *,
         carried: Mapping[int, Any] | None = None,
         range_batch: bool = False,
-    ) -> tuple[Any, Any, str | None]:
+    ) -> tuple[Any, str | None, dict[str, int]]:
         """Run the expectations of `suite` at `positions` on `df`, a Spark or a pandas DataFrame (one whole-dataframe
-        batch), as the suite's Checkpoint; returns (GX suite, validation result, GX's Data Docs page of it), the
-        results in the suite's order.
+        batch), as the suite's Checkpoint; returns the validation result (its results in the suite's order), GX's
+        Data Docs page of it, and the place in the suite of each result's expectation, by the expectation's id.
 
         `carried`: results of other expectations of the day by their place in the suite, added to its validation
         result and page. `range_batch`: the batch holds several days (`_range_pass`): a checkpoint of its own,
@@ -880,10 +878,10 @@ class _GxRunner:
                 actions=[] if range_batch else [DataDocsPageAction(name="data_docs_page")], result_format="BASIC"))
             self._checkpoints[name] = (key, checkpoint)
         checkpoint = self._checkpoints[name][1]
+        gx_suite = checkpoint.validation_definitions[0].suite
+        order = {e.id: i for e, i in zip(gx_suite.expectations, positions, strict=True)}
         if not range_batch:
             carried = carried or {}
-            gx_suite = checkpoint.validation_definitions[0].suite
-            order = {e.id: i for e, i in zip(gx_suite.expectations, positions, strict=True)}
             order |= {r.expectation_config.id: i for i, r in carried.items()}
             checkpoint.actions[0].carry(carried.values(), order)
         ran = checkpoint.run(
@@ -893,7 +891,7 @@ class _GxRunner:
         )
         (result,) = ran.run_results.values()
         page = None if range_batch else checkpoint.actions[0].pages[0]
-        return checkpoint.validation_definitions[0].suite, result, page
+        return result, page, order
 
 
 @functools.cache
