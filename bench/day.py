@@ -17,7 +17,9 @@ few untimed Delta writes in a scratch folder warm a fresh JVM first, so a kept h
 a fresh one time the day alike).
 For each it prints the seconds, the share of the day, and the peak resident memory of the
 Python driver and of the JVM during it; for the dbt build, also its slowest models (dbt's own
-timings) and the models' total.
+timings) and the models' total. The day's dbt build is then run again computing every customer
+(`features.incremental: false`): its time, and the gold tables whose rows differ from the day's
+build (none, when the incremental day is right).
 """
 from __future__ import annotations
 
@@ -35,7 +37,9 @@ from jobs.common import runtime
 from jobs.common.bench import Figures, peak_rss_mb, reset_peak_rss
 from jobs.common.config import Config, load_config
 from jobs.common.files import read_text
+from jobs.common.frames import same_rows
 from jobs.common.stage import Days
+from jobs.features.main import FeaturesReport
 from jobs.generate.main import generate
 
 DEFAULT_SCALE = 100_000
@@ -111,6 +115,27 @@ def _dbt_models(rt: runtime.Runtime, tag: str, top: int = 8) -> Figures:
     return figures
 
 
+def _against_full_build(rt: runtime.Runtime, day: dt.date, built: FeaturesReport, tag: str, log) -> Figures:
+    """The day's dbt build again, computing every customer: its seconds, and whether each gold table it
+    writes holds the same rows as the day's (incremental) build wrote (time travel to that version)."""
+    from jobs.features.main import run as build_features
+
+    full_rt = dataclasses.replace(rt, config=dataclasses.replace(
+        rt.config, features=dataclasses.replace(rt.config.features, incremental=False)))
+    began = time.perf_counter()
+    full = build_features(full_rt, Days.of(day), docs=False)
+    figures: Figures = {f"{tag}_build_features_full_s": round(time.perf_counter() - began, 1)}
+    differing = []
+    for table, version in built.gold_versions.items():
+        if full.gold_versions.get(table, version) != version:
+            if not same_rows(rt.lake.read(table, version=version), rt.lake.read(table)):
+                differing.append(table)
+    figures[f"{tag}_build_features_differing_from_full"] = ", ".join(differing) or "none"
+    log(f"day {day} build_features, every customer: {figures[f'{tag}_build_features_full_s']} s; "
+        f"tables differing from the day's build: {figures[f'{tag}_build_features_differing_from_full']}")
+    return figures
+
+
 def run(scale: int | None = None, profile: str | None = None, log=print) -> Figures:
     base = load_config(profile)
     persons = scale or DEFAULT_SCALE
@@ -144,8 +169,12 @@ def run(scale: int | None = None, profile: str | None = None, log=print) -> Figu
         if jvm:
             reset_peak_rss(jvm)
         began = time.perf_counter()
-        pipeline.stage(name).run(rt, Days.of(day))
+        report = pipeline.stage(name).run(rt, Days.of(day))
         timed[name] = time.perf_counter() - began
+        if name == "build_features":
+            built_day = report
+            figures[f"{tag}_build_features_incremental_since"] = str(report.incremental_since or report.full_reason)
+            figures[f"{tag}_build_features_touched_customers"] = report.touched
         figures[f"{tag}_{name}_s"] = round(timed[name], 1)
         figures[f"{tag}_{name}_peak_python_mb"] = round(peak_rss_mb())
         if jvm:
@@ -156,6 +185,7 @@ def run(scale: int | None = None, profile: str | None = None, log=print) -> Figu
     for name, seconds in timed.items():
         figures[f"{tag}_{name}_share_pct"] = round(100 * seconds / total, 1)
     figures[f"{tag}_day_total_s"] = round(total, 1)
+    figures.update(_against_full_build(rt, day, built_day, tag, log))
     figures[f"{tag}_day"] = day.isoformat()
     figures[f"{tag}_customers"] = rt.lake.read("gold.customer_360").count()
     figures[f"{tag}_history_kept_in"] = str(history)

@@ -11,7 +11,8 @@ day before the run). One task per model, side by side: each fails and retries on
 
 **build_training_features**: `dbt build --select tag:training` as of the day: the marts
 only training reads (`gold.customer_purchase_holdout`, `gold.customer_churn_examples`),
-from the intermediate tables the day's `build_features` left. `train_clv` and
+with the intermediate event tables they read (an incremental day leaves those holding the
+touched customers only), once the day's `build_features` ran. `train_clv` and
 `train_churn` wait for it.
 
 **train_recommender**: interactions from `gold.customer_product_activity` -> a

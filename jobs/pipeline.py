@@ -186,7 +186,7 @@ DAILY: tuple[Stage, ...] = (
 WEEKLY: tuple[Stage, ...] = (
     Stage("build_training_features", "jobs.features.training", layers=("gold",),
           summary="dbt build of the training marts as of the last day (the lifetime value holdout, the churn examples), "
-          "from the intermediate tables the day's build_features left",
+          "with the intermediate event tables they read, once the day's build_features ran",
           cadence="weekly"),
     Stage("train_recommender", "jobs.recommend.train_main", layers=("models",),
           summary="search, train and evaluate the recommender as of the last day; log it to MLflow, register it, promote it "

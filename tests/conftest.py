@@ -281,6 +281,7 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
     history = Days.of(E2E_FIRST, E2E_LAST - dt.timedelta(days=1))
     pipeline.run(rt, history, ("ingest", "silver", "resolve_identities"), log=lambda *_: None)
     before_day = {
+        "silver_versions": {t: lake.version(t) for t in lake.table_names() if t.startswith("silver.")},
         "ingest_batches": {r["batch_id"] for r in lake.read("ops.ingest_log").select("batch_id").distinct().collect()},
         "silver_web_events_per_day": {r["_ds"]: r["n"] for r in lake.read("silver.web_events").groupBy("_ds")
                                       .agg(F.count("*").alias("n")).collect()},

@@ -1,6 +1,7 @@
 """Feature layer end to end on the shared lake: silver -> customer keys -> dbt build -> gold marts."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 
@@ -13,6 +14,7 @@ from jobs.common.landing_contract import SOURCES
 from jobs.common.pseudonym import keyed_hash, load_key, normalised
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days
+from jobs.features import incremental
 from jobs.features.dbt import PROJECT_DIR
 from jobs.features.main import FeatureBuildError, refuse_personal_data
 from jobs.features.main import run as build
@@ -187,8 +189,8 @@ def test_a_failing_dbt_test_leaves_gold_at_its_last_good_version(rt, spark, e2e)
 def test_the_daily_build_leaves_the_training_marts_to_the_weekly_stage_which_builds_them_from_the_days_tables(
         rt, spark, e2e):
     """Only training reads the holdout and the churn examples: the day's build leaves them out; the weekly
-    build_training_features builds them (and nothing else) as of the day, in a session whose catalog does not hold
-    the intermediate tables yet, as a fresh c360_train task's would not."""
+    build_training_features builds them as of the day with the event tables they read (and nothing else), in a
+    session whose catalog does not hold the intermediate tables yet, as a fresh c360_train task's would not."""
     from jobs.features import training
     from jobs.features.main import INTERMEDIATE_SCHEMA
 
@@ -209,7 +211,8 @@ def test_the_daily_build_leaves_the_training_marts_to_the_weekly_stage_which_bui
     for name in intermediate:
         spark.sql(f"DROP TABLE {INTERMEDIATE_SCHEMA}.{name}")  # external tables: the catalog entry goes, the data stays
     built = training.run(rt, Days.of(day))
-    assert built.models == len(TRAINING_MARTS) and built.tests > 0
+    events = ("int_purchases", "int_purchase_lines", "int_returns", "int_email_events", "int_web_events")
+    assert built.models == len(TRAINING_MARTS) + len(events) and built.tests > 0
     assert set(built.gold_versions) - set(daily.gold_versions) == set(TRAINING_MARTS)
     assert {t: v for t, v in built.gold_versions.items() if t not in TRAINING_MARTS} == daily.gold_versions
     examples = rt.lake.read("gold.customer_churn_examples")
@@ -220,6 +223,70 @@ def test_the_daily_build_leaves_the_training_marts_to_the_weekly_stage_which_bui
     current = rt.lake.read("gold.customer_churn_features")
     assert current.count() > 0 and current.where(F.col("cutoff_date") != F.lit(day)).count() == 0
     assert set(current.columns) == set(examples.columns) - {"cutoff_role", "churned"}
+
+
+def test_an_incremental_day_writes_every_mart_as_a_full_build_of_the_day_does(rt, spark, e2e):
+    """Gold built as of the history's last day, then silver as the Airflow day left it (new orders, events,
+    records linked to existing customers) and the build as of that day: it is incremental, computes the
+    customers the day touched only, and every gold table it writes holds, row for row, what a full build of
+    the day writes. The churn base spans 5 days here, so customers leave it between the two days (a window's
+    edge passes): they are touched too."""
+    lake, day, history_last = rt.lake, e2e.last, e2e.history_last
+    churn = dataclasses.replace(rt.config.customers.churn, active_days=5)
+    rt = dataclasses.replace(rt, config=dataclasses.replace(
+        rt.config, customers=dataclasses.replace(rt.config.customers, churn=churn)))
+    # Silver as the history left it (before the Airflow day): gold built as of the history's last day.
+    now = {t: lake.version(t) for t in e2e.before_day["silver_versions"]}
+    for table, version in e2e.before_day["silver_versions"].items():
+        lake.restore(table, version)
+    first = build(rt, Days.of(history_last), docs=False)
+    assert first.incremental_since is None and "not before" in first.full_reason
+    for table, version in now.items():
+        lake.restore(table, version)
+
+    day_build = build(rt, Days.of(day), docs=False)
+    assert day_build.incremental_since == history_last, day_build.full_reason
+    customers = lake.read("gold.customer_features").count()
+    assert 0 < day_build.touched < customers
+    # Customers who were in the 5-day churn base the day before and are not now: carried rows would keep them.
+    left_base = (lake.read("gold.customer_churn_features", version=first.gold_versions["gold.customer_churn_features"])
+                 .join(lake.read("gold.customer_churn_features"), "customer_key", "left_anti"))
+    assert left_base.count() > 0
+    incremental_versions = dict(day_build.gold_versions)
+
+    full = build(dataclasses.replace(rt, config=dataclasses.replace(
+        rt.config, features=dataclasses.replace(rt.config.features, incremental=False))), Days.of(day), docs=False)
+    assert full.incremental_since is None and full.full_reason == "features.incremental is off"
+    written = [t for t in full.gold_versions if t in first.gold_versions and t != "gold.rfm_segment_map"]
+    assert set(incremental.CARRIED) <= set(written)
+    for table in written:
+        carried = lake.read(table, version=incremental_versions[table])
+        assert carried.count() > 0 or table == "gold.campaign_results", table
+        assert same_rows(carried, lake.read(table)), f"{table}: the incremental day differs from the full build"
+
+
+def test_a_day_is_built_whole_when_silver_was_rewritten_under_an_earlier_day_or_the_project_changed(rt, e2e):
+    """The Airflow day's build recorded what it read: the next day may be incremental. Silver rewritten under a
+    landing day the build had seen (a backfill, an erasure), another setting of a model, or the option off: the
+    next build computes every customer, and says why."""
+    from jobs.features.main import build_plan
+
+    lake, next_day = rt.lake, e2e.last + dt.timedelta(days=1)
+    assert build_plan(rt, next_day).since.as_of == e2e.last
+    assert build_plan(rt, e2e.last).reason == f"the last build was as of {e2e.last}, not before {e2e.last}"
+    assert build_plan(rt, next_day, partial="a partial build").reason == "a partial build"
+    longer = dataclasses.replace(rt.config.customers, clv_holdout_days=rt.config.customers.clv_holdout_days + 1)
+    changed = dataclasses.replace(rt, config=dataclasses.replace(rt.config, customers=longer))
+    assert build_plan(changed, next_day).reason == "the dbt project or its settings changed since the last build"
+    off = dataclasses.replace(rt.config.features, incremental=False)
+    assert build_plan(dataclasses.replace(rt, config=dataclasses.replace(rt.config, features=off)),
+                      next_day).reason == "features.incremental is off"
+
+    earlier = e2e.last - dt.timedelta(days=3)
+    order = lake.read("silver.orders").where(F.col("_ds") == F.lit(earlier)).select("order_id").first().order_id
+    lake.spark.sql(f"DELETE FROM delta.`{lake.path('silver.orders')}` WHERE order_id = '{order}'")
+    assert build_plan(rt, next_day).reason == (
+        f"silver.orders was rewritten under landing day {earlier} since the last build as of {e2e.last}")
 
 
 def declared_unit_tests() -> list[tuple[str, str]]:

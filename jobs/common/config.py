@@ -375,6 +375,16 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class FeaturesConfig:
+    """The dbt feature build (jobs/features)."""
+
+    # Build a day incrementally when the customer marts were built as of an earlier day by the
+    # same project and silver only grew since: the customers the day touched are computed, the
+    # others carried. false: every build computes every customer.
+    incremental: bool = True
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     """The run report (jobs/monitor/report.py): `<lake>/_reports/runs/<day>.html`."""
 
@@ -400,6 +410,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
 

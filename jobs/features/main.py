@@ -18,8 +18,13 @@ moment dbt finishes):
 The training marts (dbt tag `training`: gold.customer_purchase_holdout, the lifetime value
 models' holdout, and gold.customer_churn_examples, the churn model's labelled examples at two
 past cutoffs) serve the weekly training only, so the daily build leaves them out; the weekly
-`build_training_features` stage (`run(..., training=True)`) builds them as of the day from
-the intermediate tables the day's build left.
+`build_training_features` stage (`run(..., training=True)`) builds them as of the day, once the
+day's build ran, with the intermediate event tables they read (an incremental day leaves those
+holding the touched customers only).
+
+A day's build is incremental where `incremental.plan` proves it gives what a full build gives:
+the customers the day touched are computed, the others' rows carried from the marts as the last
+build left them (README, "Incremental days").
 
 Every model sees only events up to the day (dbt var `as_of`), so a build for a past
 day is a training set without leakage. A failing model or test fails the build and
@@ -50,13 +55,15 @@ from jobs.common.lake import Lake
 from jobs.common.runtime import Runtime
 from jobs.common.serving_contract import CAMPAIGN_AUDIENCES
 from jobs.common.stage import Days, StageError, StageReport
-from jobs.features import dbt
+from jobs.features import dbt, incremental
 
 log = logging.getLogger(__name__)
 
 GOLD = "gold"
 # Marts only the weekly training reads (dbt tag): built by `build_training_features`, not daily.
 TRAINING_TAG = "training"
+# The intermediate event tables (purchases, lines, returns, email, web): the training marts' inputs.
+EVENTS_TAG = "events"
 # Where dbt_project.yml puts the intermediate tables (`+location_root`), and their schema.
 INTERMEDIATE_FOLDER, INTERMEDIATE_SCHEMA = "_intermediate", "intermediate"
 # A mart the day's build writes from every intermediate table: built as of the day, they are too.
@@ -77,6 +84,9 @@ class FeaturesReport(StageReport):
     gold_versions: dict[str, int] = field(default_factory=dict)
     docs: str | None = None
     unit_tests: int = 0  # of `tests`: dbt's unit tests (run with `unit_tests=True` only)
+    incremental_since: dt.date | None = None  # the last build's day, when this one was incremental
+    full_reason: str = ""  # why the build computed every customer
+    touched: int | None = None  # customers an incremental build computed
 
 
 def gold_versions(lake: Lake) -> dict[str, int]:
@@ -178,18 +188,43 @@ def register_intermediate(spark: SparkSession, lake: Lake) -> list[str]:
     return names
 
 
+def _touched(lake: Lake) -> int:
+    """How many customers the incremental build computed (int_touched_customers)."""
+    folder = f"{lake.root}/{GOLD}/{INTERMEDIATE_FOLDER}/int_touched_customers"
+    return lake.spark.read.format("delta").load(folder).count()
+
+
 def _selection(select: str | None, training: bool, unit_tests: bool) -> list[str]:
     """dbt build's node selection: the user's, the training marts, or the day's (every node but those)."""
     if select:
         # A partial build runs the tests whose every parent it builds, not those that read a table it leaves alone.
         chosen = ["--select", select, "--indirect-selection", "cautious"]
     elif training:
-        chosen = ["--select", f"tag:{TRAINING_TAG}", "--indirect-selection", "cautious"]
+        # The event tables too: an incremental day leaves them holding the touched customers only.
+        chosen = ["--select", f"tag:{TRAINING_TAG}", f"tag:{EVENTS_TAG}", "--indirect-selection", "cautious"]
     else:
         chosen = ["--exclude", f"tag:{TRAINING_TAG}"]
     if not unit_tests:
         chosen += ["--exclude-resource-type", "unit_test"]
     return chosen
+
+
+def build_vars(rt: Runtime, day: dt.date) -> dict:
+    """The dbt vars of a build as of `day` (before the incremental plan's)."""
+    customers = rt.config.customers
+    return {"as_of": day.isoformat(), "lake_root": rt.lake.root, "clv_holdout_days": customers.clv_holdout_days,
+            "churn_horizon_days": customers.churn.horizon_days, "churn_active_days": customers.churn.active_days,
+            **campaign_vars(rt)}
+
+
+def build_plan(rt: Runtime, day: dt.date, dbt_vars: dict | None = None, partial: str = "") -> incremental.Plan:
+    """Whether the build as of `day` is incremental (`partial`: why it may not be, a selection or the training marts)."""
+    dbt_vars = build_vars(rt, day) if dbt_vars is None else dbt_vars
+    project = incremental.project_fingerprint(dbt.PROJECT_DIR, dbt_vars)
+    if partial:
+        return incremental.Plan(incremental.BuildState(day, incremental.silver_versions(rt.lake), project),
+                                reason=partial)
+    return incremental.plan(rt.lake, day, project, enabled=rt.config.features.incremental)
 
 
 def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None,
@@ -224,10 +259,11 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
     if training and not select:
         require_built(lake, day, (DAILY_WITNESS,), FeatureBuildError)
     before = gold_versions(lake)
-    customers = rt.config.customers
-    dbt_vars = {"as_of": day.isoformat(), "lake_root": lake.root, "clv_holdout_days": customers.clv_holdout_days,
-                "churn_horizon_days": customers.churn.horizon_days, "churn_active_days": customers.churn.active_days,
-                **campaign_vars(rt)}
+    dbt_vars = build_vars(rt, day)
+    mode = build_plan(rt, day, dbt_vars, partial="a partial build" if select else "the training marts" if training else "")
+    log.info("features as of %s: %s", day,
+             f"incremental since {mode.since.as_of}" if mode.incremental else f"every customer ({mode.reason})")
+    dbt_vars.update(mode.dbt_vars())
     work = Path(tempfile.mkdtemp(prefix="c360-dbt-"))
     try:
         build = dbt.invoke(["build", *_selection(select, training, unit_tests)], dbt_vars, work)
@@ -262,6 +298,9 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
             gold_versions=gold_versions(lake),
             docs=docs_index,
             unit_tests=sum(1 for n in nodes if n.unique_id.startswith("unit_test.")),
+            incremental_since=mode.since.as_of if mode.incremental else None,
+            full_reason=mode.reason,
+            touched=_touched(lake) if mode.incremental else None,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

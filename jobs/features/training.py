@@ -2,8 +2,9 @@
 
 `dbt build --select tag:training` as of the day: gold.customer_purchase_holdout (the lifetime
 value models' calibration and holdout) and gold.customer_churn_examples (the churn model's
-labelled examples at two past cutoffs), with their tests, from the intermediate tables the
-day's build left (`build_features` must have built the day first). The daily build leaves
+labelled examples at two past cutoffs), with their tests, and the intermediate event tables
+they read (an incremental day leaves those holding the touched customers only); `build_features`
+must have built the day first. The daily build leaves
 these marts out: nothing daily reads them. A failure restores gold as the daily build's does.
 """
 from __future__ import annotations

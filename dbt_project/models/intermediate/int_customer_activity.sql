@@ -1,7 +1,11 @@
 -- One row per customer_key that exists as of the day: first seen (signup or first activity,
 -- else the day identity resolution created the key), so later customers stay out of past builds.
+-- On an incremental day, the touched customers only.
 with customers as (
     select * from {{ ref('stg_silver__customers') }}
+    {%- if incremental_day() %}
+    where customer_key in (select customer_key from {{ ref('int_touched_customers') }})
+    {%- endif %}
 ),
 
 purchases as (

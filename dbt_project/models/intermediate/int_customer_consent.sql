@@ -11,7 +11,7 @@ identity_map as (
         record_source,
         case when record_source = 'email_events' then email_match_key else record_key end as subject_key,
         customer_key
-    from {{ ref('stg_silver__identity_map') }}
+    from {{ day_identity_map() }}
 ),
 
 keyed as (

@@ -7,6 +7,8 @@
 --
 -- Scores are quintiles over the active base by percent rank: ties share a score (every
 -- one-time buyer gets the same F), and a higher score is better (more recent, more often, more spend).
+-- On an incremental day the purchases are the touched customers'; the others' recency, frequency
+-- and monetary come from gold.customer_rfm as the last build left it, and every score is new.
 with purchases as (
     select * from {{ ref('int_purchases') }}
 ),
@@ -30,6 +32,13 @@ active as (
     left join refunds as r on r.purchase_id = p.purchase_id
     where {{ within_days('p.purchase_date', var('rfm_active_days')) }}
     group by p.customer_key
+    {%- if incremental_day() %}
+    -- The customers the day did not touch: as gold.customer_rfm holds them (the scores are
+    -- computed again below, over the whole active base).
+    union all
+    select customer_key, last_purchase_date, frequency, monetary_before_refunds, refunds
+    from ({{ carried_rows(relation=api.Relation.create(schema=target.schema, identifier='customer_rfm')) }}) as carried_base
+    {%- endif %}
 ),
 
 scored as (

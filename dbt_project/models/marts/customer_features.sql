@@ -2,6 +2,8 @@
 -- and channel features over the customer's history and the last 30 / 90 days, and consent flags.
 -- `net_spend` is after discounts and after the refunds booked up to the day; `return_rate` is
 -- the units returned of the units bought (both over the customer's purchases up to the day).
+-- On an incremental day the touched customers are computed and the others carried from the table,
+-- their day counts (tenure, days since the last purchase and visit) counted again to the day.
 with customers as (
     select * from {{ ref('int_customer_activity') }}
 ),
@@ -193,4 +195,9 @@ final as (
     left join consent as k on k.customer_key = c.customer_key
 )
 
-select * from final
+{{ with_carried('final', {
+    'as_of_date': as_of_date(),
+    'tenure_days': 'datediff(' ~ as_of_date() ~ ', carried.first_seen_date)',
+    'days_since_last_purchase': 'datediff(' ~ as_of_date() ~ ', carried.last_purchase_date)',
+    'days_since_last_visit': 'datediff(' ~ as_of_date() ~ ', carried.last_visit_date)'
+}) }}

@@ -2,6 +2,7 @@
 -- add-to-carts, purchases (online and in store) and units bought. The recommender weighs and
 -- decays these into interactions for any cutoff on or before `as_of` (jobs/recommend).
 -- Anonymous clickstream (no customer_key) stays out: it counts in product_features only.
+-- On an incremental day the touched customers' rows are computed and the others carried.
 with web as (
     select * from {{ ref('int_web_events') }}
     where customer_key is not null and sku is not null and event_type in ('view', 'add_to_cart')
@@ -57,4 +58,6 @@ final as (
     group by customer_key, sku, activity_date
 )
 
-select * from final
+{{ with_carried('final', {
+    'as_of_date': as_of_date()
+}) }}

@@ -1,5 +1,6 @@
 -- One row per customer_key with a purchase up to the as-of day: the summary the lifetime value
 -- models score (jobs/customers/clv.py). The columns are those of the purchase_summary macro.
+-- On an incremental day the touched customers are computed and the others carried, `t_days` counted again.
 with purchases as (
     select * from {{ ref('int_purchases') }} where identified
 ),
@@ -26,4 +27,7 @@ final as (
     from summary
 )
 
-select * from final
+{{ with_carried('final', {
+    'as_of_date': as_of_date(),
+    't_days': 'datediff(' ~ as_of_date() ~ ', carried.first_purchase_date)'
+}) }}

@@ -6,16 +6,28 @@ with products as (
     select * from {{ ref('stg_silver__products') }}
 ),
 
+-- Product counts need no customer: the clickstream as silver holds it, anonymous cookies too.
 web as (
-    select * from {{ ref('int_web_events') }} where sku is not null
+    select * from {{ ref('stg_silver__web_events') }} where sku is not null
 ),
 
+-- On an incremental day the intermediate tables hold the touched customers only: every line of
+-- the 90 days here (no count below looks further back).
 lines as (
+    {%- if incremental_day() %}
+    select * from ({{ purchase_lines_sql(ref('stg_silver__identity_map')) }}) as recent
+    where {{ within_days('purchase_date', 90) }}
+    {%- else %}
     select * from {{ ref('int_purchase_lines') }}
+    {%- endif %}
 ),
 
 returns as (
+    {%- if incremental_day() %}
+    {{ returns_sql('lines') }}
+    {%- else %}
     select * from {{ ref('int_returns') }}
+    {%- endif %}
 ),
 
 web_stats as (
