@@ -6,7 +6,8 @@
 --   * one of its records has an event landed since the last build (`_ds` after `since`), or dated
 --     in the days built, or on the day a feature window's edge passed (`moved_since`): orders and
 --     their lines, till receipts, returns (the purchase's customer), clickstream, email, consent;
---   * it bought a product whose category or brand changed (silver.products against its version then).
+--   * it bought a product whose category or brand changed (silver.products against its version then);
+--   * it is in a campaign audience (serving.campaign_audiences): the read-out reads its events.
 -- Silver rewritten under a landing day on or before `since` makes the build a full one instead
 -- (jobs/features/incremental.py), so rows gone from silver are found through the identity map only.
 {% if incremental_day() %}
@@ -132,6 +133,10 @@ touched as (
     left semi join consent_subjects as s
         on s.subject_source = m.record_source
         and s.subject_key = case when m.record_source = 'email_events' then m.email_match_key else m.record_key end
+    {%- if var('campaign_audiences_built', false) %}
+    union all
+    select customer_key from {{ source('serving', 'campaign_audiences') }}
+    {%- endif %}
 )
 
 select distinct customer_key from touched where customer_key is not null

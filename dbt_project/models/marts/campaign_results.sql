@@ -20,11 +20,6 @@
 }}
 
 {%- set audiences_source = source('serving', 'campaign_audiences') %}
-{#- The identity map of the audiences' members (CTE `audiences`), for an incremental day. #}
-{%- set members -%}
-    (select m.* from {{ ref('stg_silver__identity_map') }} as m
-     left semi join audiences as a on a.customer_key = m.customer_key)
-{%- endset %}
 
 with settings as (
     {{ campaign_settings() }}
@@ -45,22 +40,14 @@ audiences as (
     {%- endif %}
 ),
 
--- On an incremental day the intermediate tables hold the touched customers only: here every
--- audience member's purchases and email events (no one else's are read below).
+-- On an incremental day the event tables hold the touched customers' events, every audience
+-- member among them (int_touched_customers): no one else's are read below.
 purchases as (
-    {%- if incremental_day() %}
-    {{ purchases_sql(members) }}
-    {%- else %}
     select * from {{ ref('int_purchases') }}
-    {%- endif %}
 ),
 
 email_events as (
-    {%- if incremental_day() %}
-    {{ email_events_sql(members) }}
-    {%- else %}
     select * from {{ ref('int_email_events') }}
-    {%- endif %}
 ),
 
 reported as (
