@@ -200,8 +200,9 @@ def _selection(select: str | None, training: bool, unit_tests: bool) -> list[str
         # A partial build runs the tests whose every parent it builds, not those that read a table it leaves alone.
         chosen = ["--select", select, "--indirect-selection", "cautious"]
     elif training:
-        # The event tables too: an incremental day leaves them holding the touched customers only.
-        chosen = ["--select", f"tag:{TRAINING_TAG}", f"tag:{EVENTS_TAG}", "--indirect-selection", "cautious"]
+        # The event tables too, with the staging views they read: an incremental day leaves them holding the
+        # touched customers only, and a fresh session's catalog holds no view.
+        chosen = ["--select", f"tag:{TRAINING_TAG}", f"+tag:{EVENTS_TAG}", "--indirect-selection", "cautious"]
     else:
         chosen = ["--exclude", f"tag:{TRAINING_TAG}"]
     if not unit_tests:
