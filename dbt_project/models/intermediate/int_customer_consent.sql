@@ -8,10 +8,10 @@ with events as (
 -- Consent names a profile record by its id, or an address by its email match key.
 identity_map as (
     select distinct
-        record_source,
-        case when record_source = 'email_events' then email_match_key else record_key end as subject_key,
-        customer_key
-    from {{ day_identity_map() }}
+        m.record_source,
+        {{ consent_subject_key('m') }} as subject_key,
+        m.customer_key
+    from {{ day_identity_map() }} as m
 ),
 
 keyed as (

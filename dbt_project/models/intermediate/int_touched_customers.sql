@@ -103,17 +103,10 @@ records as (
     where {{ new_or_moved('to_date(event_ts)') }}
 ),
 
--- Consent names a profile record by its id, or an address by its email match key.
+-- Consent events that enter the build or change a window, with the subject as identity_map names it.
 consent_subjects as (
-    select
-        case subject_type
-            when 'crm_id' then 'crm_customers'
-            when 'loyalty_id' then 'loyalty_members'
-            when 'account_id' then 'web_accounts'
-            when 'email' then 'email_events'
-        end as subject_source,
-        case when subject_type = 'email' then subject_email_match_key else subject_id end as subject_key
-    from {{ source('silver', 'consent_events') }}
+    select subject_source, subject_key
+    from {{ ref('stg_silver__consent_events') }}
     where {{ new_or_moved('to_date(event_ts)') }}
 ),
 
@@ -132,7 +125,7 @@ touched as (
     from identity_now as m
     left semi join consent_subjects as s
         on s.subject_source = m.record_source
-        and s.subject_key = case when m.record_source = 'email_events' then m.email_match_key else m.record_key end
+        and s.subject_key = {{ consent_subject_key('m') }}
     {%- if var('campaign_audiences_built', false) %}
     union all
     select customer_key from {{ source('serving', 'campaign_audiences') }}

@@ -15,7 +15,8 @@ final as (
         end as subject_source,
         case when subject_type = 'email' then subject_email_match_key else subject_id end as subject_key,
         purpose,
-        action
+        action,
+        _ds
     from source
     where {{ up_to_as_of('event_ts') }}
 )
