@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 
 import pytest
 from pyspark.sql import functions as F
 
 from jobs import pipeline
+from jobs.common.frames import same_rows
+from jobs.common.pseudonym import load_key
 from jobs.common.stage import Days
 from jobs.identity import model as match_model
 from jobs.identity.evaluate import accuracy
-from jobs.identity.main import CUSTOMERS, HISTORY, LINKS, MAP, RUNS
+from jobs.identity.golden import golden_records, with_pseudonyms
+from jobs.identity.main import CUSTOMERS, HISTORY, LINKS, MAP, RUNS, _table
 from jobs.identity.main import run as resolve
-from jobs.identity.records import PROFILE_SOURCES
+from jobs.identity.records import PROFILE_SOURCES, profile_records
 from jobs.silver.main import SILVER_TABLES
 from tests.support.runtime import runtime_for
 
@@ -67,11 +71,21 @@ def test_resolution_matches_ground_truth_and_a_rerun_keeps_every_key(e2e, spark)
     # golden records: one per key, no key without one
     customers = rt.lake.read(CUSTOMERS)
     assert customers.count() == identity_map.select("customer_key").distinct().count() == day["customer_keys"]
+    # the day computed the golden records of the keys that changed and carried the others: the rows
+    # computing every key gives
+    written = rt.lake.history(CUSTOMERS, 1).first()["userMetadata"]
+    computed = int(re.search(r" (\d+) of \d+ keys computed$", written).group(1))
+    assert 0 < computed < day["customer_keys"] / 2, written
+    records = profile_records(*[_table(rt.lake, f"silver.{s}", last)
+                                for s in ("crm_customers", "loyalty_members", "web_accounts")], last)
+    every_key = with_pseudonyms(golden_records(identity_map, records), load_key(rt.config.privacy))
+    assert same_rows(customers, every_key.withColumn("ds", F.lit(last)))
 
     # rerunning the day gives the same keys, from the same starting state
     before = {(r.record_id, r.customer_key) for r in identity_map.select("record_id", "customer_key").collect()}
     again = resolve(rt, Days.of(last))
     assert again.mode == "incremental"
+    assert again.golden_computed == day["customer_keys"]  # silver.customers holds the day's rows: computed anew
     after = {(r.record_id, r.customer_key) for r in rt.lake.read(MAP).select("record_id", "customer_key").collect()}
     assert after == before
     assert rt.lake.read(RUNS).where(F.col("ds") == last).count() == 2

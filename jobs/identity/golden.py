@@ -11,8 +11,14 @@ with no profile record (a guest known by orders or emails only) takes its email
 from those records. `sources` lists the landing sources of the key's records.
 `email_hmac` and `phone_hmac` are the keyed pseudonyms of the email and phone
 (jobs/common/pseudonym.py): the only form in which gold carries them.
+
+A key's golden record reads only the key's identity map rows (`MAP_INPUTS`) and its
+profile records, so a daily run recomputes the keys `changed_keys` names and carries the
+others' rows from the previous run's (`carried_forward`): the same rows as computing all.
 """
 from __future__ import annotations
+
+from functools import reduce
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -74,6 +80,33 @@ def golden_records(identity_map: DataFrame, profiles: DataFrame) -> DataFrame:
         F.coalesce("profile_records", F.lit(0)).alias("profile_records"),
         "records", "sources", "key_created_ds",
     )
+
+
+# The identity map's columns a golden record reads (with record_id, which joins the profile records).
+MAP_INPUTS = ("customer_key", "source", "email", "key_created_ds")
+
+
+def changed_keys(identity_map: DataFrame, previous_map: DataFrame, changed_profiles: DataFrame) -> DataFrame:
+    """`customer_key`: every key whose golden record may differ from the one `previous_map` gave.
+
+    That is each key, then and now, of a record that joined the map, left it, or changed one of
+    `MAP_INPUTS` in it; and the key now of each profile record in `changed_profiles` (a record whose
+    newer version landed since: its names, address or dates may differ).
+    """
+    now = identity_map.select("record_id", *[F.col(c).alias(f"_now_{c}") for c in MAP_INPUTS])
+    then = previous_map.select("record_id", *[F.col(c).alias(f"_then_{c}") for c in MAP_INPUTS])
+    same = reduce(lambda a, b: a & b, [F.col(f"_now_{c}").eqNullSafe(F.col(f"_then_{c}")) for c in MAP_INPUTS])
+    moved = now.join(then, "record_id", "full_outer").where(~same)
+    profiles = identity_map.join(changed_profiles.select("record_id"), "record_id", "left_semi")
+    keys = (moved.select(F.col("_now_customer_key").alias("customer_key"))
+            .unionByName(moved.select(F.col("_then_customer_key").alias("customer_key")))
+            .unionByName(profiles.select("customer_key")))
+    return keys.where(F.col("customer_key").isNotNull()).distinct()
+
+
+def carried_forward(previous: DataFrame, keys: DataFrame) -> DataFrame:
+    """The rows of `previous` (silver.customers of the run `changed_keys` compared with) for keys not in `keys`."""
+    return previous.join(keys, "customer_key", "left_anti")
 
 
 def with_pseudonyms(customers: DataFrame, key: bytes) -> DataFrame:

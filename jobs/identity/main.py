@@ -22,6 +22,12 @@ than `identity.min_training_records` and no trained model, only the rule links
 are made (a model estimated on a handful of records would be noise); so too when
 the records carry nothing a model could learn from (no two agree on an email, a
 phone, a tax id, or a full name and date of birth: card numbers without names).
+
+Golden records are computed for the keys whose records changed since that run
+(`golden.changed_keys`); the others' rows are carried from silver.customers when its
+last commit is that run's, made by the same survivorship code under the same pseudonym
+key (the commit message says so: `golden_stamp`). Otherwise (a first run, a rerun, a
+table an erasure rewrote since, changed code or key) every key is computed.
 """
 from __future__ import annotations
 
@@ -31,20 +37,22 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jobs.common import logs
+from jobs.common import logs, pseudonym
 from jobs.common.config import Config
 from jobs.common.lake import Lake
 from jobs.common.landing_contract import DAY_COLUMN
-from jobs.common.pseudonym import load_key
+from jobs.common.pseudonym import keyed_hash, load_key
 from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
+from jobs.identity import golden
 from jobs.identity import model as match_model
 from jobs.identity.clusters import cluster
-from jobs.identity.golden import golden_records, with_pseudonyms
+from jobs.identity.golden import carried_forward, changed_keys, golden_records, with_pseudonyms
 from jobs.identity.keys import HISTORY_DDL, assign_keys
 from jobs.identity.records import flag_new, nickname_groups, profile_records, with_name_groups
 from jobs.identity.rules import deterministic_links
@@ -75,6 +83,7 @@ class IdentityReport(StageReport):
     keys_merged: int
     keys_split: int
     oversized_clusters: int
+    golden_computed: int  # keys whose golden record the run computed (the others were carried)
     seconds: float
 
 
@@ -86,6 +95,47 @@ def _base_run(lake: Lake, day: dt.date):
     if not lake.exists(RUNS):
         return None
     return lake.read(RUNS).where(F.col("ds") < F.lit(day)).orderBy(F.col("ds").desc(), F.col("run_at").desc()).first()
+
+
+def golden_stamp(day: dt.date, key: bytes) -> str:
+    """How silver.customers' commit of the run for `day` begins: the day, and a fingerprint of the survivorship
+    code and of the pseudonym key the rows were made with."""
+    digest = hashlib.sha256()
+    for module in (golden, pseudonym):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(keyed_hash(CUSTOMERS, key).encode())
+    return f"resolve_identities {day} golden records {digest.hexdigest()[:16]}:"
+
+
+def _previous_golden(lake: Lake, base, key: bytes) -> DataFrame | None:
+    """silver.customers as the `base` run wrote it (its last commit is that run's), None otherwise."""
+    if base is None or not lake.exists(CUSTOMERS):
+        return None
+    last = lake.history(CUSTOMERS, 1).select("version", "userMetadata").first()
+    if last is None or not (last["userMetadata"] or "").startswith(golden_stamp(base["ds"], key)):
+        return None
+    return lake.read(CUSTOMERS, version=last["version"])
+
+
+def _golden(lake: Lake, identity_map: DataFrame, records: DataFrame, previous: DataFrame | None, base, key: bytes,
+            day: dt.date) -> tuple[DataFrame, int]:
+    """The run's silver.customers rows (checkpointed) and how many keys it computed: the keys changed since the
+    `base` run when silver.customers is as that run left it, else every key."""
+    before = _previous_golden(lake, base, key) if previous is not None else None
+    carried = None
+    if before is not None:
+        keys = changed_keys(identity_map, previous, records.where(F.col(DAY_COLUMN) > F.lit(base["ds"])))
+        keys = keys.localCheckpoint()
+        identity_map = identity_map.join(keys, "customer_key", "left_semi")
+        carried = carried_forward(before, keys).withColumn("ds", F.lit(day))
+    computed = with_pseudonyms(golden_records(identity_map, records), key).withColumn("ds", F.lit(day)).localCheckpoint()
+    count = computed.count()
+    if carried is None:
+        log.info("identity %s: golden records of every key computed (%s)", day,
+                 "no earlier run" if base is None else "silver.customers is not as the run of "
+                 f"{base['ds']} left it, or the survivorship code or the pseudonym key changed")
+        return computed, count
+    return carried.select(*computed.columns).unionByName(computed).localCheckpoint(), count
 
 
 def _accepted_links(spark, lake, config: Config, records: DataFrame, base, model: dict | None, full: bool,
@@ -190,7 +240,9 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
     previous = lake.read(MAP, version=base["map_version"]) if base is not None and lake.exists(MAP) else None
     keys, history = assign_keys(all_records.select("record_id", "cluster_id"), previous, day)
     identity_map = all_records.join(keys, "cluster_id").withColumn("ds", F.lit(day)).localCheckpoint()
-    customers = with_pseudonyms(golden_records(identity_map, records), key).withColumn("ds", F.lit(day))
+    with logs.step("resolve_identities", f"{day}: golden records") as step:
+        customers, golden_computed = _golden(lake, identity_map, records, previous, base, key, day)
+        step.rows = golden_computed
     history = history.localCheckpoint()
     oversized = clusters.oversized.withColumn("ds", F.lit(day))
 
@@ -200,7 +252,8 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
         if not lake.exists(HISTORY):
             lake.overwrite(spark.createDataFrame([], HISTORY_DDL), HISTORY)
         lake.replace_where(history, HISTORY, f"ds >= '{day}'")
-        lake.overwrite(customers, CUSTOMERS)
+        lake.overwrite(customers, CUSTOMERS, metadata=f"{golden_stamp(day, key)} {golden_computed} of "
+                                                      f"{customers.count()} keys computed")
         if not lake.exists(OVERSIZED):
             lake.overwrite(oversized.limit(0), OVERSIZED)
         lake.replace_where(oversized, OVERSIZED, f"ds = '{day}'")
@@ -213,7 +266,8 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
         customer_keys=keys.count(), links=links.count(),
         new_records=records.where("is_new").count(),
         keys_merged=events.get("merged", 0), keys_split=events.get("split", 0),
-        oversized_clusters=clusters.oversized.count(), seconds=round(time.perf_counter() - began, 1),
+        oversized_clusters=clusters.oversized.count(), golden_computed=golden_computed,
+        seconds=round(time.perf_counter() - began, 1),
     )
     model_sha = hashlib.sha256(json.dumps(model, sort_keys=True).encode()).hexdigest() if model else None
     run_row = [(day, report.mode, model_sha,
