@@ -97,6 +97,10 @@ def _base_run(lake: Lake, day: dt.date):
     return lake.read(RUNS).where(F.col("ds") < F.lit(day)).orderBy(F.col("ds").desc(), F.col("run_at").desc()).first()
 
 
+# Up to this many changed keys are sent whole to every task that joins them (about 50 MB at most).
+_BROADCAST_KEYS = 1_000_000
+
+
 def golden_stamp(day: dt.date, key: bytes) -> str:
     """How silver.customers' commit of the run for `day` begins: the day, and a fingerprint of the survivorship
     code and of the pseudonym key the rows were made with."""
@@ -126,6 +130,8 @@ def _golden(lake: Lake, identity_map: DataFrame, records: DataFrame, previous: D
     if before is not None:
         keys = changed_keys(identity_map, previous, records.where(F.col(DAY_COLUMN) > F.lit(base["ds"])))
         keys = keys.localCheckpoint()
+        if keys.count() <= _BROADCAST_KEYS:  # a day's keys: joined without shuffling the map and the table
+            keys = F.broadcast(keys)
         identity_map = identity_map.join(keys, "customer_key", "left_semi")
         carried = carried_forward(before, keys).withColumn("ds", F.lit(day))
     computed = with_pseudonyms(golden_records(identity_map, records), key).withColumn("ds", F.lit(day)).localCheckpoint()
