@@ -6,11 +6,13 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
+from jobs.common.frames import same_rows
 from jobs.identity import model as match_model
 from jobs.identity.clusters import cluster
 from jobs.identity.evaluate import accuracy
-from jobs.identity.golden import golden_records
+from jobs.identity.golden import carried_forward, changed_keys, golden_records
 from jobs.identity.keys import assign_keys
+from jobs.identity.main import CUSTOMERS, _previous_golden, golden_stamp
 from jobs.identity.model import training_sample
 from jobs.identity.records import nickname_groups, with_name_groups
 from jobs.identity.rules import deterministic_links
@@ -149,6 +151,76 @@ def test_golden_record_takes_the_most_frequent_name_the_latest_email_and_the_ear
     assert (g.signup_at, g.signup_at_source) == (ts(1), "crm_customers:1")
     assert g.sources == ["crm_customers", "loyalty_members", "orders", "web_accounts"]
     assert (g.profile_records, g.records) == (3, 4)
+
+
+def _golden_inputs(spark, profile_rows, map_rows):
+    profiles = spark.createDataFrame(profile_rows, "record_id STRING, display_first_name STRING, display_phone STRING, "
+                                                   "created_at TIMESTAMP, updated_at TIMESTAMP, _ds DATE")
+    for c in ("last_name", "date_of_birth", "email", "street", "city", "postcode"):
+        profiles = profiles.withColumn(f"display_{c}", F.lit(None).cast("date" if c == "date_of_birth" else "string"))
+    identity_map = spark.createDataFrame(map_rows, "record_id STRING, source STRING, customer_key STRING, "
+                                                   "email STRING, key_created_ds DATE")
+    return profiles, identity_map
+
+
+def test_golden_records_of_the_changed_keys_and_the_others_carried_equal_computing_every_key(spark):
+    ts = lambda d: dt.datetime(2026, 10, d)  # noqa: E731
+    before, after = DAY, DAY + dt.timedelta(days=1)
+    kept = [("crm_customers:1", "Ann", "+441", ts(1), ts(1), before)]  # CK1: nothing changes
+    profiles_then, map_then = _golden_inputs(spark, [
+        *kept,
+        ("crm_customers:2", "Bob", "+442", ts(1), ts(1), before),  # CK2: a newer version lands
+        ("crm_customers:3", "Cy", None, ts(1), ts(1), before),  # CK3: merged into CK4
+        ("crm_customers:4", "Cyrus", "+444", ts(2), ts(2), before),
+        ("crm_customers:5", "Di", None, ts(1), ts(1), before),  # CK5: erased from the sources
+        ("crm_customers:8", "Eve", None, ts(1), ts(1), before),  # CK8: a new order
+    ], [
+        ("crm_customers:1", "crm_customers", "CK1", "ann@x.com", before),
+        ("orders:1", "orders", "CK1", "ann@x.com", before),
+        ("crm_customers:2", "crm_customers", "CK2", None, before),
+        ("crm_customers:3", "crm_customers", "CK3", None, before),
+        ("crm_customers:4", "crm_customers", "CK4", None, before),
+        ("crm_customers:5", "crm_customers", "CK5", None, before),
+        ("orders:6", "orders", "CK6", "guest@x.com", before),  # CK6: a guest whose order's email is corrected
+        ("crm_customers:8", "crm_customers", "CK8", None, before),
+    ])
+    profiles_now, map_now = _golden_inputs(spark, [
+        *kept,
+        ("crm_customers:2", "Robert", "+442", ts(1), ts(3), after),
+        ("crm_customers:3", "Cy", None, ts(1), ts(1), before),
+        ("crm_customers:4", "Cyrus", "+444", ts(2), ts(2), before),
+        ("crm_customers:8", "Eve", None, ts(1), ts(1), before),
+    ], [
+        ("crm_customers:1", "crm_customers", "CK1", "ann@x.com", before),
+        ("orders:1", "orders", "CK1", "ann@x.com", before),
+        ("crm_customers:2", "crm_customers", "CK2", None, before),
+        ("crm_customers:8", "crm_customers", "CK8", None, before),
+        ("orders:8", "orders", "CK8", "eve@x.com", after),
+        ("crm_customers:3", "crm_customers", "CK4", None, before),
+        ("crm_customers:4", "crm_customers", "CK4", None, before),
+        ("orders:6", "orders", "CK6", "guest@y.com", before),
+        ("web_accounts:7", "web_accounts", "CK7", "new@x.com", after),  # a new customer
+    ])
+    previous = golden_records(map_then, profiles_then)
+    keys = changed_keys(map_now, map_then, profiles_now.where(F.col("_ds") > F.lit(before)))
+    assert {r.customer_key for r in keys.collect()} == {"CK2", "CK3", "CK4", "CK5", "CK6", "CK7", "CK8"}
+    computed = golden_records(map_now.join(keys, "customer_key", "left_semi"), profiles_now)
+    assert same_rows(carried_forward(previous, keys).unionByName(computed), golden_records(map_now, profiles_now))
+
+
+def test_golden_records_are_carried_only_from_the_table_the_last_run_wrote(lake, spark):
+    key, rows = b"k" * 32, spark.createDataFrame([("CK1", "Ann")], "customer_key STRING, first_name STRING")
+    base = {"ds": DAY, "map_version": 3}  # the run the day starts from: it wrote version 3 of the identity map
+    lake.overwrite(rows, CUSTOMERS, metadata=f"{golden_stamp(DAY, 3, key)} 1 of 1 keys computed")
+    assert same_rows(_previous_golden(lake, base, key), rows)
+    for metadata in (
+        f"{golden_stamp(DAY, 4, key)} 1 of 1 keys computed",  # a rerun of that day failed after writing the table
+        f"{golden_stamp(DAY - dt.timedelta(days=1), 3, key)} 1 of 1 keys computed",  # an earlier run's table
+        f"{golden_stamp(DAY, 3, b'another key of 32 characters....')} 1 of 1 keys computed",  # the key rotated
+        None,  # rewritten since (an erasure)
+    ):
+        lake.overwrite(rows, CUSTOMERS, metadata=metadata)
+        assert _previous_golden(lake, base, key) is None, metadata
 
 
 def test_the_training_sample_is_uniform_repeatable_and_skipped_for_small_inputs(spark):

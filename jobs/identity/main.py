@@ -25,9 +25,12 @@ phone, a tax id, or a full name and date of birth: card numbers without names).
 
 Golden records are computed for the keys whose records changed since that run
 (`golden.changed_keys`); the others' rows are carried from silver.customers when its
-last commit is that run's, made by the same survivorship code under the same pseudonym
-key (the commit message says so: `golden_stamp`). Otherwise (a first run, a rerun, a
-table an erasure rewrote since, changed code or key) every key is computed.
+last commit is that run's (the same day and the identity map version it wrote), made by
+the same survivorship and profile code under the same pseudonym key (the commit message
+says so: `golden_stamp`). Otherwise (a first run, a rerun, a run that failed after writing
+it, a table an erasure rewrote since, changed code or key) every key is computed. A
+profile record counts as changed when a version of it landed after that run's day, as
+for scoring links.
 """
 from __future__ import annotations
 
@@ -51,6 +54,7 @@ from jobs.common.runtime import Runtime
 from jobs.common.stage import Days, StageReport
 from jobs.identity import golden
 from jobs.identity import model as match_model
+from jobs.identity import records as profile_code
 from jobs.identity.clusters import cluster
 from jobs.identity.golden import carried_forward, changed_keys, golden_records, with_pseudonyms
 from jobs.identity.keys import HISTORY_DDL, assign_keys
@@ -101,14 +105,15 @@ def _base_run(lake: Lake, day: dt.date):
 _BROADCAST_KEYS = 1_000_000
 
 
-def golden_stamp(day: dt.date, key: bytes) -> str:
-    """How silver.customers' commit of the run for `day` begins: the day, and a fingerprint of the survivorship
-    code and of the pseudonym key the rows were made with."""
+def golden_stamp(day: dt.date, map_version: int, key: bytes) -> str:
+    """How silver.customers' commit of the run for `day` begins: the day, the identity map version the run
+    wrote, and a fingerprint of the code that makes profile records and golden records and of the pseudonym
+    key the rows were made with."""
     digest = hashlib.sha256()
-    for module in (golden, pseudonym):
+    for module in (golden, profile_code, pseudonym):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(keyed_hash(CUSTOMERS, key).encode())
-    return f"resolve_identities {day} golden records {digest.hexdigest()[:16]}:"
+    return f"resolve_identities {day} identity map version {map_version} golden records {digest.hexdigest()[:16]}:"
 
 
 def _previous_golden(lake: Lake, base, key: bytes) -> DataFrame | None:
@@ -116,7 +121,8 @@ def _previous_golden(lake: Lake, base, key: bytes) -> DataFrame | None:
     if base is None or not lake.exists(CUSTOMERS):
         return None
     last = lake.history(CUSTOMERS, 1).select("version", "userMetadata").first()
-    if last is None or not (last["userMetadata"] or "").startswith(golden_stamp(base["ds"], key)):
+    stamp = golden_stamp(base["ds"], base["map_version"], key)
+    if last is None or not (last["userMetadata"] or "").startswith(stamp):
         return None
     return lake.read(CUSTOMERS, version=last["version"])
 
@@ -254,12 +260,12 @@ def run(rt: Runtime, days: Days, *, retrain: bool = False) -> IdentityReport:
 
     with logs.step("resolve_identities", f"{day}: write the identity tables") as step:
         lake.overwrite(links, LINKS)
-        lake.overwrite(identity_map, MAP)
+        map_version = lake.overwrite(identity_map, MAP)
         if not lake.exists(HISTORY):
             lake.overwrite(spark.createDataFrame([], HISTORY_DDL), HISTORY)
         lake.replace_where(history, HISTORY, f"ds >= '{day}'")
-        lake.overwrite(customers, CUSTOMERS, metadata=f"{golden_stamp(day, key)} {golden_computed} of "
-                                                      f"{customers.count()} keys computed")
+        lake.overwrite(customers, CUSTOMERS, metadata=f"{golden_stamp(day, map_version, key)} {golden_computed} "
+                                                      f"of {customers.count()} keys computed")
         if not lake.exists(OVERSIZED):
             lake.overwrite(oversized.limit(0), OVERSIZED)
         lake.replace_where(oversized, OVERSIZED, f"ds = '{day}'")
