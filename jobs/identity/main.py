@@ -145,7 +145,8 @@ def _golden(lake: Lake, identity_map: DataFrame, records: DataFrame, previous: D
     if carried is None:
         log.info("identity %s: golden records of every key computed (%s)", day,
                  "no earlier run" if base is None else "silver.customers is not as the run of "
-                 f"{base['ds']} left it, or the survivorship code or the pseudonym key changed")
+                 f"{base['ds']} left it: a rerun, a failed run or an erasure since, or the profile or survivorship "
+                 "code or the pseudonym key changed")
         return computed, count
     return carried.select(*computed.columns).unionByName(computed).localCheckpoint(), count
 
