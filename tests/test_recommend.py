@@ -113,6 +113,42 @@ def test_fold_in_gives_back_the_user_factors_spark_als_trained(spark, lake, gold
     np.testing.assert_allclose(x, expected, rtol=2e-3, atol=2e-4)
 
 
+def test_scoring_gives_each_customer_the_list_predict_gives_them_one_by_one(spark, lake, gold):
+    """A list without a history is computed once per consent and segment: the rows are those of every customer's
+    own `predict`, the history read only with consent."""
+    from jobs.recommend.inputs import ACTIVITY, CUSTOMERS, PRODUCTS, RFM_HISTORY, popularity, segments_as_of
+    from jobs.recommend.scoring import score
+    from jobs.recommend.served import INPUT_COLUMNS, RecommenderModel
+
+    activity = lake.read(ACTIVITY)
+    params = als_model.AlsParams(rank=4, reg_param=0.1, alpha=5.0, max_iter=4, seed=1)
+    als = als_model.fit(interactions(activity, LAST, InteractionWeights(), 30, 365), params)
+    catalog = load_catalog(lake.read(PRODUCTS), REPEATABLE)
+    recent = interactions(activity, LAST, InteractionWeights(), 30, 2)  # two days: many customers have none
+    segments = segments_as_of(lake.read(RFM_HISTORY), LAST)
+    extra = spark.createDataFrame([("ck-new-1", True), ("ck-new-2", False), ("ck-new-3", None)],
+                                  "customer_key string, personalised boolean")
+    customers = (lake.read(CUSTOMERS).select("customer_key", F.col("consent_personalization").alias("personalised"))
+                 .unionByName(extra).join(segments, "customer_key", "left"))
+    for method in ("hybrid", "als+popular"):
+        model = RecommenderModel(als_model.item_factors(als, params.alpha, params.reg_param), catalog,
+                                 popularity(recent, segments, catalog), top_n=6, new_product_slots=1).using(method, 0.5)
+        got = score(customers, histories(recent), model).toPandas()
+
+        one_by_one = customers.join(histories(recent), "customer_key", "left").toPandas()
+        unread = one_by_one["personalised"] != True  # noqa: E712 - null too
+        for column in ("skus", "strengths", "kinds"):
+            one_by_one[column] = one_by_one[column].where(~unread, None)
+        expected = model.predict(None, one_by_one[list(INPUT_COLUMNS)])
+        order = ["customer_key", "rank"]
+        got, expected = (f.sort_values(order).reset_index(drop=True) for f in (got, expected))
+        assert got.drop(columns="score").equals(expected.drop(columns="score")), method
+        np.testing.assert_allclose(got["score"], expected["score"], rtol=1e-9)
+        without = one_by_one[one_by_one["skus"].isna()]
+        assert without["personalised"].eq(True).sum() > 0 and unread.sum() > 0 and len(without) < len(one_by_one)
+        assert set(got["customer_key"]) == set(one_by_one["customer_key"])
+
+
 def test_training_without_enough_history_names_the_missing_days(spark, lake, config):
     from jobs.recommend.inputs import RecommendError
     from jobs.recommend.train_main import run as train

@@ -1,7 +1,9 @@
 """The `score_recommendations` stage (daily): the champion's top N per customer into serving.
 
 The champion is the registered served model (jobs/recommend/served.py), bound to the
-day's catalog and popularity; its `predict` scores every Arrow batch of customers.
+day's catalog and popularity; its `predict` scores every Arrow batch of customers with a
+history it may read, and once each list that depends only on consent and segment
+(jobs/recommend/scoring.py).
 
 Tables read: gold.customer_product_activity (one row per customer_key, sku and day),
 gold.product_features (one row per sku), gold.customer_rfm_history (one row per
