@@ -9,6 +9,11 @@ of every customer in gold.customer_360: top N per customer into serving.recommen
 Customers without personalization consent get the non-personalised list, which costs
 less; so it also times the same scoring with every customer treated as consenting
 (written to a scratch Delta table outside the lake): the cost when all are personalised.
+
+`--scale N` also times the scoring step alone, without the write (Spark's `noop` sink), for
+N customers: the lake's customers and histories copied under new keys until there are about
+N. It runs twice: as served (a list without a history computed once per consent and segment),
+and with every customer put through `predict` one by one, the baseline.
 """
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ from jobs.recommend.inputs import (
     segments_as_of,
 )
 from jobs.recommend.interactions import interactions
-from jobs.recommend.scoring import score
+from jobs.recommend.scoring import RECS_SCHEMA, score
 
 
 def run(scale: int | None = None, profile: str | None = None) -> Figures:
@@ -68,6 +73,8 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
         "peak_rss_mb_python": round(peak_rss_mb()),
     })
     figures.update(_all_personalised(rt, config, day))
+    if scale:
+        figures.update(_scoring_alone(rt, config, day, scale))
     jvm_pid = int(rt.spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
     figures["peak_rss_mb_spark_jvm"] = round(peak_rss_mb(jvm_pid))
     return figures
@@ -98,3 +105,42 @@ def _all_personalised(rt, config, day) -> Figures:
         "all_personalised_rows": sum(counts.values()),
         **{f"all_personalised_rows_{source}": n for source, n in sorted(counts.items())},
     }
+
+
+def _scoring_alone(rt, config, day, persons: int) -> Figures:
+    """The scoring step for about `persons` customers (the lake's, copied), into a `noop` sink: served, and with
+    every customer through `predict`."""
+    rc = config.recommend
+    lake = rt.lake
+    catalog = load_catalog(lake.read(PRODUCTS), rc.repeatable_categories)
+    recent = interactions(lake.read(ACTIVITY), day, rc.weights, rc.half_life_days, rc.history_days)
+    segments = segments_as_of(lake.read(RFM_HISTORY), day)
+    customers = (lake.read(CUSTOMERS)
+                 .select("customer_key", F.coalesce("consent_personalization", F.lit(False)).alias("personalised"))
+                 .join(segments, "customer_key", "left"))
+    model = registry.champion_model(config).bound(catalog, popularity(recent, segments, catalog))
+    copies = rt.spark.range(max(1, round(persons / customers.count()))).select(F.col("id").alias("copy"))
+
+    def copied(frame):
+        return frame.crossJoin(copies).withColumn(
+            "customer_key", F.concat("customer_key", F.lit("-"), F.col("copy").cast("string"))).drop("copy")
+
+    many = copied(customers).localCheckpoint()
+    many_histories = copied(histories(recent)).localCheckpoint()
+
+    def one_by_one(batches):
+        for batch in batches:
+            yield model.predict(None, batch)
+
+    consented = many_histories.join(many.where("personalised").select("customer_key"), "customer_key")
+    timed = {
+        "served": lambda: score(many, many_histories, model),
+        "one_by_one": lambda: many.join(consented, "customer_key", "left").mapInPandas(one_by_one, RECS_SCHEMA),
+    }
+    figures: Figures = {"scoring_alone_customers": many.count(),
+                        "scoring_alone_personal": consented.count()}
+    for name, recs in timed.items():
+        began = time.perf_counter()
+        recs().write.format("noop").mode("overwrite").save()
+        figures[f"scoring_alone_{name}_s"] = round(time.perf_counter() - began, 1)
+    return figures
