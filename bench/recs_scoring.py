@@ -80,18 +80,25 @@ def run(scale: int | None = None, profile: str | None = None) -> Figures:
     return figures
 
 
-def _all_personalised(rt, config, day) -> Figures:
+def _inputs(rt, config, day, personalised):
+    """What `score-recommendations` scores as of `day`, with `personalised` (a column of gold.customer_360) as each
+    customer's consent: (customers, interactions cached, the champion bound to the day)."""
     rc = config.recommend
     lake = rt.lake
+    catalog = load_catalog(lake.read(PRODUCTS), rc.repeatable_categories)
+    recent = interactions(lake.read(ACTIVITY), day, rc.weights, rc.half_life_days, rc.history_days).cache()
+    segments = segments_as_of(lake.read(RFM_HISTORY), day)
+    customers = (lake.read(CUSTOMERS).select("customer_key", personalised.alias("personalised"))
+                 .join(segments, "customer_key", "left"))
+    model = registry.champion_model(config).bound(catalog, popularity(recent, segments, catalog))
+    return customers, recent, model
+
+
+def _all_personalised(rt, config, day) -> Figures:
     scratch = tempfile.mkdtemp(prefix="c360-bench-scoring-")
     try:
         began = time.perf_counter()
-        catalog = load_catalog(lake.read(PRODUCTS), rc.repeatable_categories)
-        recent = interactions(lake.read(ACTIVITY), day, rc.weights, rc.half_life_days, rc.history_days).cache()
-        segments = segments_as_of(lake.read(RFM_HISTORY), day)
-        customers = (lake.read(CUSTOMERS).select("customer_key", F.lit(True).alias("personalised"))
-                     .join(segments, "customer_key", "left"))
-        model = registry.champion_model(config).bound(catalog, popularity(recent, segments, catalog))
+        customers, recent, model = _inputs(rt, config, day, F.lit(True))
         recs = score(customers, histories(recent), model)
         recs.write.format("delta").save(f"{scratch}/recommendations")
         seconds = time.perf_counter() - began
@@ -110,15 +117,7 @@ def _all_personalised(rt, config, day) -> Figures:
 def _scoring_alone(rt, config, day, persons: int) -> Figures:
     """The scoring step for about `persons` customers (the lake's, copied), into a `noop` sink: served, and with
     every customer through `predict`."""
-    rc = config.recommend
-    lake = rt.lake
-    catalog = load_catalog(lake.read(PRODUCTS), rc.repeatable_categories)
-    recent = interactions(lake.read(ACTIVITY), day, rc.weights, rc.half_life_days, rc.history_days)
-    segments = segments_as_of(lake.read(RFM_HISTORY), day)
-    customers = (lake.read(CUSTOMERS)
-                 .select("customer_key", F.coalesce("consent_personalization", F.lit(False)).alias("personalised"))
-                 .join(segments, "customer_key", "left"))
-    model = registry.champion_model(config).bound(catalog, popularity(recent, segments, catalog))
+    customers, recent, model = _inputs(rt, config, day, F.coalesce("consent_personalization", F.lit(False)))
     copies = rt.spark.range(max(1, round(persons / customers.count()))).select(F.col("id").alias("copy"))
 
     def copied(frame):
@@ -127,6 +126,7 @@ def _scoring_alone(rt, config, day, persons: int) -> Figures:
 
     many = copied(customers).localCheckpoint()
     many_histories = copied(histories(recent)).localCheckpoint()
+    recent.unpersist()
 
     def one_by_one(batches):
         for batch in batches:

@@ -6,10 +6,10 @@ Arrow batches, so no customer data reaches the driver.
 
 A customer without such a history (no interaction in the window, or no consent to
 personalization: their history is not read) gets a list that depends on nothing but the
-consent and the RFM segment: `predict` computes it once for each pair that occurs (a few
-dozen rows, on the driver), and every such customer gets the list of their pair. That is
-most of a base (98 % of the customers of the 100 k bench lake), so the work of a day grows with the
-customers who have a personal list, not with the base.
+consent and the RFM segment: `predict` computes it once for each pair among the customers (a
+few dozen rows, on the driver), and every such customer gets the list of their pair. That is
+most of a base (98 % of the customers of the 100 k bench lake), so the work of a day grows
+with the customers who have a personal list, not with the base.
 """
 from __future__ import annotations
 
@@ -47,14 +47,17 @@ def score(customers: DataFrame, histories: DataFrame, model: RecommenderModel) -
     # The history of a customer without personalization consent is not read at all.
     consented = histories.join(customers.where("personalised").select("customer_key"), "customer_key")
     personal = customers.join(consented, "customer_key").mapInPandas(run, RECS_SCHEMA)
-    shared = customers.join(consented.select("customer_key"), "customer_key", "left_anti")
-    return personal.unionByName(_shared_lists(shared, model))
-
-
-def _shared_lists(customers: DataFrame, model: RecommenderModel) -> DataFrame:
-    """The rows of customers scored without a history: each (personalised, rfm_segment)'s list, computed once."""
-    spark = customers.sparkSession
+    # The pairs are read from every customer, not from those left without a history: that read needs no
+    # history, and a pair no such customer has joins nobody.
     pairs = [(r["personalised"], r["rfm_segment"]) for r in customers.select(*_SHARED).distinct().collect()]
+    shared = customers.join(consented.select("customer_key"), "customer_key", "left_anti")
+    return personal.unionByName(_shared_lists(shared, pairs, model))
+
+
+def _shared_lists(customers: DataFrame, pairs: list[tuple[bool, str | None]], model: RecommenderModel) -> DataFrame:
+    """The rows of customers scored without a history: the list of each (personalised, rfm_segment) of `pairs`,
+    computed once, given to the customers of that pair."""
+    spark = customers.sparkSession
     if not pairs:
         return spark.createDataFrame([], RECS_SCHEMA)
     template = pd.DataFrame({"customer_key": [str(n) for n in range(len(pairs))],
