@@ -59,6 +59,8 @@ def test_the_pii_check_names_tagged_columns_and_email_or_phone_like_values_never
         ("CK1", "gold", ["crm_customers", "web_accounts"], "SKU-000123", "+12"),
         ("CK2", "note: ann@example.co.uk", ["+447700900123"], "0123456789", "+447700900456"),
         ("CK3", None, None, None, None),
+        # An "@" or a "+" alone is not enough; a long value without either is looked at too.
+        ("CK4", "a@b and +44 7700", ["x" * 300, "+1"], "@", "0" * 64),
     ], "customer_key STRING, tier STRING, sources ARRAY<STRING>, sku STRING, phone STRING")
     found = findings({"gold.t": df}, {"phone", "email"})
     assert sorted(str(f) for f in found) == sorted([

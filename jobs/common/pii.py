@@ -69,8 +69,12 @@ def findings(frames: Mapping[str, DataFrame], tagged: Iterable[str]) -> list[Fin
                          .select("table", "v.column", "v.value"))
     if parts:
         values = functools.reduce(DataFrame.unionByName, parts)
-        kind = (F.when(F.col("value").rlike(EMAIL_PATTERN), F.lit("email addresses"))
-                .when(F.col("value").rlike(PHONE_PATTERN), F.lit("phone numbers")))
+        # A match needs an "@" (an email) or a "+" (a phone), looked for first: on a string without
+        # one, the unanchored email pattern backtracks from every position, so its cost grows with
+        # the square of the length (about 10 us for a 64-character pseudonym, 0.1 us with the test).
+        value = F.col("value")
+        kind = (F.when(value.contains("@") & value.rlike(EMAIL_PATTERN), F.lit("email addresses"))
+                .when(value.contains("+") & value.rlike(PHONE_PATTERN), F.lit("phone numbers")))
         hits = (values.select("table", "column", kind.alias("kind")).where(F.col("kind").isNotNull())
                 .groupBy("table", "column", "kind").count().collect())
         position = {(t, c): (n, m) for n, (t, df) in enumerate(frames.items()) for m, c in enumerate(df.columns)}
