@@ -21,7 +21,7 @@ as a marketer reads them: "no purchase for 74 days", "email opens fell 80 %".
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,16 +42,16 @@ class Driver:
 
     name: str
     features: tuple[str, ...]
-    words: Callable[[pd.Series], str]
+    words: Callable[[Mapping[str, float]], str]
 
 
 def _pct_change(now: float, before: float) -> float:
     return 100.0 * (now - before) / before
 
 
-def _trend(what: str, one: str, now_col: str, before_col: str, days: int) -> Callable[[pd.Series], str]:
+def _trend(what: str, one: str, now_col: str, before_col: str, days: int) -> Callable[[Mapping[str, float]], str]:
     """How a count of `what` (one of them: `one`) moved between the window before and the last one."""
-    def words(row: pd.Series) -> str:
+    def words(row: Mapping[str, float]) -> str:
         now, before = float(row[now_col]), float(row[before_col])
         if before > 0 and now < before:
             return f"{what} fell {-_pct_change(now, before):.0f} %"
@@ -196,7 +196,8 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
         by_driver = np.column_stack([contributions[:, [index[f] for f in d.features]].sum(axis=1) for d in DRIVERS])
         order = np.argsort(-by_driver, axis=1)[:, :top]
         out = []
-        for i, (_, row) in enumerate(frame.iterrows()):
+        # A dict per row: a pandas Series per row (iterrows) cost three times as much.
+        for i, row in enumerate(frame[list(FEATURES)].to_dict("records")):
             out.append([DRIVERS[j].words(row) for j in order[i]
                         if by_driver[i, j] >= self.params.min_driver_contribution])
         return out
