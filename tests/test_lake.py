@@ -38,6 +38,26 @@ def test_reading_an_unknown_table_names_it_and_the_known_ones(lake, spark):
         lake.read("gold.nope")
 
 
+def test_a_table_exists_once_its_log_holds_a_commit_as_delta_says(lake, spark):
+    """`exists` reads the table's log folder alone; it agrees with Delta's own check on a table, a folder
+    without a log, a log without a commit and a layer that has no folder."""
+    from delta.tables import DeltaTable
+
+    lake.append(_people(spark, [(1, "ann", None)]), "silver.people")
+    root = Path(lake.root)
+    (root / "gold" / "no_log").mkdir(parents=True)
+    (root / "gold" / "empty_log" / "_delta_log").mkdir(parents=True)
+    lake.append(_people(spark, [(2, "bob", None)]), "silver.people")  # version 1
+    cases = {"silver.people": True, "gold.no_log": False, "gold.empty_log": False, "serving.nothing": False}
+    for table, expected in cases.items():
+        assert lake.exists(table) is expected, table
+        assert DeltaTable.isDeltaTable(spark, lake.path(table)) is expected, table
+    assert lake.table_names() == ["silver.people"]
+    assert lake.version("silver.people") == 1
+    with pytest.raises(TableError, match=r"table gold\.empty_log does not exist .* known tables: silver\.people"):
+        lake.version("gold.empty_log")
+
+
 def test_replace_where_rewrites_one_day_and_a_rerun_changes_nothing(lake, spark):
     import datetime as dt
 

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -131,7 +132,27 @@ class Lake:
         return f"{self.root}/{t.layer}/{t.name}"
 
     def exists(self, table: str) -> bool:
-        return DeltaTable.isDeltaTable(self.spark, self.path(table))
+        """Whether the table's `_delta_log` holds a commit: one listing of the log.
+
+        `DeltaTable.isDeltaTable` probes the folder, walks up its parents and loads the log's
+        snapshot; on an object store each probe is two requests, and the stages ask often.
+        """
+        jvm = self.spark.sparkContext._jvm
+        commits = jvm.org.apache.hadoop.fs.Path(f"{self.path(table)}/_delta_log/*.json")
+        return bool(commits.getFileSystem(self._hadoop_conf()).globStatus(commits))
+
+    def _listing(self, folder: str) -> list:
+        """The file statuses in `folder`; none when it is missing."""
+        path = self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(folder)
+        try:
+            return list(path.getFileSystem(self._hadoop_conf()).listStatus(path))
+        except Py4JJavaError as e:
+            if e.java_exception.getClass().getName() == "java.io.FileNotFoundException":
+                return []
+            raise
+
+    def _hadoop_conf(self):
+        return self.spark.sparkContext._jsc.hadoopConfiguration()
 
     def register(self, table: str) -> None:
         """Make `<layer>.<name>` resolvable in this session's catalog."""
@@ -146,18 +167,11 @@ class Lake:
 
     def table_names(self) -> list[str]:
         """Every Delta table under the lake root, as `<layer>.<name>`, sorted."""
-        jvm = self.spark.sparkContext._jvm
-        hadoop_conf = self.spark.sparkContext._jsc.hadoopConfiguration()
         found = []
         for layer in LAYERS:
-            layer_path = jvm.org.apache.hadoop.fs.Path(f"{self.root}/{layer}")
-            fs = layer_path.getFileSystem(hadoop_conf)
-            if not fs.exists(layer_path):
-                continue
-            for status in fs.listStatus(layer_path):
+            for status in self._listing(f"{self.root}/{layer}"):
                 name = status.getPath().getName()
-                log = jvm.org.apache.hadoop.fs.Path(status.getPath(), "_delta_log")
-                if status.isDirectory() and _NAME.match(name) and fs.exists(log):
+                if status.isDirectory() and _NAME.match(name) and self.exists(f"{layer}.{name}"):
                     found.append(f"{layer}.{name}")
         return sorted(found)
 
@@ -205,12 +219,11 @@ class Lake:
 
         Listing the log answers without a Spark job (a `DESCRIBE HISTORY` costs one).
         """
-        self._require(table)
-        jvm = self.spark.sparkContext._jvm
-        log = jvm.org.apache.hadoop.fs.Path(f"{self.path(table)}/_delta_log")
-        fs = log.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
-        commits = [s.getPath().getName() for s in fs.listStatus(log)]
-        return max(int(name[:20]) for name in commits if _COMMIT_FILE.match(name))
+        names = (s.getPath().getName() for s in self._listing(f"{self.path(table)}/_delta_log"))
+        commits = [int(name[:20]) for name in names if _COMMIT_FILE.match(name)]
+        if not commits:
+            self._require(table)  # raises, naming the tables there are
+        return max(commits)
 
     def history(self, table: str, limit: int | None = None) -> DataFrame:
         self._require(table)
