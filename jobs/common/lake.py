@@ -315,7 +315,7 @@ class Lake:
         self.spark.sql(f"DROP TABLE IF EXISTS {TableName.parse(table)}")
         jvm = self.spark.sparkContext._jvm
         path = jvm.org.apache.hadoop.fs.Path(self.path(table))
-        path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+        path.getFileSystem(self._hadoop_conf()).delete(path, True)
 
     def vacuum(self, table: str, retain_hours: int | None = None) -> None:
         """Remove files no longer referenced and older than the retention (erasure)."""
@@ -326,7 +326,7 @@ class Lake:
     def delta_folders(self) -> list[str]:
         """Every Delta table folder under the root, lake tables and any other (dbt's intermediate tables), sorted."""
         jvm = self.spark.sparkContext._jvm
-        conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        conf = self._hadoop_conf()
         root = self.root
         found = set()
         for depth in ("*", "*/*", "*/*/*"):
@@ -375,7 +375,7 @@ class Lake:
     def _data_files(self, folder: str) -> int:
         jvm = self.spark.sparkContext._jvm
         path = jvm.org.apache.hadoop.fs.Path(folder)
-        listing = path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()).listFiles(path, True)
+        listing = path.getFileSystem(self._hadoop_conf()).listFiles(path, True)
         count = 0
         while listing.hasNext():
             file = listing.next().getPath()
