@@ -56,16 +56,22 @@ FEBRL_DEDUP = ("febrl1", "febrl2", "febrl3")
 
 
 def _config(base: Config, root: Path, landing: Path) -> Config:
-    """`base` on the bench's own lake; a pseudonym key file kept in the profile's lake moves with it."""
-    key_file = base.privacy.pseudonym_key_file
-    if key_file and key_file.startswith(f"{base.lake.root}/"):
-        key_file = f"{root}/{key_file[len(base.lake.root) + 1:]}"
+    """`base` on the bench's own lake; what the profile keeps in its lake moves with it.
+
+    The pseudonym key file, and MLflow's tracking database and artifacts: a bench's models are
+    registered beside its lake (a kept history keeps its champions), never in the profile's lake.
+    """
+    def moved(value: str) -> str:
+        return value.replace(f"{base.lake.root}/", f"{root}/") if value else value
+
     return dataclasses.replace(
         base,
         lake=dataclasses.replace(base.lake, root=str(root)),
         landing=dataclasses.replace(base.landing, uri=str(landing)),
         identity=dataclasses.replace(base.identity, model_dir=str(root / "_models" / "identity")),
-        privacy=dataclasses.replace(base.privacy, pseudonym_key_file=key_file),
+        privacy=dataclasses.replace(base.privacy, pseudonym_key_file=moved(base.privacy.pseudonym_key_file)),
+        mlflow=dataclasses.replace(base.mlflow, tracking_uri=moved(base.mlflow.tracking_uri),
+                                   artifact_root=moved(base.mlflow.artifact_root)),
     )
 
 

@@ -147,3 +147,21 @@ def test_invalid_yaml_names_the_file(conf_dir):
     (conf_dir / "local.yaml").write_text("spark: [unclosed\n")
     with pytest.raises(ConfigError, match=r"local\.yaml: not valid YAML"):
         load_config("local", conf_dir=conf_dir, env={})
+
+
+def test_a_bench_lake_keeps_the_key_file_and_the_mlflow_store_the_profile_keeps_in_its_lake(tmp_path):
+    """A bench registers its models beside its own lake: a kept history keeps its champions, and the
+    profile's lake gets no bench model. Stores outside the profile's lake stay where they are."""
+    from bench.identity import _config
+
+    base = load_config("local", env={"C360_LAKE_ROOT": str(tmp_path / "profile-lake")})
+    root = tmp_path / "bench" / "lake"
+    config = _config(base, root, tmp_path / "landing")
+    assert config.mlflow.tracking_uri == f"sqlite:///{root}/_mlflow/mlflow.db"
+    assert config.mlflow.artifact_root == f"{root}/_mlflow/artifacts"
+    assert config.privacy.pseudonym_key_file == f"{root}/_secrets/pseudonym.key"
+    assert config.lake.root == str(root) and config.landing.uri == str(tmp_path / "landing")
+    elsewhere = load_config("cluster-local")
+    moved = _config(elsewhere, root, tmp_path / "landing")
+    assert (moved.mlflow.tracking_uri, moved.mlflow.artifact_root) == (
+        elsewhere.mlflow.tracking_uri, elsewhere.mlflow.artifact_root)
