@@ -27,7 +27,7 @@ _MAIN = sys.modules["__main__"]
 if getattr(_MAIN, "__spec__", None) is None and not hasattr(_MAIN, "__file__"):
     _MAIN.__file__ = "<pytest-xdist worker>"
 
-from jobs.common.config import Config, load_config  # noqa: E402
+from jobs.common.config import Config, LakeConfig, load_config  # noqa: E402
 from jobs.common.lake import LAYERS, Lake  # noqa: E402
 from jobs.common.runtime import Runtime  # noqa: E402
 
@@ -162,6 +162,8 @@ def lake(spark, config, tmp_path) -> Lake:
 E2E_PERSONS = 900  # enough profile records (> identity.min_training_records) to train the match model
 E2E_FIRST = dt.date(2026, 10, 1)
 E2E_LAST = dt.date(2026, 10, 10)  # ten days: returns come back inside the window
+# The lake's reports folder (`LakeConfig.reports`): the run reports, dbt's docs, the Data Docs.
+REPORTS = Path(LakeConfig(root="/lake").reports).name
 E2E_SEED = 7
 # The lifetime value models' holdout in tests: the last 3 of the shared lake's 10 days.
 E2E_CLV_HOLDOUT_DAYS = 3
@@ -295,6 +297,7 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
     for table in lake.table_names():
         layer, name = table.split(".")
         shutil.copytree(Path(lake.root) / layer / name, as_built / layer / name)
+    shutil.copytree(Path(lake.root) / REPORTS, as_built / REPORTS)  # the Airflow day's report, dbt docs, Data Docs
     return EndToEnd(rt, sample, E2E_FIRST, E2E_LAST, tasks, before_day, as_built)
 
 
@@ -302,10 +305,11 @@ def _e2e_lake(spark, config, tmp_path_factory) -> EndToEnd:
 def e2e(_e2e_lake: EndToEnd) -> Iterator[EndToEnd]:
     """The shared end-to-end lake; whatever a test changes in it is put back afterwards.
 
-    The lake's tables were copied aside once built (`<root>/lake_as_built`). After a test,
-    each table whose Delta log differs from the copy's gets its folder back from the copy,
-    a table the test created is dropped, and Delta's cached logs are cleared: every test sees
-    the lake as the build left it, without a RESTORE commit per table.
+    The lake's tables and its reports were copied aside once built (`<root>/lake_as_built`).
+    After a test, each table whose Delta log differs from the copy's gets its folder back from
+    the copy, a table the test created is dropped, the reports folder comes back if a file in
+    it changed, and Delta's cached logs are cleared: every test sees the lake as the build left
+    it, without a RESTORE commit per table.
     """
     lake = _e2e_lake.rt.lake
     if _CATALOG["root"] != lake.root:
@@ -314,6 +318,12 @@ def e2e(_e2e_lake: EndToEnd) -> Iterator[EndToEnd]:
         _CATALOG["root"] = lake.root
     yield _e2e_lake
     _put_back(lake, _e2e_lake.as_built)
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Each file under `folder` (relative path) with its size and modification time."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")
+            if p.is_file()}
 
 
 def _delta_log(table_dir: Path) -> list[str]:
@@ -335,6 +345,10 @@ def _put_back(lake: Lake, as_built: Path) -> None:
             shutil.rmtree(now)
             shutil.copytree(before, now)
             changed = True
+    reports, reports_before = root / REPORTS, as_built / REPORTS
+    if _files(reports) != _files(reports_before):  # copytree keeps the times
+        shutil.rmtree(reports, ignore_errors=True)
+        shutil.copytree(reports_before, reports)
     if changed:
         # Delta caches each table's log; the folders changed under it.
         lake.spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()

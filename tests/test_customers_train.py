@@ -15,6 +15,7 @@ from jobs.customers import clv
 from jobs.customers.clv_model import LifetimeValueModel, ScoreParams
 from jobs.customers.gold import HOLDOUT, CustomerModelError
 from tests.support.runtime import runtime_for
+from tests.test_monitor import check_drift_and_report_after_training
 
 DAY = dt.date(2026, 6, 30)
 HOLDOUT_DAYS = 60
@@ -149,8 +150,9 @@ def test_a_large_base_fits_on_a_hash_chosen_sample(rt):
     assert sample.where(F.col("customer_key").isNull()).count() == 0
 
 
-def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_customer(e2e):
-    """The Airflow day scored RFM segments only (no model yet); after the three trainings every column is filled."""
+def test_the_shared_lake_trains_the_customer_models_scores_every_customer_and_monitors_them(e2e):
+    """The Airflow day scored RFM segments only (no model yet); after the three trainings every column is filled,
+    drift is measured against the models' first day and the run report has data in every section."""
     from jobs.customers import score_main, train_churn, train_clv, train_segments
     from jobs.customers.gold import CHURN_FEATURES, RFM, SCORES, SEGMENTS, SUMMARY
     from jobs.features import training
@@ -213,6 +215,8 @@ def test_the_shared_lake_trains_the_lifetime_value_models_and_scores_every_custo
     again = score_main.run(rt, Days.of(day))
     assert again.scored_customers == report.scored_customers == lake.read(SCORES).count()
     assert lake.read(SEGMENTS).count() == segments.count()
+    # Drift and the run report over the trained models (trained once here for both).
+    check_drift_and_report_after_training(rt, day)
 
 
 def test_train_churn_registers_a_calibrated_model_judged_on_a_later_cutoff(spark, lake, config, tmp_path):

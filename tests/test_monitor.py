@@ -58,20 +58,15 @@ def test_the_airflow_day_wrote_drift_and_a_report_whose_empty_sections_say_why(e
     assert not re.search(r"""(?:src|href)=["']https?://""", page) and "<script" not in page  # opens offline
 
 
-@pytest.mark.e2e
-def test_after_training_drift_is_measured_against_the_models_first_day_and_every_section_has_data(e2e):
-    """Train the lifetime value and churn models, score the day twice over two days' history, and report."""
+def check_drift_and_report_after_training(rt, day: dt.date) -> None:
+    """Drift measured against the models' first day, then a day whose scores moved, and a report with data in
+    every section: on a lake whose customer models were trained and scored as of `day`.
+
+    The end of the shared lake's training test (tests/test_customers_train.py), which trains them once for both.
+    """
     from pyspark.sql import functions as F
 
-    from jobs.customers import score_main, train_churn, train_clv
-    from jobs.features import training
-
-    rt, day = e2e.rt, e2e.last
     lake = rt.lake
-    training.run(rt, Days.of(day))
-    train_clv.run(rt, Days.of(day))
-    train_churn.run(rt, Days.of(day))
-    score_main.run(rt, Days.of(day))
     first = drift.run(rt, Days.of(day))
     # The models' first day is this day: every score and feature measured against itself.
     rows = lake.read(drift.DRIFT).where(F.col("run_date") == F.lit(day)).collect()
