@@ -139,10 +139,12 @@ class LocalCluster:
                  f"S3 {self.endpoints.s3} (buckets {', '.join(self.endpoints.buckets)}); logs in {self.workdir}")
 
     def alive_workers(self) -> int:
+        """The workers the master counts alive (its UI's `/json/`); 0 while the UI is not up yet, or still
+        answers with its HTML page (a master just started can, before its JSON view is attached)."""
         try:
             with urllib.request.urlopen(f"http://{HOST}:{MASTER_UI_PORT}/json/", timeout=5) as answer:
                 return int(json.load(answer).get("aliveworkers", 0))
-        except OSError:
+        except (OSError, ValueError):
             return 0
 
     def stop(self) -> None:
