@@ -169,7 +169,8 @@ def test_a_failing_dbt_test_leaves_gold_at_its_last_good_version(rt, spark, e2e)
         "price", F.lit(-1).cast("decimal(12,2)"))
     rt.lake.append(bad, "silver.products")
     try:
-        with pytest.raises(FeatureBuildError, match="expression_is_true_product_features_price") as failure:
+        with pytest.raises(FeatureBuildError,
+                           match=r"row_rules_product_features\b.*broken: expression\(price >= 0\) by 1 row\b") as failure:
             _build(rt, e2e.last, select="+product_features")
         assert "last good version" in str(failure.value)
         restored = set()

@@ -22,6 +22,7 @@ class NodeResult:
     status: str
     message: str
     seconds: float
+    compiled: str = ""  # the SQL dbt ran for it (a test's query)
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,14 @@ class DbtRun:
     def failures(self) -> tuple[NodeResult, ...]:
         return tuple(n for n in self.nodes if n.status in FAILED)
 
-    def describe_failures(self) -> str:
+    def describe_failures(self, found: dict[str, str] | None = None) -> str:
+        """Each failed node and dbt's message; `found`: what a failed test's query returned, by node."""
         if self.error:
             return self.error
-        return "; ".join(f"{n.unique_id} {n.status}: {_first_line(n.message)}" for n in self.failures) or "no node reported"
+        found = found or {}
+        return "; ".join(
+            f"{n.unique_id} {n.status}: {_first_line(n.message)}" + (f" ({found[n.unique_id]})" if n.unique_id in found else "")
+            for n in self.failures) or "no node reported"
 
 
 def _first_line(message: str, limit: int = 400) -> str:
@@ -60,13 +65,14 @@ def _progress(event) -> None:
                 note="" if result.status in ("success", "pass") else str(result.status).upper())
 
 
-def invoke(command: list[str], dbt_vars: dict, work_dir: Path) -> DbtRun:
-    """Run `dbt <command>` on the project with `dbt_vars`; target and logs go under `work_dir`."""
+def invoke(command: list[str], dbt_vars: dict, work_dir: Path, project_dir: Path = PROJECT_DIR) -> DbtRun:
+    """Run `dbt <command>` on the project (c360's unless `project_dir`) with `dbt_vars`, on c360's profile; target
+    and logs go under `work_dir`."""
     from dbt.cli.main import dbtRunner
 
     args = [
         *command,
-        "--project-dir", str(PROJECT_DIR),
+        "--project-dir", str(project_dir),
         "--profiles-dir", str(PROJECT_DIR),
         "--target-path", str(work_dir / "target"),
         "--log-path", str(work_dir / "logs"),
@@ -85,6 +91,7 @@ def invoke(command: list[str], dbt_vars: dict, work_dir: Path) -> DbtRun:
         spark_errors.setLevel(level)
     nodes = []
     for r in getattr(outcome.result, "results", None) or []:
-        nodes.append(NodeResult(r.node.unique_id, str(r.status), str(r.message or ""), float(r.execution_time or 0)))
+        nodes.append(NodeResult(r.node.unique_id, str(r.status), str(r.message or ""), float(r.execution_time or 0),
+                                str(getattr(r.node, "compiled_code", None) or "")))
     error = None if outcome.exception is None else f"dbt {command[0]} could not run: {outcome.exception}"
     return DbtRun(command[0], bool(outcome.success), tuple(nodes), error)

@@ -46,6 +46,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from jobs.common import campaigns, pii
@@ -105,6 +107,23 @@ def roll_back(lake: Lake, before: dict[str, int]) -> list[str]:
             lake.restore(table, before[table])
             changed.append(f"{table} restored to version {before[table]}")
     return changed
+
+
+def broken_rules(spark: SparkSession, build: dbt.DbtRun) -> dict[str, str]:
+    """What each failed `row_rules` test found: its query run again (before any roll-back), the rules the model's
+    rows break and how many rows break each, by test node. A query that cannot run leaves dbt's message alone."""
+    found = {}
+    for node in build.failures:
+        if not (node.unique_id.startswith("test.") and ".row_rules_" in node.unique_id and node.compiled):
+            continue
+        try:
+            rows = spark.sql(node.compiled).collect()
+        except (PySparkException, Py4JJavaError) as error:  # dbt's message is reported either way
+            log.warning("could not read what %s found: %s", node.unique_id, error)
+            continue
+        found[node.unique_id] = "broken: " + "; ".join(
+            f"{r['rule']} by {r['failures']} row{'' if r['failures'] == 1 else 's'}" for r in rows)
+    return found
 
 
 def refuse_personal_data(lake: Lake, before: dict[str, int], day: dt.date) -> None:
@@ -269,9 +288,10 @@ def run(rt: Runtime, days: Days, *, docs: bool = True, select: str | None = None
     try:
         build = dbt.invoke(["build", *_selection(select, training, unit_tests)], dbt_vars, work)
         if not build.success:
+            found = broken_rules(spark, build)
             undone = roll_back(lake, before)
             raise FeatureBuildError(
-                f"dbt build as of {day} failed: {build.describe_failures()}. "
+                f"dbt build as of {day} failed: {build.describe_failures(found)}. "
                 f"Gold is at its last good version ({', '.join(undone) or 'no gold table was changed'}); "
                 f"fix the model or the data and rerun the day."
             )
