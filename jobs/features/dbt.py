@@ -23,6 +23,7 @@ class NodeResult:
     message: str
     seconds: float
     compiled: str = ""  # the SQL dbt ran for it (a test's query)
+    generic_test: str = ""  # a generic data test's name (`row_rules`, `relationships`, ...)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ def invoke(command: list[str], dbt_vars: dict, work_dir: Path, project_dir: Path
         spark_errors.setLevel(level)
     nodes = []
     for r in getattr(outcome.result, "results", None) or []:
+        metadata = getattr(r.node, "test_metadata", None)
         nodes.append(NodeResult(r.node.unique_id, str(r.status), str(r.message or ""), float(r.execution_time or 0),
-                                str(getattr(r.node, "compiled_code", None) or "")))
+                                str(getattr(r.node, "compiled_code", None) or ""), metadata.name if metadata else ""))
     error = None if outcome.exception is None else f"dbt {command[0]} could not run: {outcome.exception}"
     return DbtRun(command[0], bool(outcome.success), tuple(nodes), error)

@@ -114,7 +114,7 @@ def broken_rules(spark: SparkSession, build: dbt.DbtRun) -> dict[str, str]:
     rows break and how many rows break each, by test node. A query that cannot run leaves dbt's message alone."""
     found = {}
     for node in build.failures:
-        if not (node.unique_id.startswith("test.") and ".row_rules_" in node.unique_id and node.compiled):
+        if node.generic_test != "row_rules" or not node.compiled:
             continue
         try:
             rows = spark.sql(node.compiled).collect()
