@@ -1,5 +1,5 @@
 {#-
-  A model's row rules, checked in one scan of the model (one Spark job, not one per rule): fails with a
+  A model's row rules, checked in one query and one scan of the model, not one per rule: fails with a
   row per rule that some rows break, naming the rule and how many rows (or surplus duplicates) break it.
   dbt reports the sum of those counts.
 
